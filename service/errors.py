@@ -1,0 +1,63 @@
+"""The error hierarchy every layer raises; one handler renders it as JSON."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+
+
+class NemawashiError(Exception):
+    """An error with a message a user can act on and the HTTP status it maps to."""
+
+    status_code = 500
+
+    def __init__(self, message: str, *, detail: object = None, status_code: int | None = None):
+        super().__init__(message)
+        self.message = message
+        self.detail = detail
+        if status_code is not None:
+            self.status_code = status_code
+
+
+class BadInput(NemawashiError):
+    status_code = 422
+
+
+class NotFound(NemawashiError):
+    status_code = 404
+
+
+class Conflict(NemawashiError):
+    status_code = 409
+
+
+class NotReady(NemawashiError):
+    """The index is missing or was built by another embedder."""
+
+    status_code = 503
+
+
+class LLMUnavailable(NemawashiError):
+    status_code = 503
+
+
+def _validation_message(exc: RequestValidationError) -> str:
+    parts = []
+    for err in exc.errors():
+        where = ".".join(str(p) for p in err.get("loc", ()) if p != "body")
+        parts.append(f"{where}: {err.get('msg')}" if where else str(err.get("msg")))
+    return "; ".join(parts) or "invalid request"
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    """Render every NemawashiError and validation error as {"error", "detail"}."""
+
+    @app.exception_handler(NemawashiError)
+    async def _nemawashi_error(_: Request, exc: NemawashiError) -> JSONResponse:
+        return JSONResponse({"error": exc.message, "detail": exc.detail}, status_code=exc.status_code)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:
+        detail = [{k: v for k, v in e.items() if k in ("loc", "msg", "type")} for e in exc.errors()]
+        return JSONResponse({"error": _validation_message(exc), "detail": detail}, status_code=422)

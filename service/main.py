@@ -1,0 +1,123 @@
+"""App factory; the lifespan owns every client (database, vector store, embedder)."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+
+from fastapi import FastAPI
+from fastapi.responses import JSONResponse, RedirectResponse
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from service import __version__
+from service.config import Settings, get_settings
+from service.db import make_engine, make_sessionmaker, migrate, session_scope
+from service.errors import NemawashiError, install_error_handlers
+from service.logging import configure_logging, get_logger
+from service.retrieval import routes as retrieval_routes
+from service.retrieval.embeddings import make_embedder
+from service.retrieval.ingest import ingest_knowledge
+from service.retrieval.lexical import load_synonyms
+from service.retrieval.service import KnowledgeIndex
+from service.retrieval.store import ChunkStore, make_chroma_client
+
+log = get_logger("main")
+
+
+@dataclass
+class Readiness:
+    """Whether the index is loaded; the reason when it is not."""
+
+    ready: bool = False
+    reason: str = "loading the knowledge index"
+
+
+@dataclass
+class Clients:
+    """Every stateful client the service uses; the API lifespan and the CLI both open them here."""
+
+    engine: Engine
+    sessionmaker: sessionmaker[Session]
+    knowledge: KnowledgeIndex
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+
+def open_clients(settings: Settings) -> Clients:
+    """Migrate the database and connect the vector store and embedder."""
+    engine = make_engine(settings.sqlalchemy_url)
+    migrate(engine)
+    store = ChunkStore(make_chroma_client(settings), settings.collection, make_embedder(settings))
+    synonyms = load_synonyms(settings.knowledge_dir / "synonyms.yaml")
+    return Clients(engine, make_sessionmaker(engine), KnowledgeIndex(store, synonyms))
+
+
+def _prepare_index(app: FastAPI, settings: Settings) -> None:
+    """Index knowledge/ on first start, then load BM25; runs beside the server so /healthz answers at once."""
+    knowledge: KnowledgeIndex = app.state.knowledge
+    readiness: Readiness = app.state.readiness
+    try:
+        if not knowledge.store.exists():
+            log.info("index.first_start", knowledge_dir=str(settings.knowledge_dir))
+            with session_scope(app.state.sessionmaker) as session:
+                ingest_knowledge(
+                    session, knowledge.store, knowledge_dir=settings.knowledge_dir, max_tokens=settings.chunk_max_tokens
+                )
+        knowledge.refresh()
+        readiness.ready, readiness.reason = True, ""
+        log.info("index.ready", chunks=len(knowledge.chunks))
+    except NemawashiError as exc:
+        readiness.reason = exc.message
+        log.error("index.not_ready", reason=exc.message)
+
+
+@asynccontextmanager
+async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    settings: Settings = app.state.settings
+    clients = open_clients(settings)
+    app.state.sessionmaker = clients.sessionmaker
+    app.state.knowledge = clients.knowledge
+    app.state.readiness = Readiness()
+    loader = threading.Thread(target=_prepare_index, args=(app, settings), name="index-loader", daemon=True)
+    loader.start()
+    try:
+        yield
+    finally:
+        loader.join(timeout=60)
+        clients.close()
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """The ASGI app; settings default to the environment."""
+    settings = settings or get_settings()
+    configure_logging(settings.log_level, json=settings.log_json)
+    app = FastAPI(title="nemawashi", version=__version__, lifespan=lifespan)
+    app.state.settings = settings
+    install_error_handlers(app)
+    app.include_router(retrieval_routes.router)
+
+    @app.get("/", include_in_schema=False)
+    def root() -> RedirectResponse:
+        return RedirectResponse("/kb")
+
+    @app.get("/healthz", tags=["ops"])
+    def healthz() -> dict[str, str]:
+        """The process is up."""
+        return {"status": "ok", "version": __version__}
+
+    @app.get("/readyz", tags=["ops"])
+    def readyz() -> JSONResponse:
+        """Ready once the knowledge index is loaded; 503 with the reason otherwise."""
+        readiness: Readiness = app.state.readiness
+        if not readiness.ready:
+            return JSONResponse({"status": "not ready", "reason": readiness.reason}, status_code=503)
+        knowledge: KnowledgeIndex = app.state.knowledge
+        return JSONResponse(
+            {"status": "ready", "chunks": len(knowledge.chunks), "embedder": knowledge.store.embedder.name}
+        )
+
+    return app

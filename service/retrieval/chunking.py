@@ -1,0 +1,139 @@
+"""Heading-aware chunking bounded in tokens, keeping Japanese sentence ends (。！？) in the text."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from service.retrieval.documents import Document
+from service.tokens import count_tokens, encoding
+
+_HEADING = re.compile(r"^(#{1,6})\s+(.+?)\s*#*\s*$")
+# Split after a sentence end, keeping the mark with its sentence.
+_SENTENCE_END = re.compile(r"(?<=[。！？!?])\s*|(?<=[.])\s+")
+
+
+@dataclass(frozen=True)
+class Section:
+    path: tuple[str, ...]  # heading texts from the top down
+    heading_line: str  # the Markdown heading as written, "" for text before the first heading
+    body: str
+
+
+@dataclass(frozen=True)
+class Chunk:
+    chunk_id: str
+    doc_id: str
+    index: int
+    section: str
+    text: str
+    tokens: int
+
+
+def split_sections(body: str) -> list[Section]:
+    """Cut Markdown at headings; each section remembers the headings above it."""
+    sections: list[Section] = []
+    path: list[tuple[int, str]] = []
+    heading_line, lines = "", []  # type: tuple[str, list[str]]
+
+    def close() -> None:
+        text = "\n".join(lines).strip()
+        if text or heading_line:
+            sections.append(Section(tuple(h for _, h in path), heading_line, text))
+
+    in_code = False
+    for line in body.splitlines():
+        if line.lstrip().startswith("```"):
+            in_code = not in_code
+        match = None if in_code else _HEADING.match(line)
+        if not match:
+            lines.append(line)
+            continue
+        close()
+        level, title = len(match.group(1)), match.group(2)
+        path = [(lvl, h) for lvl, h in path if lvl < level] + [(level, title)]
+        heading_line, lines = line.strip(), []
+    close()
+    return sections
+
+
+def split_sentences(text: str) -> list[str]:
+    """Lines, then sentences; each piece keeps its closing punctuation."""
+    pieces: list[str] = []
+    for line in text.splitlines():
+        if line.lstrip().startswith("|"):  # a table row is one unit
+            pieces.append(line)
+            continue
+        pieces.extend(p for p in _SENTENCE_END.split(line) if p.strip())
+    return pieces
+
+
+def _hard_split(text: str, max_tokens: int) -> list[str]:
+    """A single sentence longer than the budget: cut it by tokens."""
+    ids = encoding().encode_ordinary(text)
+    return [encoding().decode(ids[i : i + max_tokens]) for i in range(0, len(ids), max_tokens)]
+
+
+def _pack(header: str, body: str, max_tokens: int) -> list[str]:
+    """Fill chunks sentence by sentence; every chunk of a section starts with its heading."""
+    budget = max_tokens - count_tokens(header) - 1
+    units: list[str] = []
+    for sentence in split_sentences(body):
+        units.extend(_hard_split(sentence, budget) if count_tokens(sentence) > budget else [sentence])
+    chunks: list[str] = []
+    current: list[str] = []
+    used = 0
+    for unit in units:
+        cost = count_tokens(unit) + 1
+        if current and used + cost > budget:
+            chunks.append(_join(header, current))
+            current, used = [], 0
+        current.append(unit)
+        used += cost
+    if current or not chunks:
+        chunks.append(_join(header, current))
+    return chunks
+
+
+def _join(header: str, units: list[str]) -> str:
+    # Japanese sentences join without spaces; table rows and other lines keep their breaks.
+    body = ""
+    for unit in units:
+        glue = "" if body.endswith(("。", "！", "？")) and not unit.startswith(("|", "-", "*")) else "\n"
+        body = f"{body}{glue}{unit}" if body else unit
+    return f"{header}\n{body}".strip() if header else body.strip()
+
+
+def _section_text(section: Section) -> str:
+    return f"{section.heading_line}\n{section.body}".strip()
+
+
+def chunk_document(doc: Document, *, max_tokens: int) -> list[Chunk]:
+    """Chunks of one document. FAQ entries are never merged with each other nor split from their question."""
+    texts: list[tuple[str, str]] = []  # (section path, text)
+    pending: list[Section] = []
+
+    def flush() -> None:
+        if pending:
+            text = "\n\n".join(_section_text(s) for s in pending)
+            texts.append((" > ".join(pending[0].path), text))
+            pending.clear()
+
+    for section in split_sections(doc.body):
+        text = _section_text(section)
+        if not text:
+            continue
+        if count_tokens(text) > max_tokens:
+            flush()
+            for piece in _pack(section.heading_line, section.body, max_tokens):
+                texts.append((" > ".join(section.path), piece))
+            continue
+        merged = "\n\n".join([*(_section_text(s) for s in pending), text])
+        if pending and (doc.meta.type == "faq" or count_tokens(merged) > max_tokens):
+            flush()
+        pending.append(section)
+    flush()
+    return [
+        Chunk(f"{doc.doc_id}#{i}", doc.doc_id, i, section_path, text, count_tokens(text))
+        for i, (section_path, text) in enumerate(texts)
+    ]

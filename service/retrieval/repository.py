@@ -1,0 +1,38 @@
+"""SQL access for knowledge documents."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import UTC, datetime
+
+from sqlalchemy import delete, select
+from sqlalchemy.orm import Session
+
+from service.retrieval.documents import Document
+from service.retrieval.models import KbDocument
+
+
+def get_document(session: Session, doc_id: str) -> KbDocument | None:
+    return session.get(KbDocument, doc_id)
+
+
+def list_documents(session: Session) -> list[KbDocument]:
+    return list(session.scalars(select(KbDocument).order_by(KbDocument.type, KbDocument.doc_id)))
+
+
+def save_documents(session: Session, docs: Iterable[tuple[Document, int]]) -> None:
+    """Insert or update rows for (document, chunk count) pairs."""
+    now = datetime.now(UTC)
+    for doc, chunks in docs:
+        row = session.get(KbDocument, doc.doc_id) or KbDocument(doc_id=doc.doc_id)
+        row.title, row.type, row.lang = doc.meta.title, doc.meta.type, doc.meta.lang
+        row.root_causes, row.updated, row.path = list(doc.meta.root_causes), doc.meta.updated, doc.path
+        row.content_hash, row.body, row.chunks, row.indexed_at = doc.content_hash, doc.body, chunks, now
+        session.add(row)
+    session.flush()
+
+
+def delete_documents_except(session: Session, keep: set[str]) -> None:
+    """Remove rows of documents no longer in the knowledge folder."""
+    session.execute(delete(KbDocument).where(KbDocument.doc_id.not_in(keep)) if keep else delete(KbDocument))
+    session.flush()

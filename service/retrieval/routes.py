@@ -1,0 +1,53 @@
+"""HTTP: /v1/search and the /kb source pages citations link to."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import HTMLResponse
+
+from service.deps import KnowledgeDep, SessionDep, SettingsDep
+from service.retrieval import service
+from service.retrieval.schemas import SearchRequest, SearchResponse
+from service.retrieval.service import SearchOptions
+from service.web.pages import templates
+
+router = APIRouter()
+TYPE_LABELS = {
+    "plan": "導入計画 / Plan",
+    "faq": "FAQ",
+    "risk": "リスク登録簿 / Risk register",
+    "doc": "資料 / Document",
+}
+
+
+@router.post("/v1/search", response_model=SearchResponse, tags=["retrieval"])
+async def search(body: SearchRequest, knowledge: KnowledgeDep, settings: SettingsDep) -> SearchResponse:
+    """Hybrid search over the knowledge base ("hit testing"): ranked passages with their source."""
+    query = service.clean_query(body.query, max_chars=settings.max_query_chars)
+    hits = await run_in_threadpool(
+        service.search_passages,
+        knowledge,
+        query=query,
+        k=body.k,
+        types=list(body.types) if body.types else None,
+        lang=body.lang,
+        options=SearchOptions.from_settings(settings),
+    )
+    return SearchResponse(query=query, hits=hits)
+
+
+@router.get("/kb", response_class=HTMLResponse, tags=["pages"])
+def kb_index(request: Request, session: SessionDep) -> HTMLResponse:
+    """Every knowledge document, grouped by type."""
+    return templates.TemplateResponse(
+        request, "kb_index.html", {"groups": service.documents_by_type(session), "type_labels": TYPE_LABELS}
+    )
+
+
+@router.get("/kb/{doc_id}", response_class=HTMLResponse, tags=["pages"])
+def kb_document(request: Request, doc_id: str, session: SessionDep) -> HTMLResponse:
+    """The human-readable source page a citation links to."""
+    doc = service.get_kb_document(session, doc_id=doc_id)
+    context = {"doc": doc, "translation": service.translation_of(session, doc), "type_labels": TYPE_LABELS}
+    return templates.TemplateResponse(request, "kb_document.html", context)

@@ -1,0 +1,53 @@
+"""Pydantic I/O for search and ingestion."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+DocTypeName = Literal["plan", "faq", "risk", "doc"]
+
+
+class SearchRequest(BaseModel):
+    query: str = Field(description="A question or objection, Japanese or English (at most 2,000 characters).")
+    k: int = Field(default=5, ge=1, le=50)
+    types: list[DocTypeName] | None = Field(default=None, description="Only these document types.")
+    lang: Literal["ja", "en"] | None = Field(default=None, description="Only documents in this language.")
+
+
+class Hit(BaseModel):
+    rank: int
+    doc_id: str
+    chunk_id: str
+    title: str
+    type: str
+    lang: str
+    section: str
+    score: float = Field(description="Fused score of dense and lexical search (weighted: 0–1; rrf: sum of 1/(k+rank)).")
+    dense_score: float | None = Field(description="Cosine similarity to the query, when dense search found it.")
+    lexical_score: float | None = Field(description="BM25 score, when lexical search found it.")
+    text: str
+    url: str
+
+
+class SearchResponse(BaseModel):
+    query: str
+    hits: list[Hit]
+
+
+class SkippedFile(BaseModel):
+    path: str
+    reason: str
+
+
+class IngestReport(BaseModel):
+    knowledge_dir: str
+    documents: int
+    chunks: int
+    added: list[str]
+    updated: list[str]
+    removed: list[str]
+    unchanged: int
+    skipped: list[SkippedFile]
+    seconds: float

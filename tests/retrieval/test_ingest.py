@@ -1,0 +1,128 @@
+from pathlib import Path
+
+import pytest
+
+from service.db import session_scope
+from service.errors import NotReady
+from service.main import Clients, open_clients
+from service.retrieval import repository
+from service.retrieval.ingest import ingest_knowledge
+from service.retrieval.schemas import IngestReport
+from service.retrieval.service import search_passages
+from service.retrieval.store import ChunkStore
+from tests.conftest import make_settings
+from tests.retrieval.helpers import write_doc
+
+
+class CountingEmbedder:
+    """The real embedder, counting the passages it is asked to embed."""
+
+    def __init__(self, inner) -> None:  # type: ignore[no-untyped-def]
+        self.inner, self.passages = inner, 0
+        self.name, self.dim = inner.name, inner.dim
+
+    def embed_passages(self, texts):  # type: ignore[no-untyped-def]
+        self.passages += len(texts)
+        return self.inner.embed_passages(texts)
+
+    def embed_query(self, text):  # type: ignore[no-untyped-def]
+        return self.inner.embed_query(text)
+
+
+@pytest.fixture
+def knowledge(tmp_path: Path) -> Path:
+    folder = tmp_path / "knowledge"
+    write_doc(
+        folder, "faq-pay-ja", "## Q: 給料は下がりますか？\n基本給は2年間維持されます。", title="給料は下がりますか？"
+    )
+    write_doc(
+        folder,
+        "faq-data-ja",
+        "## Q: 顧客データは安全ですか？\n委託先はVDIからのみCRMにアクセスします。",
+        title="顧客データは安全ですか？",
+        root_causes="[security]",
+    )
+    write_doc(
+        folder,
+        "faq-pay-en",
+        "## Q: Will my salary go down?\nBase pay is kept for two years.",
+        lang="en",
+        title="Will my salary go down?",
+    )
+    return folder
+
+
+@pytest.fixture
+def clients(tmp_path: Path, database_url: str) -> Clients:
+    opened = open_clients(make_settings(tmp_path / "data", database_url=database_url))
+    opened.knowledge.store = ChunkStore(
+        opened.knowledge.store._client, "knowledge", CountingEmbedder(opened.knowledge.store.embedder)
+    )
+    yield opened  # type: ignore[misc]
+    opened.close()
+
+
+def ingest(clients: Clients, folder: Path, **kwargs: object) -> IngestReport:
+    with session_scope(clients.sessionmaker) as session:
+        return ingest_knowledge(session, clients.knowledge.store, knowledge_dir=folder, max_tokens=400, **kwargs)  # type: ignore[arg-type]
+
+
+def embedded(clients: Clients) -> int:
+    return clients.knowledge.store.embedder.passages  # type: ignore[attr-defined, no-any-return]
+
+
+def test_reingest_embeds_only_the_changed_document_and_removes_the_deleted_one(
+    clients: Clients, knowledge: Path
+) -> None:
+    first = ingest(clients, knowledge)
+    assert (first.documents, len(first.added), embedded(clients)) == (3, 3, 3)
+
+    write_doc(
+        knowledge,
+        "faq-pay-ja",
+        "## Q: 給料は下がりますか？\n基本給は少なくとも2年間維持されます。",
+        title="給料は下がりますか？",
+    )
+    (knowledge / "faq-pay-en.md").unlink()
+    second = ingest(clients, knowledge)
+
+    assert (second.updated, second.removed, second.unchanged) == (["faq-pay-ja"], ["faq-pay-en"], 1)
+    assert embedded(clients) == 4  # one more passage, not three
+    clients.knowledge.refresh()
+    assert {c.meta["doc_id"] for c in clients.knowledge.chunks.values()} == {"faq-pay-ja", "faq-data-ja"}
+    with session_scope(clients.sessionmaker) as session:
+        assert [d.doc_id for d in repository.list_documents(session)] == ["faq-data-ja", "faq-pay-ja"]
+        assert "少なくとも" in repository.get_document(session, "faq-pay-ja").body  # type: ignore[union-attr]
+
+
+def test_an_unchanged_folder_embeds_nothing(clients: Clients, knowledge: Path) -> None:
+    ingest(clients, knowledge)
+    again = ingest(clients, knowledge)
+    assert (again.unchanged, again.added, again.updated, embedded(clients)) == (3, [], [], 3)
+
+
+def test_a_file_broken_by_an_edit_is_reported_and_its_last_good_version_stays_searchable(
+    clients: Clients, knowledge: Path
+) -> None:
+    ingest(clients, knowledge)
+    (knowledge / "faq-data-ja.md").write_text("---\nid: [oops\n---\n壊れた。", encoding="utf-8")
+    report = ingest(clients, knowledge)
+    assert [s.path for s in report.skipped] == ["faq-data-ja.md"]
+    assert report.removed == []
+    hits = search_passages(clients.knowledge, query="顧客データは安全？", k=1)
+    assert hits[0].doc_id == "faq-data-ja"
+
+
+def test_rebuild_embeds_everything_again(clients: Clients, knowledge: Path) -> None:
+    ingest(clients, knowledge)
+    report = ingest(clients, knowledge, rebuild=True)
+    assert (len(report.added), embedded(clients)) == (3, 6)
+
+
+def test_searching_an_index_built_by_another_embedder_says_to_rebuild(clients: Clients, knowledge: Path) -> None:
+    ingest(clients, knowledge)
+    other = CountingEmbedder(clients.knowledge.store.embedder)
+    other.name = "openai/text-embedding-3-small"
+    clients.knowledge.store = ChunkStore(clients.knowledge.store._client, "knowledge", other)
+    with pytest.raises(NotReady, match=r"nemawashi ingest --rebuild"):
+        search_passages(clients.knowledge, query="給料", k=1)

@@ -1,0 +1,58 @@
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from service.config import Settings
+from tests.retrieval.helpers import write_doc
+
+NEMAWASHI = str(Path(sys.executable).parent / "nemawashi")
+
+
+def run(*args: str, data_dir: Path, **env: str) -> subprocess.CompletedProcess[str]:
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("NEMAWASHI_", "OPENAI_"))}
+    clean.update({"NEMAWASHI_DATA_DIR": str(data_dir), "NEMAWASHI_LOG_LEVEL": "WARNING", **env})
+    return subprocess.run([NEMAWASHI, *args], capture_output=True, text=True, env=clean, timeout=300, check=False)
+
+
+def test_search_json_is_one_json_document_on_stdout(indexed_settings: Settings) -> None:
+    result = run(
+        "search",
+        "Will sales people get fired once the outsourcing starts?",
+        "--k",
+        "3",
+        "--json",
+        data_dir=indexed_settings.data_dir,
+    )
+    assert result.returncode == 0, result.stderr
+    hits = json.loads(result.stdout)["hits"]
+    assert "faq-job-01-en" in [h["doc_id"] for h in hits]
+
+
+def test_search_prints_a_table_for_people(indexed_settings: Settings) -> None:
+    result = run("search", "ボーナスは減りますか", "--k", "2", data_dir=indexed_settings.data_dir)
+    assert result.returncode == 0 and "faq-cost-08-ja" in result.stdout
+
+
+def test_ingest_reports_a_broken_file_and_exits_non_zero_but_indexes_the_rest(tmp_path: Path) -> None:
+    knowledge = tmp_path / "kb"
+    write_doc(knowledge, "faq-ok-ja", "## Q: 研修はありますか？\n60時間の研修があります。")
+    (knowledge / "broken.md").write_text("---\nid: [oops\n---\n本文。", encoding="utf-8")
+    result = run("ingest", "--knowledge", str(knowledge), "--json", data_dir=tmp_path / "data")
+    assert result.returncode == 1
+    report = json.loads(result.stdout)
+    assert report["added"] == ["faq-ok-ja"]
+    assert report["skipped"][0]["path"] == "broken.md" and "YAML" in report["skipped"][0]["reason"]
+    assert "broken.md" not in result.stderr or "skipped" in result.stderr
+
+
+def test_ingest_of_a_missing_folder_names_it(tmp_path: Path) -> None:
+    result = run("ingest", "--knowledge", str(tmp_path / "nope"), data_dir=tmp_path / "data")
+    assert result.returncode == 2
+    assert "knowledge folder not found" in result.stderr and "nope" in result.stderr
+
+
+def test_an_empty_search_is_refused_with_a_message(tmp_path: Path) -> None:
+    result = run("search", "  ", data_dir=tmp_path / "data")
+    assert result.returncode == 2 and "query is empty" in result.stderr
