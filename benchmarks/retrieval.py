@@ -32,9 +32,15 @@ from service.main import open_clients  # noqa: E402
 from service.retrieval.chunking import split_sentences  # noqa: E402
 from service.retrieval.evaluation import load_cases, score_retrieval  # noqa: E402
 from service.retrieval.ingest import ingest_knowledge  # noqa: E402
-from service.retrieval.service import KnowledgeIndex, search_passages  # noqa: E402
+from service.retrieval.service import KnowledgeIndex, SearchOptions, search_passages  # noqa: E402
 
-METHODS = ("dense", "lexical", "hybrid")
+# (label, method, fusion): hybrid is measured with both fusions; the service default is "weighted".
+VARIANTS = (
+    ("dense", "dense", "weighted"),
+    ("lexical", "lexical", "weighted"),
+    ("hybrid", "hybrid", "weighted"),
+    ("hybrid-rrf", "hybrid", "rrf"),
+)
 console = Console(stderr=True)
 
 
@@ -59,9 +65,9 @@ def quality(index: KnowledgeIndex, dataset: Path) -> list[dict[str, object]]:
             groups[f"{key}={value}"] = [c for c in cases if getattr(c, key) == value]
     rows = []
     for group, members in groups.items():
-        for method in METHODS:
-            scores = score_retrieval(index, members, method=method)
-            rows.append({"group": group, **scores.model_dump()})
+        for label, method, fusion in VARIANTS:
+            scores = score_retrieval(index, members, method=method, options=SearchOptions(fusion=fusion))
+            rows.append({"group": group, **scores.model_dump(), "method": label})
     return rows
 
 
@@ -93,16 +99,16 @@ def percentile(values: list[float], q: float) -> float:
 
 def latency(index: KnowledgeIndex, questions: list[str], rounds: int) -> list[dict[str, object]]:
     rows = []
-    for method in METHODS:
+    for label, method, fusion in VARIANTS:
         samples = []
         for _ in range(rounds):
             for question in questions:
                 started = time.perf_counter()
-                search_passages(index, query=question, k=5, method=method)
+                search_passages(index, query=question, k=5, method=method, options=SearchOptions(fusion=fusion))
                 samples.append((time.perf_counter() - started) * 1000)
         rows.append(
             {
-                "method": method,
+                "method": label,
                 "queries": len(samples),
                 "p50_ms": round(statistics.median(samples), 2),
                 "p95_ms": round(percentile(samples, 0.95), 2),

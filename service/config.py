@@ -37,7 +37,7 @@ class Settings(BaseSettings):
     chunk_max_tokens: int = 400
     search_k: int = 5
     max_query_chars: int = 2000
-    candidates: int = 30  # per method, before fusion
+    candidates: int = 50  # per method, before fusion
     fusion: Literal["weighted", "rrf"] = "weighted"  # see benchmarks/retrieval.py for both measured
     dense_weight: float = Field(default=0.6, ge=0, le=1)  # weighted fusion: share of the dense score
     rrf_k: int = 60

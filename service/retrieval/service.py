@@ -1,4 +1,4 @@
-"""Hybrid search: dense (Chroma) and BM25 candidates fused with reciprocal rank fusion."""
+"""Hybrid search: dense (Chroma) and BM25 candidates, fused by weighted scores or reciprocal rank fusion."""
 
 from __future__ import annotations
 
@@ -22,7 +22,7 @@ from service.retrieval.store import ChunkStore, StoredChunk
 class SearchOptions:
     """How candidates are gathered and fused (see Settings)."""
 
-    candidates: int = 30
+    candidates: int = 50
     fusion: Literal["weighted", "rrf"] = "weighted"
     dense_weight: float = 0.6
     rrf_k: int = 60

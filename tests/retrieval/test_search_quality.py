@@ -7,8 +7,9 @@ from service.main import open_clients
 from service.retrieval.evaluation import load_cases, score_retrieval
 from service.retrieval.service import KnowledgeIndex, search_passages
 
-# Measured 2026-11-29 on the full set: hybrid recall@3 0.900 (dense 0.856, lexical 0.778); gate a little below.
-MIN_HYBRID_RECALL_AT_3 = 0.86
+# Measured 2026-11-29 on all 90 questions (benchmarks/retrieval.py): hybrid recall@3 0.922,
+# dense 0.856, lexical 0.778. The gate sits two questions below the measured value.
+MIN_HYBRID_RECALL_AT_3 = 0.90
 
 
 @pytest.fixture(scope="module")
