@@ -1,6 +1,8 @@
 """Alembic environment: uses the connection handed in by service.db.migrate, or the configured URL."""
 
-import service.retrieval.models  # noqa: F401  (registers tables on Base.metadata)
+import service.retrieval.models
+import service.review.models
+import service.triage.models  # noqa: F401
 from alembic import context
 from service.config import get_settings
 from service.db import Base, make_engine

@@ -14,7 +14,7 @@ from rich.table import Table
 
 from service.config import get_settings
 from service.db import session_scope
-from service.errors import NemawashiError
+from service.errors import NemawashiError, NotReady
 from service.logging import configure_logging
 
 app = typer.Typer(
@@ -150,6 +150,65 @@ def search(
             snippet,
         )
     out.print(table)
+
+
+@app.command()
+def ask(
+    text: Annotated[str, typer.Argument(help="A question or objection, Japanese or English.")],
+    department: Annotated[str | None, typer.Option(help="The asker's department, for the reports.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout.")] = False,
+) -> None:
+    """The full pipeline once: answer with citations, root cause, and a review item in the queue."""
+    from service.main import build_triage, open_clients
+    from service.triage.service import ask as ask_question
+
+    settings = get_settings()
+    configure_logging(settings.log_level, json=settings.log_json)
+    clients = open_clients(settings)
+    try:
+        if not clients.knowledge.store.exists():
+            raise NotReady("the knowledge base is not indexed yet: run `nemawashi ingest`")
+        triage = build_triage(settings, clients)
+        result = ask_question(triage, clients.sessionmaker, question=text, source="cli", department=department)
+    except NemawashiError as exc:
+        raise _fail(exc) from exc
+    finally:
+        clients.close()
+    if as_json:
+        print(result.model_dump_json(indent=2))
+        return
+    label = {
+        "approved": "承認済みの回答 / approved",
+        "llm": "AI下書き（確認中）/ AI draft under review",
+        "extractive": "抜粋（確認中）/ extract under review",
+        "abstain": "PMOに回送 / sent to the project team",
+    }
+    out.print(f"[bold]{label[result.mode]}[/]\n{result.answer}\n")
+    for citation in result.citations:
+        out.print(f"  [{citation.n}] {citation.title} ({citation.url})")
+    cause = result.root_cause
+    secondary = f", {cause.secondary}" if cause.secondary else ""
+    out.print(f"\nroot cause: [bold]{cause.primary}[/]{secondary} ({cause.confidence:.2f}, {cause.classifier})")
+    out.print(f"  {cause.rationale}")
+    if result.flags:
+        out.print(f"flags: {', '.join(result.flags)}")
+
+
+@app.command("mock-llm")
+def mock_llm(
+    host: Annotated[str, typer.Option(help="Interface to listen on (keep it on loopback).")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8009,
+    fault: Annotated[
+        str | None,
+        typer.Option(help="Fault for every request: 429, 500, hang, malformed, bad_citation, injection, latency:MS."),
+    ] = None,
+    latency_ms: Annotated[int, typer.Option(help="Delay before every chat answer.")] = 0,
+) -> None:
+    """A deterministic OpenAI-compatible fake LLM (chat, structured output, embeddings) for tests and demos."""
+    from service.llm.mock_server import serve_mock
+
+    err.print(f"mock LLM on http://{host}:{port}/v1 (OPENAI_BASE_URL=http://{host}:{port}/v1)")
+    serve_mock(host, port, fault=fault, latency_ms=latency_ms)
 
 
 def main() -> None:

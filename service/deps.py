@@ -6,10 +6,12 @@ from collections.abc import Iterator
 from typing import Annotated
 
 from fastapi import Depends, Request
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
 from service.config import Settings
+from service.errors import NotReady
 from service.retrieval.service import KnowledgeIndex
+from service.triage.service import Triage
 
 
 def get_settings_dep(request: Request) -> Settings:
@@ -33,6 +35,20 @@ def get_knowledge_index(request: Request) -> KnowledgeIndex:
     return request.app.state.knowledge  # type: ignore[no-any-return]
 
 
+def get_sessionmaker(request: Request) -> sessionmaker[Session]:
+    """For work that outlives the request (a streamed answer stores its result at the end)."""
+    return request.app.state.sessionmaker  # type: ignore[no-any-return]
+
+
+def get_triage(request: Request) -> Triage:
+    triage: Triage | None = getattr(request.app.state, "triage", None)
+    if triage is None:
+        raise NotReady("the service is still starting: the classifier is being trained")
+    return triage
+
+
 SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
 SessionDep = Annotated[Session, Depends(get_session)]
 KnowledgeDep = Annotated[KnowledgeIndex, Depends(get_knowledge_index)]
+SessionsDep = Annotated[sessionmaker[Session], Depends(get_sessionmaker)]
+TriageDep = Annotated[Triage, Depends(get_triage)]

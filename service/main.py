@@ -6,6 +6,7 @@ import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from urllib.parse import urlparse
 
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse, RedirectResponse
@@ -16,13 +17,20 @@ from service import __version__
 from service.config import Settings, get_settings
 from service.db import make_engine, make_sessionmaker, migrate, session_scope
 from service.errors import NemawashiError, install_error_handlers
+from service.llm.client import make_chat_model
+from service.llm.prompts import load_prompts
 from service.logging import configure_logging, get_logger
 from service.retrieval import routes as retrieval_routes
+from service.retrieval.approved import ApprovedAnswers
 from service.retrieval.embeddings import make_embedder
 from service.retrieval.ingest import ingest_knowledge
 from service.retrieval.lexical import load_synonyms
 from service.retrieval.service import KnowledgeIndex
 from service.retrieval.store import ChunkStore, make_chroma_client
+from service.triage import routes as triage_routes
+from service.triage.classifier import LocalClassifier, RootCauseClassifier
+from service.triage.service import Triage
+from service.triage.taxonomy import load_taxonomy
 
 log = get_logger("main")
 
@@ -47,6 +55,33 @@ class Clients:
         self.engine.dispose()
 
 
+def _is_loopback(url: str | None) -> bool:
+    host = urlparse(url or "").hostname or ""
+    return host == "localhost" or host == "::1" or host.startswith("127.")
+
+
+def build_triage(settings: Settings, clients: Clients) -> Triage:
+    """The pipeline's parts: taxonomy, local classifier (trained here), prompts, LLM, approved answers."""
+    store = clients.knowledge.store
+    taxonomy = load_taxonomy(settings.taxonomy_file)
+    prompts = load_prompts(settings.prompts_dir)
+    llm = make_chat_model(settings)
+    local = LocalClassifier(store.embedder, taxonomy, cache_dir=settings.data_dir / "cache")
+    classifier = RootCauseClassifier(
+        local=local,
+        taxonomy=taxonomy,
+        mode=settings.classifier_mode,
+        threshold=settings.cascade_threshold,
+        llm=llm,
+        prompt=prompts["classify"],
+    )
+    approved = ApprovedAnswers(ChunkStore(store.client, f"{settings.collection}-approved", store.embedder))
+    redact_for_llm = settings.redact_pii == "always" or (
+        settings.redact_pii == "auto" and not _is_loopback(settings.openai_base_url)
+    )
+    return Triage(settings, clients.knowledge, approved, classifier, llm, prompts["draft"], redact_for_llm)
+
+
 def open_clients(settings: Settings) -> Clients:
     """Migrate the database and connect the vector store and embedder."""
     engine = make_engine(settings.sqlalchemy_url)
@@ -68,6 +103,7 @@ def _prepare_index(app: FastAPI, settings: Settings) -> None:
                     session, knowledge.store, knowledge_dir=settings.knowledge_dir, max_tokens=settings.chunk_max_tokens
                 )
         knowledge.refresh()
+        app.state.triage = build_triage(settings, app.state.clients)
         readiness.ready, readiness.reason = True, ""
         log.info("index.ready", chunks=len(knowledge.chunks))
     except NemawashiError as exc:
@@ -79,6 +115,8 @@ def _prepare_index(app: FastAPI, settings: Settings) -> None:
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     settings: Settings = app.state.settings
     clients = open_clients(settings)
+    app.state.clients = clients
+    app.state.triage = None
     app.state.sessionmaker = clients.sessionmaker
     app.state.knowledge = clients.knowledge
     app.state.readiness = Readiness()
@@ -99,6 +137,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     install_error_handlers(app)
     app.include_router(retrieval_routes.router)
+    app.include_router(triage_routes.router)
 
     @app.get("/", include_in_schema=False)
     def root() -> RedirectResponse:

@@ -131,3 +131,39 @@ def indexed_settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
     clients.close()
     assert not report.skipped, report.skipped
     return settings
+
+
+@pytest.fixture(scope="session")
+def mock_llm_url() -> Iterator[str]:
+    """`nemawashi mock-llm` on a free loopback port for the whole session; tests set faults per request."""
+    port = free_port()
+    nemawashi = str(Path(sys.executable).parent / "nemawashi")
+    process = subprocess.Popen(
+        [nemawashi, "mock-llm", "--port", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    try:
+        wait_for_http(f"http://127.0.0.1:{port}/health", process=process)
+        yield f"http://127.0.0.1:{port}/v1"
+    finally:
+        stop(process)
+
+
+@pytest.fixture
+def mock_llm(mock_llm_url: str) -> Iterator[str]:
+    """The mock LLM with no fault set and an empty request log; cleared again afterwards."""
+    root = mock_llm_url.removesuffix("/v1")
+    httpx.post(f"{root}/mock/fault", json={"mode": None, "times": None})
+    httpx.delete(f"{root}/mock/requests")
+    yield mock_llm_url
+    httpx.post(f"{root}/mock/fault", json={"mode": None, "times": None})
+
+
+def set_mock_fault(mock_url: str, mode: str | None, times: int | None = None) -> None:
+    httpx.post(f"{mock_url.removesuffix('/v1')}/mock/fault", json={"mode": mode, "times": times}).raise_for_status()
+
+
+def mock_requests(mock_url: str) -> list[dict[str, object]]:
+    response = httpx.get(f"{mock_url.removesuffix('/v1')}/mock/requests")
+    response.raise_for_status()
+    data = response.json()
+    return data if isinstance(data, list) else data.get("requests", [])  # type: ignore[no-any-return]

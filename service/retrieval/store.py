@@ -54,6 +54,10 @@ class ChunkStore:
     def embedder(self) -> Embedder:
         return self._embedder
 
+    @property
+    def client(self) -> ClientAPI:
+        return self._client
+
     def _collection(self, *, create: bool) -> Any:
         if create:
             # Never Chroma's default embedding function (it downloads a model): we pass vectors ourselves.
@@ -120,6 +124,14 @@ class ChunkStore:
 
     def all_chunks(self) -> list[StoredChunk]:
         got = self.check_embedder().get(include=["documents", "metadatas"])
+        return [
+            StoredChunk(cid, text or "", dict(meta or {}))
+            for cid, text, meta in zip(got["ids"], got["documents"] or [], got["metadatas"] or [], strict=True)
+        ]
+
+    def get(self, ids: list[str]) -> list[StoredChunk]:
+        """Stored items by id (missing ids are left out)."""
+        got = self.check_embedder().get(ids=ids, include=["documents", "metadatas"])
         return [
             StoredChunk(cid, text or "", dict(meta or {}))
             for cid, text, meta in zip(got["ids"], got["documents"] or [], got["metadatas"] or [], strict=True)

@@ -1,0 +1,169 @@
+"""The one LLM seam: an OpenAI-compatible chat client with timeouts, retries, usage and structured output.
+
+Built on the `openai` SDK rather than langchain's ChatOpenAI: the SDK already retries 429/5xx with
+backoff honouring Retry-After, exposes token usage on every call (streaming too), and lets us pick
+the structured-output method per server without another abstraction layer in between.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any, Literal, Protocol, TypeVar
+
+import openai
+from pydantic import BaseModel, ValidationError
+
+from service.config import Settings
+from service.errors import LLMUnavailable
+from service.logging import get_logger
+from service.tokens import count_tokens
+
+T = TypeVar("T", bound=BaseModel)
+StructuredMethod = Literal["json_schema", "function_calling", "json_mode"]
+log = get_logger("llm")
+
+
+class LLMOutputError(LLMUnavailable):
+    """The model answered, but not in the shape we asked for."""
+
+
+@dataclass
+class Usage:
+    """Tokens, time and estimated cost of LLM calls (summed over a request)."""
+
+    calls: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    latency_ms: int = 0
+    cost_usd: float = 0.0
+
+    def add(self, other: Usage) -> None:
+        self.calls += other.calls
+        self.prompt_tokens += other.prompt_tokens
+        self.completion_tokens += other.completion_tokens
+        self.latency_ms += other.latency_ms
+        self.cost_usd = round(self.cost_usd + other.cost_usd, 6)
+
+
+class ChatModel(Protocol):
+    """What the triage pipeline needs from an LLM."""
+
+    @property
+    def model(self) -> str: ...
+
+    def structured(self, messages: list[dict[str, str]], schema: type[T], *, name: str) -> tuple[T, Usage]: ...
+
+    def stream_text(self, messages: list[dict[str, str]], usage: Usage) -> Iterator[str]: ...
+
+
+@dataclass
+class OpenAIChat:
+    """Any server speaking the OpenAI chat API: OpenAI, Azure OpenAI, vLLM, Ollama, llama.cpp, the mock."""
+
+    model: str
+    base_url: str | None
+    api_key: str | None
+    timeout_s: float
+    max_retries: int
+    temperature: float
+    method: StructuredMethod
+    price_in_per_1m: float
+    price_out_per_1m: float
+    _client: openai.OpenAI = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self._client = openai.OpenAI(
+            base_url=self.base_url,
+            api_key=self.api_key or "not-needed",
+            timeout=self.timeout_s,
+            max_retries=self.max_retries,
+        )
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> OpenAIChat:
+        key = settings.openai_api_key.get_secret_value() if settings.openai_api_key else None
+        return cls(
+            model=settings.llm_model,
+            base_url=settings.openai_base_url,
+            api_key=key,
+            timeout_s=settings.llm_timeout_s,
+            max_retries=settings.llm_max_retries,
+            temperature=settings.llm_temperature,
+            method=settings.llm_structured_output,
+            price_in_per_1m=settings.llm_price_input_per_1m,
+            price_out_per_1m=settings.llm_price_output_per_1m,
+        )
+
+    def structured(self, messages: list[dict[str, str]], schema: type[T], *, name: str) -> tuple[T, Usage]:
+        """One call whose answer is parsed into schema; LLMUnavailable or LLMOutputError otherwise."""
+        started = time.perf_counter()
+        if self.method == "json_mode":  # the server only promises JSON, so the prompt carries the schema
+            shape = json.dumps(schema.model_json_schema(), ensure_ascii=False)
+            messages = [*messages, {"role": "system", "content": f"Reply with one JSON object matching: {shape}"}]
+        response = self._create(messages=messages, **self._structured_args(schema, name))
+        usage = self._usage(response.usage, messages, started, name=name)
+        message = response.choices[0].message
+        raw = message.tool_calls[0].function.arguments if message.tool_calls else message.content
+        try:
+            return schema.model_validate_json(raw or ""), usage
+        except ValidationError as exc:
+            raise LLMOutputError(f"the LLM answer did not match {name}: {exc.errors()[0]['msg']}") from exc
+
+    def stream_text(self, messages: list[dict[str, str]], usage: Usage) -> Iterator[str]:
+        """Text deltas as the model writes them; usage is filled in when the stream ends."""
+        started = time.perf_counter()
+        stream = self._create(messages=messages, stream=True, stream_options={"include_usage": True})
+        parts: list[str] = []
+        reported = None
+        try:
+            for chunk in stream:
+                reported = chunk.usage or reported
+                if chunk.choices and chunk.choices[0].delta.content:
+                    parts.append(chunk.choices[0].delta.content)
+                    yield chunk.choices[0].delta.content
+        except openai.APIError as exc:
+            raise LLMUnavailable(f"the LLM stream broke off: {type(exc).__name__}") from exc
+        usage.add(self._usage(reported, messages, started, completion="".join(parts), name="stream"))
+
+    def _structured_args(self, schema: type[BaseModel], name: str) -> dict[str, Any]:
+        json_schema = schema.model_json_schema()
+        if self.method == "function_calling":
+            tool = {"type": "function", "function": {"name": name, "parameters": json_schema}}
+            return {"tools": [tool], "tool_choice": {"type": "function", "function": {"name": name}}}
+        if self.method == "json_mode":
+            return {"response_format": {"type": "json_object"}}
+        return {"response_format": {"type": "json_schema", "json_schema": {"name": name, "schema": json_schema}}}
+
+    def _create(self, **kwargs: Any) -> Any:
+        try:
+            return self._client.chat.completions.create(model=self.model, temperature=self.temperature, **kwargs)
+        except openai.APITimeoutError as exc:
+            raise LLMUnavailable(f"the LLM did not answer within {self.timeout_s:g}s") from exc
+        except openai.APIStatusError as exc:
+            raise LLMUnavailable(f"the LLM answered {exc.status_code} after {self.max_retries} retries") from exc
+        except openai.APIError as exc:
+            raise LLMUnavailable(f"the LLM is unreachable: {type(exc).__name__}") from exc
+
+    def _usage(
+        self, reported: Any, messages: list[dict[str, str]], started: float, *, completion: str = "", name: str
+    ) -> Usage:
+        """Usage as the server reported it, or counted with tiktoken when it did not."""
+        prompt = reported.prompt_tokens if reported else sum(count_tokens(m["content"]) for m in messages)
+        done = reported.completion_tokens if reported else count_tokens(completion)
+        usage = Usage(
+            calls=1,
+            prompt_tokens=prompt,
+            completion_tokens=done,
+            latency_ms=round((time.perf_counter() - started) * 1000),
+            cost_usd=round((prompt * self.price_in_per_1m + done * self.price_out_per_1m) / 1_000_000, 6),
+        )
+        log.info("llm.call", model=self.model, call=name, tokens=prompt + done, latency_ms=usage.latency_ms)
+        return usage
+
+
+def make_chat_model(settings: Settings) -> ChatModel | None:
+    """The configured chat model, or None when no LLM is configured (offline mode)."""
+    return OpenAIChat.from_settings(settings) if settings.llm_configured else None

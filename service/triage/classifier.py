@@ -1,0 +1,158 @@
+"""Root-cause classification: a local model trained at start-up, the LLM, or a cascade of the two."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import numpy as np
+from pydantic import BaseModel, Field
+from sklearn.calibration import CalibratedClassifierCV
+from sklearn.linear_model import LogisticRegression
+
+from service.errors import LLMUnavailable
+from service.llm.client import ChatModel, LLMOutputError, Usage
+from service.llm.prompts import Prompt, fence
+from service.logging import get_logger
+from service.retrieval.embeddings import Embedder
+from service.triage.taxonomy import Taxonomy
+
+log = get_logger("classifier")
+_SENTENCE = re.compile(r"[^。！？!?\n]+[。！？!?]?")
+
+
+@dataclass(frozen=True)
+class Classification:
+    primary: str
+    secondary: str | None
+    confidence: float
+    is_objection: bool
+    rationale: str
+    classifier: str  # local | llm
+    model: str | None = None
+    prompt_id: str | None = None
+    prompt_hash: str | None = None
+    flags: tuple[str, ...] = ()
+
+
+class LLMClassification(BaseModel):
+    """The structured answer asked of the LLM."""
+
+    primary: str
+    secondary: str | None = None
+    confidence: float = Field(ge=0, le=1)
+    is_objection: bool
+    rationale: str = Field(max_length=600)
+
+
+def quote(text: str, limit: int = 60) -> str:
+    """The first sentence of a comment, shortened, for a rationale."""
+    first = next((m.group().strip() for m in _SENTENCE.finditer(text) if m.group().strip()), text.strip())
+    return first if len(first) <= limit else first[: limit - 1] + "…"
+
+
+class LocalClassifier:
+    """Logistic regression on e5 embeddings of the taxonomy examples, with sigmoid-calibrated confidence."""
+
+    def __init__(self, embedder: Embedder, taxonomy: Taxonomy, *, cache_dir: Path | None = None) -> None:
+        self._embedder = embedder
+        self._taxonomy = taxonomy
+        self._cache_dir = cache_dir
+        self._examples = taxonomy.examples()
+        self._model = self._fit(self._examples)
+
+    @property
+    def examples(self) -> list[tuple[str, str]]:
+        return list(self._examples)
+
+    def retrain(self, extra: list[tuple[str, str]]) -> None:
+        """Train again on the taxonomy plus extra (text, label) pairs, e.g. reviewers' corrected labels."""
+        self._examples = [*self._taxonomy.examples(), *extra]
+        self._model = self._fit(self._examples)
+
+    def classify(self, text: str) -> Classification:
+        probabilities = self._model.predict_proba(self._embed([text]))[0]
+        order = np.argsort(-probabilities)
+        labels = list(self._model.classes_)
+        primary, runner_up = labels[order[0]], labels[order[1]]
+        secondary = runner_up if probabilities[order[1]] >= 0.2 else None
+        confidence = round(float(probabilities[order[0]]), 3)
+        return Classification(
+            primary=primary,
+            secondary=secondary,
+            confidence=confidence,
+            is_objection=primary != "other",
+            rationale=f"「{quote(text)}」",
+            classifier="local",
+        )
+
+    def _fit(self, examples: list[tuple[str, str]]) -> CalibratedClassifierCV:
+        vectors = self._embed([text for text, _ in examples])
+        model = CalibratedClassifierCV(LogisticRegression(C=10, max_iter=3000), method="sigmoid", cv=4)
+        model.fit(vectors, [label for _, label in examples])
+        return model
+
+    def _embed(self, texts: list[str]) -> np.ndarray:
+        # Comments and examples are alike, so both get the e5 "query:" prefix (a symmetric task).
+        key = hashlib.sha256("\n".join([self._embedder.name, *texts]).encode()).hexdigest()[:16]
+        path = self._cache_dir / f"classifier-{key}.npy" if self._cache_dir and len(texts) > 1 else None
+        if path and path.exists():
+            cached: np.ndarray = np.load(path)
+            return cached
+        vectors = np.vstack([self._embedder.embed_query(t) for t in texts])
+        if path:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            np.save(path, vectors)
+        return vectors
+
+
+@dataclass
+class RootCauseClassifier:
+    """Modes: local, llm, or cascade (the LLM only when the local confidence is below the threshold)."""
+
+    local: LocalClassifier
+    taxonomy: Taxonomy
+    mode: str
+    threshold: float
+    llm: ChatModel | None = None
+    prompt: Prompt | None = None
+
+    def classify(self, text: str, *, llm_text: str, usage: Usage) -> Classification:
+        """Classify text; llm_text is the same text as it may be sent out (redacted)."""
+        local = self.local.classify(text)
+        if self.mode == "local" or self.llm is None or self.prompt is None:
+            return local
+        if self.mode == "cascade" and local.confidence >= self.threshold:
+            return local
+        try:
+            return self._ask_llm(llm_text, usage)
+        except LLMOutputError as exc:
+            log.warning("classify.llm_bad_output", reason=exc.message)
+            return replace(local, flags=("llm_bad_output",))
+        except LLMUnavailable as exc:
+            log.warning("classify.llm_unavailable", reason=exc.message)
+            return replace(local, flags=("llm_unavailable",))
+
+    def _ask_llm(self, text: str, usage: Usage) -> Classification:
+        assert self.llm is not None and self.prompt is not None
+        messages = self.prompt.render(labels=self.taxonomy.labels, comments=[{"id": "1", "text": fence(text)}])
+        answer, call_usage = self.llm.structured(messages, LLMClassification, name="classification")
+        usage.add(call_usage)
+        if answer.primary not in self.taxonomy.ids:
+            raise LLMOutputError(f"the LLM answered a label outside the taxonomy: {answer.primary[:40]!r}")
+        secondary = (
+            answer.secondary if answer.secondary in self.taxonomy.ids and answer.secondary != answer.primary else None
+        )
+        return Classification(
+            primary=answer.primary,
+            secondary=secondary,
+            confidence=round(answer.confidence, 3),
+            is_objection=answer.is_objection,
+            rationale=answer.rationale.strip()[:300],
+            classifier="llm",
+            model=self.llm.model,
+            prompt_id=self.prompt.id,
+            prompt_hash=self.prompt.hash,
+        )

@@ -1,0 +1,78 @@
+"""Rows for questions, their drafts, classifications and the askers' feedback."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import JSON, Boolean, DateTime, Float, ForeignKey, Integer, String, Text
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from service.db import Base
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class Question(Base):
+    __tablename__ = "questions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    public_id: Mapped[str] = mapped_column(String(36), unique=True, index=True)
+    text: Mapped[str] = mapped_column(Text)
+    lang: Mapped[str] = mapped_column(String(8))
+    source: Mapped[str] = mapped_column(String(16))  # widget | api | survey | cli | eval
+    department: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    asker: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, index=True)
+
+    answer: Mapped[Answer] = relationship(back_populates="question", uselist=False)
+    classification: Mapped[ClassificationRow] = relationship(back_populates="question", uselist=False)
+
+
+class Answer(Base):
+    __tablename__ = "answers"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    question_id: Mapped[int] = mapped_column(ForeignKey("questions.id", ondelete="CASCADE"), unique=True)
+    mode: Mapped[str] = mapped_column(String(16))  # approved | llm | extractive | abstain
+    text: Mapped[str] = mapped_column(Text)
+    citations: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
+    flags: Mapped[list[str]] = mapped_column(JSON)
+    model: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    prompt_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    prompt_hash: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    usage: Mapped[dict[str, Any]] = mapped_column(JSON)
+    latency_ms: Mapped[int] = mapped_column(Integer)
+
+    question: Mapped[Question] = relationship(back_populates="answer")
+
+
+class ClassificationRow(Base):
+    __tablename__ = "classifications"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    question_id: Mapped[int] = mapped_column(ForeignKey("questions.id", ondelete="CASCADE"), unique=True)
+    primary: Mapped[str] = mapped_column(String(32), index=True)
+    secondary: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    confidence: Mapped[float] = mapped_column(Float)
+    is_objection: Mapped[bool] = mapped_column(Boolean)
+    rationale: Mapped[str] = mapped_column(Text)
+    classifier: Mapped[str] = mapped_column(String(16))
+    model: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    prompt_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    prompt_hash: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    flags: Mapped[list[str]] = mapped_column(JSON)
+
+    question: Mapped[Question] = relationship(back_populates="classification")
+
+
+class Feedback(Base):
+    __tablename__ = "feedback"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    question_id: Mapped[int] = mapped_column(ForeignKey("questions.id", ondelete="CASCADE"), index=True)
+    helpful: Mapped[bool] = mapped_column(Boolean)
+    comment: Mapped[str | None] = mapped_column(Text, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

@@ -1,0 +1,51 @@
+"""HTTP: POST /v1/ask (JSON or Server-Sent Events) and POST /v1/feedback."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+
+from fastapi import APIRouter, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import StreamingResponse
+
+from service.deps import SessionDep, SessionsDep, TriageDep
+from service.errors import NemawashiError
+from service.retrieval.service import clean_query
+from service.triage import service
+from service.triage.schemas import AskRequest, AskResponse, FeedbackRequest, FeedbackResponse
+
+router = APIRouter(tags=["ask"])
+
+
+def _sse(events: Iterator[tuple[str, dict[str, object]]]) -> Iterator[str]:
+    try:
+        for name, payload in events:
+            yield f"event: {name}\ndata: {json.dumps(payload, ensure_ascii=False)}\n\n"
+    except NemawashiError as exc:
+        yield f"event: error\ndata: {json.dumps({'error': exc.message}, ensure_ascii=False)}\n\n"
+
+
+@router.post(
+    "/v1/ask",
+    response_model=AskResponse,
+    responses={200: {"content": {"text/event-stream": {}}, "description": "JSON, or events meta/delta/done"}},
+)
+async def ask(body: AskRequest, request: Request, triage: TriageDep, sessions: SessionsDep) -> object:
+    """Answer a question with citations and a root cause; every draft goes to the review queue."""
+    if body.stream or "text/event-stream" in request.headers.get("accept", ""):
+        clean_query(body.question, max_chars=triage.settings.max_query_chars)  # a 422 before the stream starts
+        events = service.ask_events(
+            triage, sessions, question=body.question, source=body.source, department=body.department
+        )
+        return StreamingResponse(_sse(events), media_type="text/event-stream", headers={"Cache-Control": "no-store"})
+    return await run_in_threadpool(
+        service.ask, triage, sessions, question=body.question, source=body.source, department=body.department
+    )
+
+
+@router.post("/v1/feedback", response_model=FeedbackResponse)
+def feedback(body: FeedbackRequest, session: SessionDep) -> FeedbackResponse:
+    """Thumbs up or down on an answer, with an optional comment, kept for reviewers."""
+    service.record_feedback(session, answer_id=body.id, helpful=body.helpful, comment=body.comment)
+    return FeedbackResponse(id=body.id)

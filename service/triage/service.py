@@ -1,0 +1,259 @@
+"""The triage pipeline, one code path for every caller: retrieve, classify, draft, cite, abstain, store."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Generator, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from service.config import Settings
+from service.db import session_scope
+from service.errors import LLMUnavailable, NotFound
+from service.llm.client import ChatModel, Usage
+from service.llm.prompts import Prompt, fence
+from service.logging import get_logger
+from service.privacy import redact
+from service.retrieval.approved import ApprovedAnswers
+from service.retrieval.documents import detect_lang
+from service.retrieval.service import KnowledgeIndex, SearchOptions, clean_query, search_passages
+from service.review.service import enqueue
+from service.triage.classifier import Classification, RootCauseClassifier
+from service.triage.drafting import (
+    ABSTAIN_TEXT,
+    NO_ANSWER,
+    REVIEW_FIRST_TEXT,
+    Passage,
+    StreamGuard,
+    citations_for,
+    extractive_answer,
+    number_passages,
+    stream_chunks,
+)
+from service.triage.models import Answer, ClassificationRow, Feedback, Question
+from service.triage.schemas import AskResponse, Citation, RootCause, UsageOut
+
+log = get_logger("triage")
+Event = tuple[str, dict[str, Any]]
+
+
+@dataclass
+class Triage:
+    """Everything the pipeline uses, built once by the app lifespan or the CLI."""
+
+    settings: Settings
+    knowledge: KnowledgeIndex
+    approved: ApprovedAnswers
+    classifier: RootCauseClassifier
+    llm: ChatModel | None
+    draft_prompt: Prompt
+    redact_for_llm: bool
+
+
+@dataclass
+class Draft:
+    text: str
+    mode: str
+    flags: list[str]
+    citations: list[Citation]
+
+
+def ask_events(
+    triage: Triage, sessions: sessionmaker[Session], *, question: str, source: str, department: str | None = None
+) -> Iterator[Event]:
+    """Events for one question: meta (candidate citations), delta (answer text), done (the stored result)."""
+    started = time.perf_counter()
+    text = clean_query(question, max_chars=triage.settings.max_query_chars)
+    lang = detect_lang(text)
+    usage = Usage()
+    outgoing = redact(text) if triage.redact_for_llm else text
+    classification = triage.classifier.classify(text, llm_text=outgoing, usage=usage)
+    immediate = triage.settings.answer_policy == "immediate"
+
+    approved = triage.approved.best_match(text)
+    if approved and approved.similarity >= triage.settings.approved_min_similarity:
+        draft = Draft(approved.answer, "approved", [], [])
+        yield "meta", {"citations": [], "lang": lang, "mode": "approved"}
+    else:
+        hits = search_passages(
+            triage.knowledge, query=text, k=triage.settings.ask_k, options=SearchOptions.from_settings(triage.settings)
+        )
+        passages = number_passages(hits, lang=lang)
+        supported = any((h.dense_score or 0) >= triage.settings.abstain_below for h in hits)
+        yield "meta", {"citations": [p.citation().model_dump() for p in passages] if supported else [], "lang": lang}
+        if not supported:
+            draft = Draft(ABSTAIN_TEXT[lang], "abstain", ["kb_not_supporting"], [])
+        elif triage.llm is None or "llm_unavailable" in classification.flags:
+            draft = _fallback(text, passages, lang, [])
+        else:
+            draft = yield from _llm_draft(triage, outgoing, passages, lang=lang, usage=usage, live=immediate)
+    if draft.mode in ("llm", "extractive") and not draft.citations:
+        draft.flags.append("no_citation")
+    visible = draft.text if immediate or draft.mode == "approved" else REVIEW_FIRST_TEXT[lang]
+    if draft.mode != "llm" or not immediate:
+        for delta in stream_chunks(visible):
+            yield "delta", {"text": delta}
+    response = _store(
+        sessions,
+        triage,
+        text=text,
+        lang=lang,
+        source=source,
+        department=department,
+        draft=draft,
+        classification=classification,
+        usage=usage,
+        visible=visible,
+        latency_ms=round((time.perf_counter() - started) * 1000),
+    )
+    yield "done", response.model_dump()
+
+
+def _llm_draft(
+    triage: Triage, question: str, passages: list[Passage], *, lang: str, usage: Usage, live: bool
+) -> Generator[Event, None, Draft]:
+    """Stream the LLM's draft through the guard; fall back to the extractive draft when the LLM fails."""
+    assert triage.llm is not None
+    messages = triage.draft_prompt.render(
+        lang=lang,
+        question=fence(question),
+        passages=[
+            {"n": p.n, "doc_id": p.hit.doc_id, "title": fence(p.hit.title), "text": fence(p.hit.text)} for p in passages
+        ],
+    )
+    guard = StreamGuard(valid={p.n for p in passages}, system_prompt=messages[0]["content"])
+    try:
+        for delta in triage.llm.stream_text(messages, usage):
+            shown = guard.feed(delta)
+            if guard.leaked:
+                break
+            if shown and live:
+                yield "delta", {"text": shown}
+        tail = guard.finish()
+        if tail and live:
+            yield "delta", {"text": tail}
+    except LLMUnavailable as exc:
+        log.warning("draft.llm_unavailable", reason=exc.message)
+        return _fallback(question, passages, lang, ["llm_unavailable", *guard.flags])
+    answer = guard.clean_text()
+    if guard.leaked:
+        return _fallback(question, passages, lang, guard.flags)
+    if answer.startswith(NO_ANSWER) or not answer:
+        return Draft(ABSTAIN_TEXT[lang], "abstain", ["llm_no_answer", *guard.flags], [])
+    return Draft(answer, "llm", guard.flags, citations_for(answer, passages))
+
+
+def _fallback(question: str, passages: list[Passage], lang: str, flags: list[str]) -> Draft:
+    answer = extractive_answer(question, passages, lang=lang)
+    return Draft(answer, "extractive", flags, citations_for(answer, passages))
+
+
+def _store(
+    sessions: sessionmaker[Session],
+    triage: Triage,
+    *,
+    text: str,
+    lang: str,
+    source: str,
+    department: str | None,
+    draft: Draft,
+    classification: Classification,
+    usage: Usage,
+    visible: str,
+    latency_ms: int,
+) -> AskResponse:
+    """Question, draft and classification in one transaction, and a pending review item."""
+    public_id = str(uuid.uuid4())
+    with session_scope(sessions) as session:
+        question = Question(public_id=public_id, text=text, lang=lang, source=source, department=department)
+        session.add(question)
+        session.flush()
+        session.add(
+            Answer(
+                question_id=question.id,
+                mode=draft.mode,
+                text=draft.text,
+                citations=[c.model_dump() for c in draft.citations],
+                flags=draft.flags,
+                model=triage.llm.model if draft.mode == "llm" and triage.llm else None,
+                prompt_id=triage.draft_prompt.id if draft.mode == "llm" else None,
+                prompt_hash=triage.draft_prompt.hash if draft.mode == "llm" else None,
+                usage=usage.__dict__,
+                latency_ms=latency_ms,
+            )
+        )
+        session.add(
+            ClassificationRow(
+                question_id=question.id,
+                primary=classification.primary,
+                secondary=classification.secondary,
+                confidence=classification.confidence,
+                is_objection=classification.is_objection,
+                rationale=classification.rationale,
+                classifier=classification.classifier,
+                model=classification.model,
+                prompt_id=classification.prompt_id,
+                prompt_hash=classification.prompt_hash,
+                flags=list(classification.flags),
+            )
+        )
+        urgent = bool(draft.flags or classification.flags) or draft.mode == "abstain"
+        enqueue(session, question_id=question.id, urgent=urgent)
+    log.info(
+        "ask.done",
+        id=public_id,
+        mode=draft.mode,
+        root_cause=classification.primary,
+        flags=draft.flags,
+        latency_ms=latency_ms,
+        llm_calls=usage.calls,
+    )
+    return AskResponse(
+        id=public_id,
+        answer=visible,
+        draft=draft.text,
+        citations=draft.citations,
+        root_cause=RootCause(
+            primary=classification.primary,
+            secondary=classification.secondary,
+            confidence=classification.confidence,
+            rationale=classification.rationale,
+            classifier=classification.classifier,
+        ),
+        is_objection=classification.is_objection,
+        mode=draft.mode,
+        status="approved" if draft.mode == "approved" else ("draft" if visible == draft.text else "pending_review"),
+        flags=list(dict.fromkeys([*draft.flags, *classification.flags])),
+        lang=lang,
+        usage=UsageOut(
+            llm_calls=usage.calls,
+            prompt_tokens=usage.prompt_tokens,
+            completion_tokens=usage.completion_tokens,
+            cost_usd=usage.cost_usd,
+            latency_ms=latency_ms,
+        ),
+    )
+
+
+def ask(
+    triage: Triage, sessions: sessionmaker[Session], *, question: str, source: str, department: str | None = None
+) -> AskResponse:
+    """The pipeline once, returning the final result (the JSON form of the events)."""
+    for name, payload in ask_events(triage, sessions, question=question, source=source, department=department):
+        if name == "done":
+            return AskResponse.model_validate(payload)
+    raise RuntimeError("the pipeline ended without a result")  # unreachable: ask_events always ends with done
+
+
+def record_feedback(session: Session, *, answer_id: str, helpful: bool, comment: str | None) -> Feedback:
+    """Store the asker's thumbs up/down (and comment) for reviewers."""
+    question = session.query(Question).filter_by(public_id=answer_id).one_or_none()
+    if question is None:
+        raise NotFound(f"no answer with id {answer_id!r}", detail={"id": answer_id})
+    feedback = Feedback(question_id=question.id, helpful=helpful, comment=(comment or "").strip() or None)
+    session.add(feedback)
+    session.flush()
+    return feedback
