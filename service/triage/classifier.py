@@ -17,6 +17,7 @@ from service.llm.client import ChatModel, LLMOutputError, Usage
 from service.llm.prompts import Prompt, fence
 from service.logging import get_logger
 from service.retrieval.embeddings import Embedder
+from service.retrieval.lexical import Synonyms
 from service.triage.taxonomy import Taxonomy
 
 log = get_logger("classifier")
@@ -56,8 +57,17 @@ def quote(text: str, limit: int = 60) -> str:
 class LocalClassifier:
     """Logistic regression on e5 embeddings of the taxonomy examples, with sigmoid-calibrated confidence."""
 
-    def __init__(self, embedder: Embedder, taxonomy: Taxonomy, *, cache_dir: Path | None = None) -> None:
+    def __init__(
+        self,
+        embedder: Embedder,
+        taxonomy: Taxonomy,
+        *,
+        synonyms: Synonyms | None = None,
+        cache_dir: Path | None = None,
+    ) -> None:
         self._embedder = embedder
+        # Staff slang (クビ, 外注) is spelled out with the knowledge base's words before embedding.
+        self._expand = synonyms.expand if synonyms else (lambda text: text)
         self._taxonomy = taxonomy
         self._cache_dir = cache_dir
         self._examples = taxonomy.examples()
@@ -73,7 +83,7 @@ class LocalClassifier:
         self._model = self._fit(self._examples)
 
     def classify(self, text: str) -> Classification:
-        probabilities = self._model.predict_proba(self._embed([text]))[0]
+        probabilities = self._model.predict_proba(self._embed([self._expand(text)]))[0]
         order = np.argsort(-probabilities)
         labels = list(self._model.classes_)
         primary, runner_up = labels[order[0]], labels[order[1]]
@@ -89,7 +99,7 @@ class LocalClassifier:
         )
 
     def _fit(self, examples: list[tuple[str, str]]) -> CalibratedClassifierCV:
-        vectors = self._embed([text for text, _ in examples])
+        vectors = self._embed([self._expand(text) for text, _ in examples])
         model = CalibratedClassifierCV(LogisticRegression(C=10, max_iter=3000), method="sigmoid", cv=4)
         model.fit(vectors, [label for _, label in examples])
         return model
