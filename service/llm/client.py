@@ -58,6 +58,8 @@ class ChatModel(Protocol):
 
     def stream_text(self, messages: list[dict[str, str]], usage: Usage) -> Iterator[str]: ...
 
+    def complete_text(self, messages: list[dict[str, str]], usage: Usage) -> str: ...
+
 
 @dataclass
 class OpenAIChat:
@@ -127,6 +129,14 @@ class OpenAIChat:
         except openai.APIError as exc:
             raise LLMUnavailable(f"the LLM stream broke off: {type(exc).__name__}") from exc
         usage.add(self._usage(reported, messages, started, completion="".join(parts), name="stream"))
+
+    def complete_text(self, messages: list[dict[str, str]], usage: Usage) -> str:
+        """The whole answer in one response (when nobody is watching it being written)."""
+        started = time.perf_counter()
+        response = self._create(messages=messages)
+        text = response.choices[0].message.content or ""
+        usage.add(self._usage(response.usage, messages, started, completion=text, name="text"))
+        return str(text)
 
     def _structured_args(self, schema: type[BaseModel], name: str) -> dict[str, Any]:
         json_schema = schema.model_json_schema()

@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 from service.config import Settings
 from service.errors import BadInput, NotFound
 from service.retrieval import repository
+from service.retrieval.embeddings import Vectors
 from service.retrieval.lexical import LexicalIndex, Synonyms
 from service.retrieval.models import KbDocument
 from service.retrieval.schemas import Hit
@@ -134,17 +135,20 @@ def search_passages(
     lang: str | None = None,
     options: SearchOptions | None = None,
     method: str = "hybrid",
+    query_vector: Vectors | None = None,
 ) -> list[Hit]:
-    """The k passages that best answer query; method is hybrid, dense or lexical."""
+    """The k passages that best answer query; method is hybrid, dense or lexical.
+
+    query_vector, when the caller already embedded the expanded query (see expanded_query), saves an embedding.
+    """
     options = options or SearchOptions()
     if not index.loaded:
         index.refresh()
-    # Both methods see the query with its synonyms: slang like クビ then reaches 解雇 in the documents.
-    expanded = index.synonyms.expand(query)
+    expanded = expanded_query(index, query)
     dense: dict[str, float] = {}
     lexical: dict[str, float] = {}
     if method in ("hybrid", "dense"):
-        vector = index.store.embedder.embed_query(expanded)
+        vector = query_vector if query_vector is not None else index.store.embedder.embed_query(expanded)
         n = min(options.candidates, max(len(index.chunks), 1))
         dense = dict(index.store.query(vector, n=n, where=_where(types, lang)))
     if method in ("hybrid", "lexical"):
@@ -156,6 +160,11 @@ def search_passages(
         fused = weighted_fusion(dense, lexical, dense_weight=options.dense_weight)
     ranked = sorted(fused, key=lambda c: (-fused[c], -dense.get(c, -1.0), c))[:k]
     return [_hit(index.chunks[c], rank, fused[c], dense.get(c), lexical.get(c)) for rank, c in enumerate(ranked, 1)]
+
+
+def expanded_query(index: KnowledgeIndex, query: str) -> str:
+    """The query with its synonyms: slang like クビ then reaches 解雇 in the documents (both methods use it)."""
+    return index.synonyms.expand(query)
 
 
 def _hit(chunk: StoredChunk, rank: int, score: float, dense: float | None, lexical: float | None) -> Hit:

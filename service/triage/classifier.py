@@ -82,8 +82,10 @@ class LocalClassifier:
         self._examples = [*self._taxonomy.examples(), *extra]
         self._model = self._fit(self._examples)
 
-    def classify(self, text: str) -> Classification:
-        probabilities = self._model.predict_proba(self._embed([self._expand(text)]))[0]
+    def classify(self, text: str, *, vector: np.ndarray | None = None) -> Classification:
+        """Classify text; vector is its expanded form already embedded as a query, when the caller has it."""
+        features = vector.reshape(1, -1) if vector is not None else self._embed([self._expand(text)])
+        probabilities = self._model.predict_proba(features)[0]
         order = np.argsort(-probabilities)
         labels = list(self._model.classes_)
         primary, runner_up = labels[order[0]], labels[order[1]]
@@ -100,7 +102,8 @@ class LocalClassifier:
 
     def _fit(self, examples: list[tuple[str, str]]) -> CalibratedClassifierCV:
         vectors = self._embed([self._expand(text) for text, _ in examples])
-        model = CalibratedClassifierCV(LogisticRegression(C=10, max_iter=3000), method="sigmoid", cv=4)
+        # ensemble=False: one model and one calibrator, so a prediction costs one matrix product.
+        model = CalibratedClassifierCV(LogisticRegression(C=10, max_iter=3000), method="sigmoid", cv=4, ensemble=False)
         model.fit(vectors, [label for _, label in examples])
         return model
 
@@ -129,9 +132,9 @@ class RootCauseClassifier:
     llm: ChatModel | None = None
     prompt: Prompt | None = None
 
-    def classify(self, text: str, *, llm_text: str, usage: Usage) -> Classification:
+    def classify(self, text: str, *, llm_text: str, usage: Usage, vector: np.ndarray | None = None) -> Classification:
         """Classify text; llm_text is the same text as it may be sent out (redacted)."""
-        local = self.local.classify(text)
+        local = self.local.classify(text, vector=vector)
         if self.mode == "local" or self.llm is None or self.prompt is None:
             return local
         if self.mode == "cascade" and local.confidence >= self.threshold:

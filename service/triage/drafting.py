@@ -12,6 +12,7 @@ from service.triage.schemas import Citation
 
 NO_ANSWER = "[[NO_ANSWER]]"
 _MARKER = re.compile(r"\[(\d{1,3})\]")
+_DANGLING = re.compile(r"\[\d{0,3}$")  # a marker the model never closed
 _SENTENCES = re.compile(r"[^。！？!?\n]+[。！？!?]?")
 _LEAK_WINDOW = 30  # characters of the system prompt that may not appear in an answer
 
@@ -95,8 +96,8 @@ class StreamGuard:
         return "" if self.leaked else self._release(final=True)
 
     def clean_text(self) -> str:
-        """The whole answer with invalid citation markers removed."""
-        return self._drop_invalid(self.text).strip()
+        """The whole answer with invalid citation markers (and a marker cut off at the end) removed."""
+        return self._drop_invalid(self.text, final=True).strip()
 
     def _check_leak(self) -> None:
         flat = " ".join(self.text.split())
@@ -106,7 +107,7 @@ class StreamGuard:
                 self.flags.append("system_prompt_leak")
 
     def _release(self, *, final: bool) -> str:
-        cleaned = self._drop_invalid(self.text)
+        cleaned = self._drop_invalid(self.text, final=final)
         hold = 0 if final else _LEAK_WINDOW + 5
         # Never release half of a marker like "[1" or the start of [[NO_ANSWER]].
         upto = max(len(cleaned) - hold, 0)
@@ -120,15 +121,22 @@ class StreamGuard:
         self.released = max(self.released, upto)
         return out
 
-    def _drop_invalid(self, text: str) -> str:
+    def _drop_invalid(self, text: str, *, final: bool = False) -> str:
         def keep(match: re.Match[str]) -> str:
             if int(match.group(1)) in self.valid:
                 return match.group()
-            if "invalid_citation" not in self.flags:
-                self.flags.append("invalid_citation")
+            self._flag("invalid_citation")
             return ""
 
-        return _MARKER.sub(keep, text)
+        cleaned = _MARKER.sub(keep, text)
+        if final and _DANGLING.search(cleaned):
+            self._flag("invalid_citation")
+            cleaned = _DANGLING.sub("", cleaned)
+        return cleaned
+
+    def _flag(self, flag: str) -> None:
+        if flag not in self.flags:
+            self.flags.append(flag)
 
 
 def _best_sentence(text: str, question_tokens: set[str]) -> str:

@@ -39,7 +39,8 @@ class UsageOut(BaseModel):
     prompt_tokens: int = 0
     completion_tokens: int = 0
     cost_usd: float = 0.0
-    latency_ms: int = 0
+    llm_latency_ms: int = Field(default=0, description="Time spent waiting for the LLM.")
+    latency_ms: int = Field(default=0, description="Time for the whole request inside the service.")
 
 
 class AskResponse(BaseModel):

@@ -19,7 +19,7 @@ from service.logging import get_logger
 from service.privacy import redact
 from service.retrieval.approved import ApprovedAnswers
 from service.retrieval.documents import detect_lang
-from service.retrieval.service import KnowledgeIndex, SearchOptions, clean_query, search_passages
+from service.retrieval.service import KnowledgeIndex, SearchOptions, clean_query, expanded_query, search_passages
 from service.review.service import enqueue
 from service.triage.classifier import Classification, RootCauseClassifier
 from service.triage.drafting import (
@@ -62,7 +62,13 @@ class Draft:
 
 
 def ask_events(
-    triage: Triage, sessions: sessionmaker[Session], *, question: str, source: str, department: str | None = None
+    triage: Triage,
+    sessions: sessionmaker[Session],
+    *,
+    question: str,
+    source: str,
+    department: str | None = None,
+    stream: bool = True,
 ) -> Iterator[Event]:
     """Events for one question: meta (candidate citations), delta (answer text), done (the stored result)."""
     started = time.perf_counter()
@@ -70,7 +76,9 @@ def ask_events(
     lang = detect_lang(text)
     usage = Usage()
     outgoing = redact(text) if triage.redact_for_llm else text
-    classification = triage.classifier.classify(text, llm_text=outgoing, usage=usage)
+    # One embedding of the synonym-expanded question serves the classifier and the search.
+    vector = triage.knowledge.store.embedder.embed_query(expanded_query(triage.knowledge, text))
+    classification = triage.classifier.classify(text, llm_text=outgoing, usage=usage, vector=vector)
     immediate = triage.settings.answer_policy == "immediate"
 
     approved = triage.approved.best_match(text)
@@ -79,7 +87,11 @@ def ask_events(
         yield "meta", {"citations": [], "lang": lang, "mode": "approved"}
     else:
         hits = search_passages(
-            triage.knowledge, query=text, k=triage.settings.ask_k, options=SearchOptions.from_settings(triage.settings)
+            triage.knowledge,
+            query=text,
+            k=triage.settings.ask_k,
+            options=SearchOptions.from_settings(triage.settings),
+            query_vector=vector,
         )
         passages = number_passages(hits, lang=lang)
         supported = any((h.dense_score or 0) >= triage.settings.abstain_below for h in hits)
@@ -89,11 +101,11 @@ def ask_events(
         elif triage.llm is None or "llm_unavailable" in classification.flags:
             draft = _fallback(text, passages, lang, [])
         else:
-            draft = yield from _llm_draft(triage, outgoing, passages, lang=lang, usage=usage, live=immediate)
+            draft = yield from _llm_draft(triage, outgoing, passages, lang=lang, usage=usage, live=immediate and stream)
     if draft.mode in ("llm", "extractive") and not draft.citations:
         draft.flags.append("no_citation")
     visible = draft.text if immediate or draft.mode == "approved" else REVIEW_FIRST_TEXT[lang]
-    if draft.mode != "llm" or not immediate:
+    if draft.mode != "llm" or not immediate or not stream:
         for delta in stream_chunks(visible):
             yield "delta", {"text": delta}
     response = _store(
@@ -126,7 +138,8 @@ def _llm_draft(
     )
     guard = StreamGuard(valid={p.n for p in passages}, system_prompt=messages[0]["content"])
     try:
-        for delta in triage.llm.stream_text(messages, usage):
+        whole = None if live else [triage.llm.complete_text(messages, usage)]
+        for delta in whole or triage.llm.stream_text(messages, usage):
             shown = guard.feed(delta)
             if guard.leaked:
                 break
@@ -233,6 +246,7 @@ def _store(
             prompt_tokens=usage.prompt_tokens,
             completion_tokens=usage.completion_tokens,
             cost_usd=usage.cost_usd,
+            llm_latency_ms=usage.latency_ms,
             latency_ms=latency_ms,
         ),
     )
@@ -242,7 +256,8 @@ def ask(
     triage: Triage, sessions: sessionmaker[Session], *, question: str, source: str, department: str | None = None
 ) -> AskResponse:
     """The pipeline once, returning the final result (the JSON form of the events)."""
-    for name, payload in ask_events(triage, sessions, question=question, source=source, department=department):
+    events = ask_events(triage, sessions, question=question, source=source, department=department, stream=False)
+    for name, payload in events:
         if name == "done":
             return AskResponse.model_validate(payload)
     raise RuntimeError("the pipeline ended without a result")  # unreachable: ask_events always ends with done

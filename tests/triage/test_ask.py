@@ -25,7 +25,10 @@ def offline(indexed_settings: Settings, database_url: str) -> Iterator[Pipeline]
 
 @pytest.fixture
 def with_llm(indexed_settings: Settings, database_url: str, mock_llm: str) -> Iterator[Pipeline]:
-    pipeline = make_pipeline(indexed_settings, database_url, openai_base_url=mock_llm, llm_model="mock-llm")
+    # classifier="llm": every question makes both LLM calls, so every fault reaches both.
+    pipeline = make_pipeline(
+        indexed_settings, database_url, openai_base_url=mock_llm, llm_model="mock-llm", classifier="llm"
+    )
     yield pipeline
     pipeline.clients.close()
 
