@@ -62,6 +62,16 @@ class Settings(BaseSettings):
     abstain_below: float = Field(default=0.81, ge=0, le=1)
     approved_min_similarity: float = Field(default=0.93, ge=0, le=1)  # reuse an approved answer above this
 
+    # Widget and browsers: origins allowed to call the API (CORS), and a per-client limit on /v1/ask.
+    allowed_origins: list[str] = []
+    ask_rate_limit_per_minute: int = Field(default=30, ge=1)
+
+    # Bulk classification jobs.
+    upload_max_mb: int = Field(default=50, ge=1)
+    llm_batch_size: int = Field(default=20, ge=1, le=100)  # comments per LLM request in llm/cascade mode
+    llm_requests_per_minute: int = Field(default=60, ge=1)
+    llm_tokens_per_minute: int = Field(default=200_000, ge=1000)
+
     host: str = "127.0.0.1"
     port: int = 8000
     log_level: str = "INFO"

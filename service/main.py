@@ -27,7 +27,9 @@ from service.retrieval.ingest import ingest_knowledge
 from service.retrieval.lexical import load_synonyms
 from service.retrieval.service import KnowledgeIndex
 from service.retrieval.store import ChunkStore, make_chroma_client
+from service.jobs import routes as jobs_routes
 from service.triage import routes as triage_routes
+from service.web import routes as web_routes
 from service.triage.classifier import LocalClassifier, RootCauseClassifier
 from service.triage.service import Triage
 from service.triage.taxonomy import load_taxonomy
@@ -140,6 +142,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_error_handlers(app)
     app.include_router(retrieval_routes.router)
     app.include_router(triage_routes.router)
+    app.include_router(jobs_routes.router)
+    app.include_router(web_routes.router)
 
     @app.get("/", include_in_schema=False)
     def root() -> RedirectResponse:
