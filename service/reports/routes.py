@@ -1,0 +1,45 @@
+"""HTTP for reports: /v1/reports/... and the /dashboard page."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import HTMLResponse
+
+from service.deps import KnowledgeDep, SessionDep, SettingsDep
+from service.reports.records import known_departments
+from service.reports.render import dashboard_context
+from service.reports.schemas import ObjectionReport, ReportQuery
+from service.reports.service import cached_taxonomy, objection_report
+from service.web.pages import templates
+
+
+def report_reader() -> None:
+    """Who may read reports. Open for now; it becomes `def report_reader(reviewer: ReviewerDep)` once
+    service/review/auth.py lands, and tests override this function, not the auth behind it."""
+
+
+router = APIRouter(tags=["reports"], dependencies=[Depends(report_reader)])
+QueryDep = Annotated[ReportQuery, Query()]
+
+
+@router.get("/v1/reports/objections", response_model=ObjectionReport)
+def objections(query: QueryDep, session: SessionDep, settings: SettingsDep, knowledge: KnowledgeDep) -> ObjectionReport:
+    """Counts by root cause × department × ISO week, approval and abstention rates, the questions the knowledge
+    base could not answer (near-duplicates grouped) and the most recurring objections, quotes redacted."""
+    return objection_report(
+        session, query=query, taxonomy=cached_taxonomy(settings.taxonomy_file), embedder=knowledge.store.embedder
+    )
+
+
+@router.get("/dashboard", response_class=HTMLResponse, include_in_schema=False)
+def dashboard(
+    request: Request, query: QueryDep, session: SessionDep, settings: SettingsDep, knowledge: KnowledgeDep
+) -> HTMLResponse:
+    """The objection report as a page for the project team, with charts and filters."""
+    report = objection_report(
+        session, query=query, taxonomy=cached_taxonomy(settings.taxonomy_file), embedder=knowledge.store.embedder
+    )
+    context = dashboard_context(report, departments=known_departments(session), query_string=request.url.query)
+    return templates.TemplateResponse(request, "dashboard.html", context)

@@ -1,0 +1,107 @@
+"""What lets the widget run on other intranet pages safely: CORS for allowed origins, a rate limit on /v1/ask."""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from collections import deque
+from collections.abc import Callable
+
+from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from service.config import Settings
+from service.logging import get_logger
+
+log = get_logger("web.security")
+
+WINDOW_S = 60.0
+LIMITED_PATH = "/v1/ask"
+_MAX_CLIENTS = 10_000  # past this many tracked clients, idle ones are dropped so memory stays bounded
+
+
+class SlidingWindowLimiter:
+    """At most `limit` hits per client in any `window_s` seconds; remembers hit times in memory (one process)."""
+
+    def __init__(self, limit: int, *, window_s: float = WINDOW_S, clock: Callable[[], float] = time.monotonic):
+        self.limit = limit
+        self.window_s = window_s
+        self._clock = clock
+        self._hits: dict[str, deque[float]] = {}
+
+    def hit(self, client: str) -> int | None:
+        """Count one hit for `client`; None when allowed, else the whole seconds to wait before the next one."""
+        now = self._clock()
+        hits = self._hits.setdefault(client, deque())
+        while hits and hits[0] <= now - self.window_s:
+            hits.popleft()
+        if len(hits) >= self.limit:
+            return max(1, math.ceil(hits[0] + self.window_s - now))
+        hits.append(now)
+        if len(self._hits) > _MAX_CLIENTS:
+            self._forget_idle(now)
+        return None
+
+    def _forget_idle(self, now: float) -> None:
+        idle = [client for client, hits in self._hits.items() if not hits or hits[-1] <= now - self.window_s]
+        for client in idle:
+            del self._hits[client]
+
+
+def client_key(scope: Scope) -> str:
+    """The client's address. Behind a proxy, uvicorn already puts X-Forwarded-For's client here for trusted
+    proxies (FORWARDED_ALLOW_IPS), so the header itself is not read: anyone could forge it."""
+    client = scope.get("client")
+    return str(client[0]) if client else "unknown"
+
+
+def too_many_requests_body(retry_after: int, limit: int) -> dict[str, object]:
+    """The JSON a rate-limited asker gets, shaped like every other error."""
+    return {
+        "error": f"Too many questions from this client: please wait {retry_after} seconds, then ask again.",
+        "detail": {"retry_after": retry_after, "limit_per_minute": limit},
+    }
+
+
+class AskRateLimitMiddleware:
+    """Answers POST /v1/ask with 429 + Retry-After once a client passes its per-minute limit."""
+
+    def __init__(self, app: ASGIApp, *, limiter: SlidingWindowLimiter):
+        self.app = app
+        self.limiter = limiter
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] != "POST" or scope["path"].rstrip("/") != LIMITED_PATH:
+            await self.app(scope, receive, send)
+            return
+        wait = self.limiter.hit(client_key(scope))
+        if wait is None:
+            await self.app(scope, receive, send)
+            return
+        log.info("ask.rate_limited", retry_after=wait)
+        body = json.dumps(too_many_requests_body(wait, self.limiter.limit)).encode()
+        headers = [
+            (b"content-type", b"application/json"),
+            (b"content-length", str(len(body)).encode()),
+            (b"retry-after", str(wait).encode()),
+        ]
+        await send({"type": "http.response.start", "status": 429, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
+
+
+def install_web_security(app: FastAPI, settings: Settings) -> None:
+    """Rate-limit /v1/ask per client and allow the configured origins (CORS); same-origin pages need neither."""
+    limiter = SlidingWindowLimiter(settings.ask_rate_limit_per_minute)
+    app.add_middleware(AskRateLimitMiddleware, limiter=limiter)
+    # Added last so it is outermost: a 429 from the limiter still carries the CORS headers the widget needs to read it.
+    app.add_middleware(
+        CORSMiddleware,
+        allow_origins=settings.allowed_origins,
+        allow_methods=["GET", "POST"],
+        allow_headers=["Content-Type", "Accept"],
+        expose_headers=["Retry-After"],
+        allow_credentials=False,
+        max_age=600,
+    )
