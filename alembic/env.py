@@ -1,5 +1,6 @@
 """Alembic environment: uses the connection handed in by service.db.migrate, or the configured URL."""
 
+import service.jobs.models
 import service.retrieval.models
 import service.review.models
 import service.triage.models  # noqa: F401

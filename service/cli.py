@@ -15,6 +15,7 @@ from rich.table import Table
 from service.config import get_settings
 from service.db import session_scope
 from service.errors import NemawashiError, NotReady
+from service.jobs.cli import classify
 from service.logging import configure_logging
 from service.reports.cli import report_app
 
@@ -23,6 +24,7 @@ app = typer.Typer(
 )
 err = Console(stderr=True)
 out = Console()
+app.command("classify")(classify)
 
 
 def _fail(exc: NemawashiError) -> typer.Exit:

@@ -1,7 +1,123 @@
-"""HTTP for bulk classification jobs (/v1/jobs/...)."""
+"""HTTP for bulk classification jobs (/v1/jobs/...) and the reviewers' upload page (/jobs)."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Annotated, Any, Literal
 
-router = APIRouter(tags=["jobs"])
+from fastapi import APIRouter, Depends, FastAPI, Query, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import FileResponse, HTMLResponse, Response, StreamingResponse
+from starlette.datastructures import UploadFile
+
+from service.deps import SessionDep, SessionsDep, SettingsDep
+from service.errors import BadInput
+from service.jobs.delivery import job_events, refuse_oversized, report_html, result_file, submit_upload
+from service.jobs.runner import JobRunner, start_job_runner, stop_job_runner
+from service.jobs.schemas import JobOut
+from service.jobs.service import JobOptions, get_job
+
+
+@asynccontextmanager
+async def jobs_lifespan(app: FastAPI) -> AsyncIterator[None]:
+    """Nested in the app's lifespan by include_router: the job thread starts after the clients and stops before."""
+    start_job_runner(app)
+    try:
+        yield
+    finally:
+        stop_job_runner(app)
+
+
+router = APIRouter(tags=["jobs"], lifespan=jobs_lifespan)
+MEDIA = {"csv": "text/csv; charset=utf-8", "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"}
+UPLOAD_SCHEMA: dict[str, Any] = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "required": ["file"],
+                    "properties": {
+                        "file": {"type": "string", "format": "binary", "description": "CSV, TSV, XLSX or JSONL"},
+                        "text_column": {"type": "string"},
+                        "department_column": {"type": "string"},
+                        "encoding": {"type": "string", "description": "default: detected (utf-8, cp932...)"},
+                        "sheet": {"type": "string"},
+                        "suggest": {"type": "boolean", "default": False},
+                    },
+                }
+            }
+        },
+    }
+}
+
+
+def get_runner(request: Request) -> JobRunner:
+    return start_job_runner(request.app)
+
+
+RunnerDep = Annotated[JobRunner, Depends(get_runner)]
+
+
+def _text(value: Any) -> str | None:
+    return value.strip() or None if isinstance(value, str) else None
+
+
+@router.post("/v1/jobs/classify", status_code=202, response_model=JobOut, openapi_extra=UPLOAD_SCHEMA)
+async def classify_file(request: Request, settings: SettingsDep, sessions: SessionsDep, runner: RunnerDep) -> JobOut:
+    """Upload a survey file (multipart field `file`); 202 with the job id, 413 over the size limit."""
+    refuse_oversized(request.headers.get("content-length"), settings)
+    form = await request.form(max_files=1, max_fields=10)
+    upload = form.get("file")
+    if not isinstance(upload, UploadFile):
+        raise BadInput("send the survey file as the multipart field `file`")
+    options = JobOptions(
+        text_column=_text(form.get("text_column")),
+        department_column=_text(form.get("department_column")),
+        encoding=_text(form.get("encoding")),
+        sheet=_text(form.get("sheet")),
+        suggest=str(form.get("suggest", "")).lower() in ("1", "true", "on", "yes"),
+    )
+    job = await run_in_threadpool(
+        submit_upload, settings, sessions, filename=upload.filename or "upload.csv", stream=upload.file, options=options
+    )
+    runner.submit(job.public_id)
+    return JobOut.of(job)
+
+
+@router.get("/v1/jobs/{job_id}", response_model=JobOut)
+def read_job(job_id: str, session: SessionDep) -> JobOut:
+    """A job's status and progress."""
+    return JobOut.of(get_job(session, job_id=job_id))
+
+
+@router.get("/v1/jobs/{job_id}/events")
+def job_progress_events(job_id: str, sessions: SessionsDep) -> StreamingResponse:
+    """Progress as Server-Sent Events: `progress` while it runs, then `done` or `failed`."""
+    events = job_events(sessions, job_id=job_id)
+    return StreamingResponse(events, media_type="text/event-stream", headers={"cache-control": "no-store"})
+
+
+@router.get("/v1/jobs/{job_id}/result")
+def job_result(
+    job_id: str, settings: SettingsDep, sessions: SessionsDep, format: Literal["csv", "xlsx"] = Query("csv")
+) -> FileResponse:
+    """Every input row, in order, with its classification; 409 until the job is done."""
+    path = result_file(settings, sessions, job_id=job_id, fmt=format)
+    return FileResponse(path, media_type=MEDIA[format], filename=f"classified-{job_id}.{format}")
+
+
+@router.get("/v1/jobs/{job_id}/report", response_class=HTMLResponse)
+def job_report(job_id: str, settings: SettingsDep, sessions: SessionsDep) -> HTMLResponse:
+    """The HTML report with charts; 409 until the job is done."""
+    return HTMLResponse(report_html(settings, sessions, job_id=job_id))
+
+
+@router.get("/jobs", response_class=HTMLResponse, include_in_schema=False)
+def upload_page(request: Request, settings: SettingsDep) -> Response:
+    """A small page for reviewers: upload a survey file, watch the progress, download the results."""
+    from service.web.pages import templates
+
+    return templates.TemplateResponse(request, "jobs_upload.html", {"limit_mb": settings.upload_max_mb})

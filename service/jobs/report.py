@@ -1,0 +1,128 @@
+"""The job report: a summary table for the terminal and a self-contained HTML page with SVG charts."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from markupsafe import Markup, escape
+
+from service.jobs.models import Job
+from service.jobs.results import Summary
+
+COLORS = {"job_fear": "#d1495b", "security": "#00798c", "cost": "#edae49", "process": "#30638e", "other": "#8d99ae"}
+FALLBACK_COLORS = ("#6a4c93", "#1982c4", "#8ac926", "#ff924c")
+BAR_HEIGHT = 26
+LABEL_WIDTH = 230
+CHART_WIDTH = 720
+
+
+@dataclass(frozen=True)
+class LabelName:
+    id: str
+    name: str  # "雇用・キャリアへの不安 / Job and career fear"
+
+
+def color(cause: str, index: int = 0) -> str:
+    return COLORS.get(cause, FALLBACK_COLORS[index % len(FALLBACK_COLORS)])
+
+
+def cause_chart(summary: Summary, labels: list[LabelName]) -> Markup:
+    """Horizontal bars: comments per root cause, with count and share."""
+    width = CHART_WIDTH - LABEL_WIDTH - 110
+    top = max(summary.by_cause.values(), default=0) or 1
+    parts = []
+    for i, label in enumerate(labels):
+        count = summary.by_cause.get(label.id, 0)
+        y = i * (BAR_HEIGHT + 8)
+        bar = round(width * count / top)
+        parts.append(
+            f'<text x="0" y="{y + 18}" class="label">{escape(_short(label.name.split(" / ")[0], 16))}</text>'
+            f'<rect x="{LABEL_WIDTH}" y="{y}" width="{bar}" height="{BAR_HEIGHT}" rx="3" fill="{color(label.id, i)}">'
+            f"<title>{escape(label.id)}: {count}</title></rect>"
+            f'<text x="{LABEL_WIDTH + bar + 8}" y="{y + 18}" class="value">'
+            f"{count:,} ({summary.share(count):.0%})</text>"
+        )
+    height = len(labels) * (BAR_HEIGHT + 8)
+    return _svg(height, "".join(parts), "Comments by root cause")
+
+
+def department_chart(summary: Summary, labels: list[LabelName]) -> Markup:
+    """One 100% stacked bar per department: where each department's resistance comes from."""
+    width = CHART_WIDTH - LABEL_WIDTH - 70
+    parts = []
+    for row, (department, counts) in enumerate(summary.by_department.items()):
+        total = sum(counts.values()) or 1
+        y = row * (BAR_HEIGHT + 8)
+        parts.append(f'<text x="0" y="{y + 18}" class="label">{escape(_short(department, 16))}</text>')
+        x = float(LABEL_WIDTH)
+        for i, label in enumerate(labels):
+            share = counts.get(label.id, 0) / total
+            if share <= 0:
+                continue
+            w = width * share
+            parts.append(
+                f'<rect x="{x:.1f}" y="{y}" width="{w:.1f}" height="{BAR_HEIGHT}" fill="{color(label.id, i)}">'
+                f"<title>{escape(department)} · {escape(label.id)}: {counts[label.id]} ({share:.0%})</title></rect>"
+            )
+            if w > 34:
+                parts.append(f'<text x="{x + w / 2:.1f}" y="{y + 18}" class="inbar">{share:.0%}</text>')
+            x += w
+        parts.append(f'<text x="{LABEL_WIDTH + width + 8}" y="{y + 18}" class="value">n={total:,}</text>')
+    legend_y = len(summary.by_department) * (BAR_HEIGHT + 8) + 6
+    parts.append(_legend(labels, legend_y))
+    return _svg(legend_y + 24, "".join(parts), "Root causes by department")
+
+
+def _legend(labels: list[LabelName], y: int) -> str:
+    items = []
+    x = LABEL_WIDTH
+    for i, label in enumerate(labels):
+        items.append(
+            f'<rect x="{x}" y="{y}" width="12" height="12" fill="{color(label.id, i)}"/>'
+            f'<text x="{x + 16}" y="{y + 11}" class="legend">{escape(label.id)}</text>'
+        )
+        x += 24 + 8 * len(label.id)
+    return "".join(items)
+
+
+def _short(text: str, limit: int = 28) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _svg(height: int, body: str, title: str) -> Markup:
+    return Markup(
+        f'<svg xmlns="http://www.w3.org/2000/svg" role="img" aria-label="{escape(title)}" '
+        f'viewBox="0 0 {CHART_WIDTH} {height}" width="{CHART_WIDTH}" height="{height}">'
+        "<style>.label{font:13px sans-serif;fill:#222}.value{font:12px sans-serif;fill:#444}"
+        ".inbar{font:11px sans-serif;fill:#fff;text-anchor:middle}.legend{font:12px sans-serif;fill:#333}</style>"
+        f"{body}</svg>"
+    )
+
+
+def render_report(job: Job, summary: Summary, labels: list[LabelName], *, mode: str) -> str:
+    """The report as one HTML document with no external resources (it opens from a file)."""
+    from service.web.pages import templates  # jinja2 environment shared with the other pages
+
+    template = templates.env.get_template("jobs_report.html")
+    return template.render(
+        job=job,
+        mode=mode,
+        summary=summary,
+        labels=labels,
+        names={label.id: label.name for label in labels},
+        cause_chart=cause_chart(summary, labels),
+        department_chart=department_chart(summary, labels) if summary.by_department else None,
+        colors={label.id: color(label.id, i) for i, label in enumerate(labels)},
+    )
+
+
+def write_report(path: Path, job: Job, summary: Summary, labels: list[LabelName], *, mode: str) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(render_report(job, summary, labels, mode=mode), encoding="utf-8")
+    return path
+
+
+def report_path(output: Path) -> Path:
+    """Where the report goes: next to the output, same name, .report.html."""
+    return output.with_name(f"{output.stem}.report.html")

@@ -1,0 +1,148 @@
+"""A job's results: the input rows in order with their classification, and the counts the report shows."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from service.jobs.columns import RESULT_COLUMNS
+from service.jobs.models import Job, JobRow
+from service.jobs.service import job_options, open_input
+from service.jobs.writers import open_writer
+
+TOP_DEPARTMENTS = 12
+TOP_MATCHES = 10
+NOT_REACHED = "not classified: the job stopped before this row"
+
+
+def result_columns(job: Job) -> list[str]:
+    """The columns added to every row, suggested_answer only when it was asked for."""
+    columns = list(RESULT_COLUMNS)
+    if job_options(job).suggest:
+        columns.insert(columns.index("classifier"), "suggested_answer")
+    return columns
+
+
+def _cells(row: JobRow | None, columns: list[str]) -> list[Any]:
+    if row is None:
+        return [NOT_REACHED if c == "error" else None for c in columns]
+    values = {
+        "root_cause": row.root_cause,
+        "secondary_cause": row.secondary_cause,
+        "confidence": row.confidence,
+        "is_objection": row.is_objection,
+        "needs_review": row.needs_review,
+        "matched_doc_id": row.matched_doc_id,
+        "matched_title": row.matched_title,
+        "suggested_answer": row.suggested_answer,
+        "classifier": row.classifier,
+        "model": row.model,
+        "prompt_id": row.prompt_id,
+        "flags": ",".join(row.flags or []),
+        "error": row.error,
+    }
+    return [values[c] for c in columns]
+
+
+def _stored(session: Session, job: Job) -> Iterator[JobRow]:
+    query = select(JobRow).where(JobRow.job_id == job.id).order_by(JobRow.row_index)
+    yield from session.scalars(query.execution_options(yield_per=1000))
+
+
+def write_result(sessions: sessionmaker[Session], job: Job, path: Path, *, encoding: str = "utf-8-sig") -> int:
+    """Write every input row once, in file order, with its results (streamed from the file and the database)."""
+    source, _ = open_input(Path(job.input_path), job_options(job))
+    columns = result_columns(job)
+    written = 0
+    with open_writer(path, encoding=encoding) as writer, sessions() as session:
+        writer.write([*source.columns, *columns])
+        stored = _stored(session, job)
+        pending = next(stored, None)
+        for row in source.rows():
+            while pending is not None and pending.row_index < row.index:
+                pending = next(stored, None)
+            match = pending if pending is not None and pending.row_index == row.index else None
+            writer.write([*row.cells, *_cells(match, columns)])
+            written += 1
+    return written
+
+
+@dataclass
+class Summary:
+    """Counts by root cause (and by department), for the stderr table, the report and the API."""
+
+    rows: int
+    classified: int
+    errors: int
+    needs_review: int
+    objections: int
+    unique: int
+    by_cause: dict[str, int]
+    department_column: str | None = None
+    by_department: dict[str, dict[str, int]] = field(default_factory=dict)
+    top_matches: list[tuple[str, str, int]] = field(default_factory=list)
+    error_samples: list[tuple[int, str]] = field(default_factory=list)
+
+    def share(self, count: int) -> float:
+        return count / self.classified if self.classified else 0.0
+
+
+def summarize(session: Session, job: Job, *, causes: list[str]) -> Summary:
+    """Aggregate the job's stored rows in SQL (nothing is loaded row by row)."""
+    mine = JobRow.job_id == job.id
+    classified = JobRow.root_cause.is_not(None)
+    by_cause = dict.fromkeys(causes, 0)
+    for cause, count in session.execute(
+        select(JobRow.root_cause, func.count()).where(mine, classified).group_by(JobRow.root_cause)
+    ):
+        by_cause[str(cause)] = int(count)
+    objections = session.scalar(select(func.count()).where(mine, JobRow.is_objection.is_(True))) or 0
+    summary = Summary(
+        rows=job.total_rows,
+        classified=sum(by_cause.values()),
+        errors=job.error_rows,
+        needs_review=job.review_rows,
+        objections=int(objections),
+        unique=job.unique_texts,
+        by_cause=by_cause,
+        department_column=job_options(job).department_column,
+    )
+    first_errors = select(JobRow.row_index, JobRow.error).where(mine, JobRow.error.is_not(None))
+    summary.error_samples = [
+        (int(i), str(e)) for i, e in session.execute(first_errors.order_by(JobRow.row_index).limit(10))
+    ]
+    if summary.department_column:
+        summary.by_department = _by_department(session, job, causes)
+    summary.top_matches = [
+        (str(doc), str(title or doc), int(n))
+        for doc, title, n in session.execute(
+            select(JobRow.matched_doc_id, JobRow.matched_title, func.count().label("n"))
+            .where(mine, JobRow.matched_doc_id.is_not(None))
+            .group_by(JobRow.matched_doc_id, JobRow.matched_title)
+            .order_by(func.count().desc(), JobRow.matched_doc_id)
+            .limit(TOP_MATCHES)
+        )
+    ]
+    return summary
+
+
+def _by_department(session: Session, job: Job, causes: list[str]) -> dict[str, dict[str, int]]:
+    counts: dict[str, dict[str, int]] = {}
+    query = (
+        select(JobRow.department, JobRow.root_cause, func.count())
+        .where(JobRow.job_id == job.id, JobRow.root_cause.is_not(None))
+        .group_by(JobRow.department, JobRow.root_cause)
+    )
+    for department, cause, count in session.execute(query):
+        counts.setdefault(department or "(none)", dict.fromkeys(causes, 0))[str(cause)] = int(count)
+    ranked = sorted(counts, key=lambda d: -sum(counts[d].values()))
+    top = {d: counts[d] for d in ranked[:TOP_DEPARTMENTS]}
+    rest = ranked[TOP_DEPARTMENTS:]
+    if rest:
+        top["(other departments)"] = {c: sum(counts[d][c] for d in rest) for c in causes}
+    return top

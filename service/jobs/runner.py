@@ -1,0 +1,108 @@
+"""Jobs inside the serving process: one background thread with its own sessions, resuming unfinished jobs on start."""
+
+from __future__ import annotations
+
+import queue
+import threading
+from collections.abc import Callable
+
+from fastapi import FastAPI
+from sqlalchemy.orm import Session, sessionmaker
+
+from service.config import Settings
+from service.db import session_scope
+from service.jobs.engine import TriageClassifier
+from service.jobs.service import JobContext, get_job, job_options, run_job, unfinished_jobs
+from service.logging import get_logger
+from service.triage.service import Triage
+
+log = get_logger("jobs.runner")
+POLL_S = 0.2
+
+
+class JobRunner:
+    """Runs API jobs one at a time, in order; a stop leaves the current job resumable after its last chunk."""
+
+    def __init__(
+        self, settings: Settings, sessions: sessionmaker[Session], triage: Callable[[], Triage | None]
+    ) -> None:
+        self._settings = settings
+        self._sessions = sessions
+        self._triage = triage
+        self._queue: queue.Queue[str] = queue.Queue()
+        self._queued: set[str] = set()
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="jobs-runner", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self, timeout: float = 30.0) -> None:
+        """Ask the thread to stop after the chunk it is on, and wait for it."""
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join(timeout)
+
+    def submit(self, job_id: str) -> None:
+        with self._lock:
+            if job_id in self._queued:
+                return
+            self._queued.add(job_id)
+        self._queue.put(job_id)
+
+    def _loop(self) -> None:
+        triage = self._wait_for_triage()
+        if triage is None:
+            return
+        with session_scope(self._sessions) as session:
+            resumed = unfinished_jobs(session, source="api")
+        if resumed:
+            log.info("jobs.resuming", jobs=len(resumed))
+        for job_id in resumed:
+            self.submit(job_id)
+        while not self._stop.is_set():
+            try:
+                job_id = self._queue.get(timeout=POLL_S)
+            except queue.Empty:
+                continue
+            self._run(triage, job_id)
+            with self._lock:
+                self._queued.discard(job_id)
+
+    def _wait_for_triage(self) -> Triage | None:
+        """The pipeline, once the app has trained the classifier (None if stopped first)."""
+        while not self._stop.is_set():
+            triage = self._triage()
+            if triage is not None:
+                return triage
+            self._stop.wait(POLL_S)
+        return None
+
+    def _run(self, triage: Triage, job_id: str) -> None:
+        try:
+            with session_scope(self._sessions) as session:
+                suggest = job_options(get_job(session, job_id=job_id)).suggest
+            classifier = TriageClassifier(triage, self._sessions, suggest=suggest)
+            run_job(JobContext(self._settings, self._sessions, classifier), job_id=job_id, stop=self._stop)
+        except Exception:  # the thread must outlive any one job; the job stays resumable
+            log.exception("jobs.runner_error", job=job_id)
+
+
+def start_job_runner(app: FastAPI) -> JobRunner:
+    """Start the app's job thread (idempotent); it resumes unfinished jobs once the pipeline is ready."""
+    existing: JobRunner | None = getattr(app.state, "job_runner", None)
+    if existing is not None:
+        return existing
+    runner = JobRunner(app.state.settings, app.state.sessionmaker, lambda: getattr(app.state, "triage", None))
+    app.state.job_runner = runner
+    runner.start()
+    return runner
+
+
+def stop_job_runner(app: FastAPI) -> None:
+    """Stop the app's job thread; the job it was on continues at the next start."""
+    runner: JobRunner | None = getattr(app.state, "job_runner", None)
+    if runner is not None:
+        runner.stop()
+        app.state.job_runner = None

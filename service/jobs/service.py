@@ -1,0 +1,424 @@
+"""Bulk classification jobs: create, run chunk by chunk (each chunk one transaction), resume, progress.
+
+A job reads its file again from the start on every run and skips the rows already stored, so a run
+that was interrupted (Ctrl-C, kill -9, a server restart) continues where it stopped; the primary key
+(job, row) makes storing a row twice impossible, and the output is written from the input plus the
+stored rows, so every input row appears exactly once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import re
+import threading
+import time
+import unicodedata
+import uuid
+from collections import OrderedDict
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass, replace
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import insert, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from service.config import Settings
+from service.db import session_scope
+from service.errors import NemawashiError, NotFound
+from service.jobs.columns import Layout, resolve_layout
+from service.jobs.engine import CommentClassifier, Outcome
+from service.jobs.models import UNFINISHED, Job, JobRow
+from service.jobs.readers import InputRow, Source, open_source, read_text
+from service.llm.client import Usage
+from service.logging import get_logger
+from service.review.service import enqueue
+from service.triage.models import ClassificationRow, Question
+
+log = get_logger("jobs")
+CHUNK_ROWS = 128
+CACHE_SIZE = 50_000
+DEPARTMENT_CHARS = 100
+
+
+@dataclass(frozen=True)
+class JobOptions:
+    """How to read the file; text and department columns are stored resolved, so a resumed run reads the same."""
+
+    text_column: str | None = None
+    department_column: str | None = None
+    encoding: str | None = None
+    sheet: str | None = None
+    suggest: bool = False
+    text_index: int | None = None
+    department_index: int | None = None
+
+
+@dataclass(frozen=True)
+class JobContext:
+    """What running a job needs: settings, sessions and a classifier."""
+
+    settings: Settings
+    sessions: sessionmaker[Session]
+    classifier: CommentClassifier
+
+
+@dataclass(frozen=True)
+class Prepared:
+    row: InputRow
+    text: str
+    department: str | None
+    key: str | None
+    error: str | None
+
+
+Cached = tuple[Outcome, int | None]
+ProgressHook = Callable[[Job], None]
+
+
+_SPACE_NEXT_TO_CJK = re.compile(r"(?<=[^\x00-\x7f]) | (?=[^\x00-\x7f])")
+
+
+def normalise_comment(text: str) -> str:
+    """The form duplicates are found by: NFKC (width), case folded, spaces collapsed (dropped beside Japanese)."""
+    collapsed = " ".join(unicodedata.normalize("NFKC", text).casefold().split())
+    return _SPACE_NEXT_TO_CJK.sub("", collapsed)
+
+
+def comment_key(text: str) -> str:
+    return hashlib.blake2b(normalise_comment(text).encode(), digest_size=16).hexdigest()
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def open_input(path: Path, options: JobOptions) -> tuple[Source, Layout]:
+    """The file opened and its columns resolved (stored indices win over names, once a job has them)."""
+    source = open_source(path, encoding=options.encoding, sheet=options.sheet)
+    if options.text_index is not None and options.text_index < len(source.columns):
+        return source, Layout(
+            options.text_index, source.columns[options.text_index], options.department_index, options.department_column
+        )
+    layout = resolve_layout(source, text_column=options.text_column, department_column=options.department_column)
+    return source, layout
+
+
+def create_job(
+    session: Session, *, source: str, path: Path, name: str, options: JobOptions, output_path: Path | None = None
+) -> Job:
+    """A queued job for the file; BadInput when the file cannot be classified at all."""
+    reader, layout = open_input(path, options)
+    resolved = replace(
+        options,
+        text_column=layout.text_column,
+        text_index=layout.text_index,
+        department_column=layout.department_column,
+        department_index=layout.department_index,
+        encoding=options.encoding or reader.encoding,
+        sheet=reader.sheet,
+    )
+    job = Job(
+        public_id=str(uuid.uuid4()),
+        status="queued",
+        source=source,
+        input_path=str(path),
+        input_name=name[:255],
+        input_sha256=file_sha256(path),
+        output_path=str(output_path) if output_path else None,
+        options=asdict(resolved),
+        total_rows=sum(1 for _ in reader.rows()),
+        done_rows=0,
+        error_rows=0,
+        review_rows=0,
+        unique_texts=0,
+        llm_calls=0,
+        prompt_tokens=0,
+        completion_tokens=0,
+        cost_usd=0.0,
+        seconds=0.0,
+    )
+    session.add(job)
+    session.flush()
+    log.info("jobs.created", job=job.public_id, rows=job.total_rows, source=source, format=reader.format)
+    return job
+
+
+def get_job(session: Session, *, job_id: str) -> Job:
+    job = session.scalars(select(Job).where(Job.public_id == job_id)).one_or_none()
+    if job is None:
+        raise NotFound(f"no job with id {job_id!r}", detail={"id": job_id})
+    return job
+
+
+def job_options(job: Job) -> JobOptions:
+    return JobOptions(**job.options)
+
+
+def find_resumable(session: Session, *, input_sha256: str, output_path: Path) -> Job | None:
+    """The latest CLI job for the same file and output, finished or not."""
+    query = (
+        select(Job)
+        .where(Job.source == "cli", Job.input_sha256 == input_sha256, Job.output_path == str(output_path))
+        .order_by(Job.id.desc())
+        .limit(1)
+    )
+    return session.scalars(query).one_or_none()
+
+
+def unfinished_jobs(session: Session, *, source: str) -> list[str]:
+    """Ids of jobs that were queued or running when their process stopped, oldest first."""
+    query = select(Job.public_id).where(Job.source == source, Job.status.in_(UNFINISHED)).order_by(Job.id)
+    return list(session.scalars(query))
+
+
+def run_job(
+    ctx: JobContext, *, job_id: str, stop: threading.Event | None = None, on_progress: ProgressHook | None = None
+) -> Job:
+    """Classify the rows not stored yet, a chunk per transaction; returns the job (done, or running if stopped)."""
+    with session_scope(ctx.sessions) as session:
+        job = get_job(session, job_id=job_id)
+        job.status, job.message = "running", None
+    try:
+        source, layout = open_input(Path(job.input_path), job_options(job))
+        done = _stored_rows(ctx.sessions, job.id)
+        cache = _ResultCache(ctx.sessions, job.id)
+        pending = (row for row in source.rows() if row.index not in done)
+        for chunk in _chunks(pending, CHUNK_ROWS):
+            if stop is not None and stop.is_set():
+                log.info("jobs.paused", job=job_id, done=job.done_rows, total=job.total_rows)
+                return job
+            job = _process_chunk(ctx, job, chunk, layout, cache)
+            if on_progress:
+                on_progress(job)
+    except NemawashiError as exc:
+        return _fail(ctx.sessions, job_id, exc.message)
+    return _finish(ctx.sessions, job_id)
+
+
+def _stored_rows(sessions: sessionmaker[Session], job_pk: int) -> set[int]:
+    with session_scope(sessions) as session:
+        return set(session.scalars(select(JobRow.row_index).where(JobRow.job_id == job_pk)))
+
+
+def _chunks(rows: Iterator[InputRow], size: int) -> Iterator[list[InputRow]]:
+    while chunk := list(itertools.islice(rows, size)):
+        yield chunk
+
+
+def _fail(sessions: sessionmaker[Session], job_id: str, message: str) -> Job:
+    with session_scope(sessions) as session:
+        job = get_job(session, job_id=job_id)
+        job.status, job.message = "failed", message
+    log.error("jobs.failed", job=job_id, reason=message)
+    return job
+
+
+def _finish(sessions: sessionmaker[Session], job_id: str) -> Job:
+    with session_scope(sessions) as session:
+        job = get_job(session, job_id=job_id)
+        job.status, job.finished_at = "done", datetime.now(UTC)
+    log.info("jobs.done", job=job_id, rows=job.done_rows, errors=job.error_rows, seconds=round(job.seconds, 1))
+    return job
+
+
+def prepare_row(row: InputRow, layout: Layout, max_chars: int) -> Prepared:
+    text = read_text(row.cells[layout.text_index])
+    department = None
+    if layout.department_index is not None:
+        department = read_text(row.cells[layout.department_index])[:DEPARTMENT_CHARS] or None
+    error = row.error
+    if error is None and not text:
+        error = f"no comment in column {layout.text_column!r}"
+    elif error is None and len(text) > max_chars:
+        error = (
+            f"the comment is {len(text):,} characters; the limit is {max_chars:,} "
+            "(NEMAWASHI_MAX_QUERY_CHARS): shorten or split it"
+        )
+    return Prepared(row, text, department, None if error else comment_key(text), error)
+
+
+def _process_chunk(ctx: JobContext, job: Job, chunk: list[InputRow], layout: Layout, cache: _ResultCache) -> Job:
+    started = time.perf_counter()
+    prepared = [prepare_row(row, layout, ctx.settings.max_query_chars) for row in chunk]
+    known = cache.get_many({p.key for p in prepared if p.key})
+    fresh: dict[str, Prepared] = {}
+    for p in prepared:
+        if p.key and p.key not in known and p.key not in fresh:
+            fresh[p.key] = p
+    usage = Usage()
+    outcomes = _classify(ctx.classifier, list(fresh.values()), usage)
+    with session_scope(ctx.sessions) as session:
+        new: dict[str, Cached] = {}
+        for key, p in fresh.items():
+            outcome = outcomes[key]
+            if isinstance(outcome, Outcome):
+                new[key] = (outcome, _review_question(session, p, outcome))
+        results = {**known, **new}
+        rows = [
+            _row_values(job.id, p, results.get(p.key) if p.key else None, outcomes.get(p.key or "")) for p in prepared
+        ]
+        session.execute(insert(JobRow), rows)
+        stored = session.get_one(Job, job.id)
+        stored.done_rows += len(rows)
+        stored.error_rows += sum(1 for r in rows if r["error"])
+        stored.review_rows += sum(1 for r in rows if r["needs_review"])
+        stored.unique_texts += len(new)
+        stored.llm_calls += usage.calls
+        stored.prompt_tokens += usage.prompt_tokens
+        stored.completion_tokens += usage.completion_tokens
+        stored.cost_usd = round(stored.cost_usd + usage.cost_usd, 6)
+        stored.seconds += time.perf_counter() - started
+    cache.put_many(new)
+    return stored
+
+
+def _classify(classifier: CommentClassifier, fresh: list[Prepared], usage: Usage) -> dict[str, Outcome | str]:
+    """Outcomes by comment key; when the batch fails, each comment alone, and an error string for those that fail."""
+    if not fresh:
+        return {}
+    try:
+        outcomes = classifier.classify_many(
+            [p.text for p in fresh], departments=[p.department for p in fresh], usage=usage
+        )
+        return {p.key or "": o for p, o in zip(fresh, outcomes, strict=True)}
+    except Exception as exc:  # one poisonous comment must not sink its chunk: retry one by one
+        log.warning("jobs.chunk_failed", comments=len(fresh), reason=type(exc).__name__)
+    results: dict[str, Outcome | str] = {}
+    for p in fresh:
+        try:
+            results[p.key or ""] = classifier.classify_many([p.text], departments=[p.department], usage=usage)[0]
+        except Exception as exc:
+            message = exc.message if isinstance(exc, NemawashiError) else f"{type(exc).__name__}: {exc}"
+            results[p.key or ""] = f"classification failed: {message[:300]}"
+    return results
+
+
+def _review_question(session: Session, p: Prepared, outcome: Outcome) -> int | None:
+    """The review-queue question for a low-confidence comment (ask() already made one with --suggest)."""
+    if outcome.question_public_id:
+        return session.scalars(select(Question.id).where(Question.public_id == outcome.question_public_id)).first()
+    if not outcome.needs_review:
+        return None
+    question = Question(public_id=str(uuid.uuid4()), text=p.text, lang=outcome.lang, source="survey")
+    question.department = p.department
+    session.add(question)
+    session.flush()
+    session.add(
+        ClassificationRow(
+            question_id=question.id,
+            primary=outcome.root_cause,
+            secondary=outcome.secondary_cause,
+            confidence=outcome.confidence,
+            is_objection=outcome.is_objection,
+            rationale=outcome.rationale,
+            classifier=outcome.classifier,
+            model=outcome.model,
+            prompt_id=outcome.prompt_id,
+            prompt_hash=outcome.prompt_hash,
+            flags=list(outcome.flags),
+        )
+    )
+    enqueue(session, question_id=question.id, urgent=bool(outcome.flags))
+    return question.id
+
+
+_RESULT_FIELDS = (
+    "root_cause",
+    "secondary_cause",
+    "confidence",
+    "is_objection",
+    "needs_review",
+    "matched_doc_id",
+    "matched_title",
+    "suggested_answer",
+    "classifier",
+    "model",
+    "prompt_id",
+    "question_id",
+)
+
+
+def _row_values(job_pk: int, p: Prepared, cached: Cached | None, failure: Outcome | str | None) -> dict[str, Any]:
+    values: dict[str, Any] = dict.fromkeys(_RESULT_FIELDS)
+    values.update(
+        job_id=job_pk, row_index=p.row.index, text_key=p.key, department=p.department, flags=[], error=p.error
+    )
+    if cached is None:
+        if p.error is None:
+            values["error"] = failure if isinstance(failure, str) else "not classified"
+        return values
+    outcome, question_id = cached
+    values.update(
+        root_cause=outcome.root_cause,
+        secondary_cause=outcome.secondary_cause,
+        confidence=outcome.confidence,
+        is_objection=outcome.is_objection,
+        needs_review=outcome.needs_review,
+        matched_doc_id=outcome.matched_doc_id,
+        matched_title=outcome.matched_title,
+        suggested_answer=outcome.suggested_answer,
+        classifier=outcome.classifier,
+        model=outcome.model,
+        prompt_id=outcome.prompt_id,
+        flags=list(outcome.flags),
+        question_id=question_id,
+    )
+    return values
+
+
+class _ResultCache:
+    """Outcomes of comments seen before in this job: recent ones in memory, older ones from the job's rows."""
+
+    def __init__(self, sessions: sessionmaker[Session], job_pk: int, size: int = CACHE_SIZE) -> None:
+        self._sessions = sessions
+        self._job = job_pk
+        self._size = size
+        self._memory: OrderedDict[str, Cached] = OrderedDict()
+
+    def get_many(self, keys: set[str]) -> dict[str, Cached]:
+        found = {key: self._memory[key] for key in keys if key in self._memory}
+        for key in found:
+            self._memory.move_to_end(key)
+        missing = keys - found.keys()
+        if missing:
+            found.update(self._load(missing))
+        return found
+
+    def put_many(self, items: dict[str, Cached]) -> None:
+        self._memory.update(items)
+        while len(self._memory) > self._size:
+            self._memory.popitem(last=False)
+
+    def _load(self, keys: set[str]) -> dict[str, Cached]:
+        query = select(JobRow).where(
+            JobRow.job_id == self._job, JobRow.text_key.in_(sorted(keys)), JobRow.root_cause.is_not(None)
+        )
+        with session_scope(self._sessions) as session:
+            loaded = {row.text_key: _cached_from_row(row) for row in session.scalars(query) if row.text_key}
+        self.put_many(loaded)
+        return loaded
+
+
+def _cached_from_row(row: JobRow) -> Cached:
+    outcome = Outcome(
+        root_cause=row.root_cause or "other",
+        secondary_cause=row.secondary_cause,
+        confidence=row.confidence or 0.0,
+        is_objection=bool(row.is_objection),
+        needs_review=bool(row.needs_review),
+        matched_doc_id=row.matched_doc_id,
+        matched_title=row.matched_title,
+        classifier=row.classifier or "local",
+        model=row.model,
+        prompt_id=row.prompt_id,
+        flags=tuple(row.flags or ()),
+        suggested_answer=row.suggested_answer,
+    )
+    return outcome, row.question_id

@@ -1,0 +1,91 @@
+"""Results out: CSV (UTF-8 with BOM so Excel opens it, or another encoding) or XLSX, chosen by the extension."""
+
+from __future__ import annotations
+
+import csv
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import date, datetime, time
+from pathlib import Path
+from typing import Any, Protocol
+
+XLSX_MAX_CELL = 32_767  # Excel's limit; longer cells make Excel "repair" the file
+
+
+class RowWriter(Protocol):
+    def write(self, cells: list[Any]) -> None: ...
+
+
+def csv_value(value: Any) -> str:
+    """A cell as CSV text."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, datetime | date | time):
+        return value.isoformat(sep=" ") if isinstance(value, datetime) else value.isoformat()
+    if isinstance(value, float):
+        return f"{value:g}" if value.is_integer() or abs(value) >= 1e6 else repr(round(value, 6))
+    return str(value)
+
+
+class _CsvWriter:
+    def __init__(self, handle: Any, delimiter: str) -> None:
+        self._writer = csv.writer(handle, delimiter=delimiter, lineterminator="\r\n")
+
+    def write(self, cells: list[Any]) -> None:
+        self._writer.writerow([csv_value(v) for v in cells])
+
+
+class _XlsxWriter:
+    def __init__(self, worksheet: Any) -> None:
+        from openpyxl.cell import WriteOnlyCell
+        from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
+
+        self._ws = worksheet
+        self._cell = WriteOnlyCell
+        self._illegal = ILLEGAL_CHARACTERS_RE
+
+    def write(self, cells: list[Any]) -> None:
+        self._ws.append([self._value(v) for v in cells])
+
+    def _value(self, value: Any) -> Any:
+        if not isinstance(value, str):
+            return value
+        text = self._illegal.sub("", value)
+        if len(text) > XLSX_MAX_CELL:
+            text = text[: XLSX_MAX_CELL - 1] + "…"
+        if text.startswith("="):  # a comment is text, never a formula
+            cell = self._cell(self._ws, value=text)
+            cell.data_type = "s"
+            return cell
+        return text
+
+
+def output_format(path: Path) -> str:
+    """xlsx for .xlsx/.xlsm, tsv for .tsv, else csv."""
+    suffix = path.suffix.lower()
+    return "xlsx" if suffix in (".xlsx", ".xlsm") else "tsv" if suffix in (".tsv", ".tab") else "csv"
+
+
+@contextmanager
+def open_writer(path: Path, *, encoding: str = "utf-8-sig") -> Iterator[RowWriter]:
+    """A row writer on a temporary file that replaces `path` only when everything was written."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(path.name + ".part")
+    fmt = output_format(path)
+    try:
+        if fmt == "xlsx":
+            from openpyxl import Workbook
+
+            workbook = Workbook(write_only=True)
+            sheet = workbook.create_sheet("classified")
+            yield _XlsxWriter(sheet)
+            workbook.save(partial)
+        else:
+            with partial.open("w", encoding=encoding, errors="replace", newline="") as handle:
+                yield _CsvWriter(handle, "\t" if fmt == "tsv" else ",")
+        os.replace(partial, path)
+    finally:
+        partial.unlink(missing_ok=True)

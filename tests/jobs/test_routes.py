@@ -1,0 +1,145 @@
+"""The jobs API through HTTP: upload, progress, events, results, report, limits, and a restart mid-job."""
+
+from __future__ import annotations
+
+import io
+import json
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from service.config import Settings
+from service.main import create_app
+from tests.conftest import make_settings, set_mock_fault
+from tests.jobs.helpers import distinct_comments, survey_rows, write_csv
+from tests.test_api import wait_ready
+
+pytestmark = pytest.mark.timeout(900)
+
+
+@pytest.fixture
+def settings(indexed_settings: Settings, tmp_path: Path) -> Settings:
+    return make_settings(indexed_settings.data_dir, database_url=f"sqlite:///{tmp_path / 'api.db'}", upload_max_mb=1)
+
+
+@pytest.fixture
+def client(settings: Settings) -> Iterator[TestClient]:
+    with TestClient(create_app(settings)) as test_client:
+        wait_ready(test_client)
+        yield test_client
+
+
+def upload(client: TestClient, path: Path, **fields: str) -> dict[str, object]:
+    with path.open("rb") as handle:
+        response = client.post("/v1/jobs/classify", files={"file": (path.name, handle, "text/csv")}, data=fields)
+    assert response.status_code == 202, response.text
+    return response.json()  # type: ignore[no-any-return]
+
+
+def wait_for(
+    client: TestClient, job_id: str, *, done_rows: int | None = None, seconds: float = 600
+) -> dict[str, object]:
+    """The job once it is done (or has at least done_rows rows)."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        job = client.get(f"/v1/jobs/{job_id}").json()
+        if job["status"] in ("done", "failed") or (done_rows is not None and job["done_rows"] >= done_rows):
+            return job  # type: ignore[no-any-return]
+        time.sleep(0.2)
+    raise AssertionError(f"job {job_id} still {job['status']} at {job['done_rows']} rows")
+
+
+def test_an_uploaded_survey_is_classified_and_its_results_and_report_are_downloadable(
+    client: TestClient, tmp_path: Path
+) -> None:
+    created = upload(client, write_csv(tmp_path / "survey.csv", survey_rows(10)))
+    assert created["total_rows"] == 10 and created["text_column"] == "コメント"
+    job = wait_for(client, str(created["id"]))
+    assert job["status"] == "done" and job["done_rows"] == 10 and job["percent"] == 100.0
+
+    csv_response = client.get(f"/v1/jobs/{job['id']}/result?format=csv")
+    assert csv_response.status_code == 200 and csv_response.content.startswith(b"\xef\xbb\xbf")
+    lines = csv_response.content.decode("utf-8-sig").splitlines()
+    assert len(lines) == 11 and lines[0].startswith("回答ID,部署,コメント,root_cause")
+
+    from openpyxl import load_workbook
+
+    xlsx = client.get(f"/v1/jobs/{job['id']}/result", params={"format": "xlsx"})
+    sheet = load_workbook(io.BytesIO(xlsx.content)).active
+    assert sheet is not None and sheet.max_row == 11
+
+    report = client.get(f"/v1/jobs/{job['id']}/report")
+    assert report.headers["content-type"].startswith("text/html") and report.text.count("<svg") == 2
+
+    events = client.get(f"/v1/jobs/{job['id']}/events").text.strip().split("\n\n")
+    last = dict(line.split(": ", 1) for line in events[-1].splitlines())
+    assert last["event"] == "done" and json.loads(last["data"])["done_rows"] == 10
+
+
+def test_an_upload_over_the_size_limit_is_a_413_that_says_the_limit(client: TestClient, tmp_path: Path) -> None:
+    path = write_csv(tmp_path / "big.csv", [[str(i), "営業", "あ" * 500] for i in range(1200)])  # about 1.8 MB
+    with path.open("rb") as handle:
+        response = client.post("/v1/jobs/classify", files={"file": ("big.csv", handle, "text/csv")})
+    assert response.status_code == 413 and "1 MB upload limit" in response.json()["error"]
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (b"", "is empty"),
+        ("id,コメント\r\n".encode("cp932"), "no data rows"),
+        (b"\x00\x01\x02" * 100, "not a text file"),
+    ],
+)
+def test_a_file_that_cannot_be_classified_is_a_422_with_the_reason(
+    client: TestClient, content: bytes, message: str
+) -> None:
+    response = client.post("/v1/jobs/classify", files={"file": ("survey.csv", content, "text/csv")})
+    assert response.status_code == 422 and message in response.json()["error"]
+
+
+def test_a_request_without_a_file_is_a_422(client: TestClient) -> None:
+    response = client.post("/v1/jobs/classify", data={"text_column": "x"})
+    assert response.status_code == 422 and "field `file`" in response.json()["error"]
+
+
+def test_an_unknown_job_is_a_404(client: TestClient) -> None:
+    assert client.get("/v1/jobs/nope").status_code == 404
+    assert client.get("/v1/jobs/nope/result").status_code == 404
+
+
+def test_the_upload_page_has_a_form_for_reviewers(client: TestClient) -> None:
+    page = client.get("/jobs")
+    assert page.status_code == 200 and 'type="file"' in page.text and "/v1/jobs/classify" in page.text
+
+
+def test_a_job_survives_a_server_restart_and_completes(
+    indexed_settings: Settings, mock_llm: str, tmp_path: Path
+) -> None:
+    settings = make_settings(
+        indexed_settings.data_dir,
+        database_url=f"sqlite:///{tmp_path / 'api.db'}",
+        openai_base_url=mock_llm,
+        llm_model="mock-llm",
+        classifier="llm",
+    )
+    set_mock_fault(mock_llm, "latency:300")
+    total = 400
+    path = write_csv(tmp_path / "survey.csv", [[str(i + 1), "営業", t] for i, t in enumerate(distinct_comments(total))])
+    with TestClient(create_app(settings)) as first:
+        wait_ready(first)
+        job_id = str(upload(first, path)["id"])
+        wait_for(first, job_id, done_rows=1)
+    # The first server stopped after the chunk it was on; the job is unfinished.
+    set_mock_fault(mock_llm, None)
+    with TestClient(create_app(settings)) as second:
+        stopped = second.get(f"/v1/jobs/{job_id}").json()
+        assert stopped["status"] == "running" and 0 < stopped["done_rows"] < total
+        wait_ready(second)
+        job = wait_for(second, job_id)
+        assert job["status"] == "done" and job["done_rows"] == total
+        lines = second.get(f"/v1/jobs/{job_id}/result").content.decode("utf-8-sig").splitlines()
+    assert [line.split(",")[0] for line in lines[1:]] == [str(i + 1) for i in range(total)]

@@ -1,0 +1,46 @@
+"""Writing results: CSV that Excel opens, XLSX that never turns a comment into a formula, nothing half-written."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from service.jobs.writers import open_writer
+
+
+def test_a_csv_result_has_a_utf8_bom_crlf_lines_and_plain_values(tmp_path: Path) -> None:
+    path = tmp_path / "out.csv"
+    with open_writer(path) as writer:
+        writer.write(["コメント", "confidence", "is_objection", "secondary_cause"])
+        writer.write(["不安です", 0.613, True, None])
+    expected = "\ufeffコメント,confidence,is_objection,secondary_cause\r\n不安です,0.613,true,\r\n"
+    assert path.read_bytes() == expected.encode()
+
+
+def test_a_cp932_result_can_be_asked_for(tmp_path: Path) -> None:
+    path = tmp_path / "out.csv"
+    with open_writer(path, encoding="cp932") as writer:
+        writer.write(["部署", "コメント"])
+    assert path.read_bytes() == "部署,コメント\r\n".encode("cp932")
+
+
+def test_an_xlsx_result_keeps_a_comment_that_starts_with_equals_as_text(tmp_path: Path) -> None:
+    from openpyxl import load_workbook
+
+    path = tmp_path / "out.xlsx"
+    with open_writer(path) as writer:
+        writer.write(["コメント", "n"])
+        writer.write(['=HYPERLINK("http://example.invalid","押して")', 3])
+    sheet = load_workbook(path).active
+    assert sheet is not None
+    cell = sheet["A2"]
+    assert cell.data_type == "s" and cell.value.startswith("=HYPERLINK") and sheet["B2"].value == 3
+
+
+def test_a_failed_write_leaves_no_half_written_file(tmp_path: Path) -> None:
+    path = tmp_path / "out.csv"
+    with pytest.raises(RuntimeError), open_writer(path) as writer:
+        writer.write(["a"])
+        raise RuntimeError("stop")
+    assert list(tmp_path.iterdir()) == []
