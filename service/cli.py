@@ -18,6 +18,7 @@ from service.errors import NemawashiError, NotReady
 from service.jobs.cli import classify
 from service.logging import configure_logging
 from service.reports.cli import report_app
+from service.review.cli import kb_app, users_app
 
 app = typer.Typer(
     help="nemawashi: answers staff questions about a company change, with citations.", no_args_is_help=True
@@ -270,6 +271,8 @@ def eval_suite(
         raise typer.Exit(code=1)
 
 
+app.add_typer(users_app, name="users")
+app.add_typer(kb_app, name="kb")
 app.add_typer(report_app, name="report")
 
 

@@ -30,6 +30,9 @@ from service.retrieval.lexical import load_synonyms
 from service.retrieval.service import KnowledgeIndex
 from service.retrieval.store import ChunkStore, make_chroma_client
 from service.review import routes as review_routes
+from service.review.auth import SignInRequired
+from service.review.decisions import retrain_classifier
+from service.review.pages import sign_in_form
 from service.triage import routes as triage_routes
 from service.triage.classifier import LocalClassifier, RootCauseClassifier
 from service.triage.service import Triage
@@ -111,7 +114,9 @@ def _prepare_index(app: FastAPI, settings: Settings) -> None:
                     session, knowledge.store, knowledge_dir=settings.knowledge_dir, max_tokens=settings.chunk_max_tokens
                 )
         knowledge.refresh()
-        app.state.triage = build_triage(settings, app.state.clients)
+        triage = build_triage(settings, app.state.clients)
+        retrain_classifier(app.state.sessionmaker, classifier=triage.classifier.local)  # relabels survive restarts
+        app.state.triage = triage
         readiness.ready, readiness.reason = True, ""
         log.info("index.ready", chunks=len(knowledge.chunks))
     except NemawashiError as exc:
@@ -144,6 +149,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app = FastAPI(title="nemawashi", version=__version__, lifespan=lifespan)
     app.state.settings = settings
     install_error_handlers(app)
+    app.add_exception_handler(SignInRequired, sign_in_form)
     install_web_security(app, settings)
     app.include_router(retrieval_routes.router)
     app.include_router(triage_routes.router)

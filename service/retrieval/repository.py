@@ -33,6 +33,7 @@ def save_documents(session: Session, docs: Iterable[tuple[Document, int]]) -> No
 
 
 def delete_documents_except(session: Session, keep: set[str]) -> None:
-    """Remove rows of documents no longer in the knowledge folder."""
-    session.execute(delete(KbDocument).where(KbDocument.doc_id.not_in(keep)) if keep else delete(KbDocument))
+    """Remove rows of documents no longer in the knowledge folder; approved answers (path `review:…`) stay."""
+    stale = delete(KbDocument).where(KbDocument.path.not_like("review:%"))
+    session.execute(stale.where(KbDocument.doc_id.not_in(keep)) if keep else stale)
     session.flush()

@@ -1,14 +1,18 @@
-"""Review queue rows: every draft waits here for a person on the project team."""
+"""Review rows: the queue, reviewers and their tokens, the audit log, idempotent decisions, question vectors."""
 
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import DateTime, ForeignKey, Integer, String
+from sqlalchemy import JSON, DateTime, ForeignKey, Integer, LargeBinary, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from service.db import Base
 from service.triage.models import utcnow
+
+STATUSES = ("pending", "approved", "rejected", "withdrawn")
+ROLES = ("reviewer", "admin")
 
 
 class ReviewItem(Base):
@@ -16,8 +20,72 @@ class ReviewItem(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     question_id: Mapped[int] = mapped_column(ForeignKey("questions.id", ondelete="CASCADE"), unique=True)
-    status: Mapped[str] = mapped_column(String(16), default="pending", index=True)
+    status: Mapped[str] = mapped_column(String(16), default="pending", index=True)  # see STATUSES
     priority: Mapped[str] = mapped_column(String(16), default="normal")  # high when flagged or abstained
     version: Mapped[int] = mapped_column(Integer, default=1)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)
+    # Added by 0004: who holds the item, what a reviewer decided, and the label they corrected.
+    assignee: Mapped[str | None] = mapped_column(String(100), nullable=True, index=True)
+    root_cause: Mapped[str | None] = mapped_column(String(32), nullable=True)  # a reviewer's relabel, else None
+    final_answer: Mapped[str | None] = mapped_column(Text, nullable=True)  # the approved text (edited or as drafted)
+    reason: Mapped[str | None] = mapped_column(Text, nullable=True)  # why it was rejected or withdrawn
+    answered_by: Mapped[int | None] = mapped_column(  # approved with a near-duplicate's decision
+        ForeignKey("review_items.id", ondelete="SET NULL"), nullable=True, index=True
+    )
+    updated_by: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    decided_by: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    decided_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+
+class ReviewerAccount(Base):
+    """A person who may review (role reviewer) or also manage reviewers (role admin); only the token's hash is kept."""
+
+    __tablename__ = "reviewers"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(100), unique=True)
+    role: Mapped[str] = mapped_column(String(16))  # see ROLES
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+
+class ReviewEvent(Base):
+    """The append-only audit log: every decision attempt on an item, applied or refused."""
+
+    __tablename__ = "review_events"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    item_id: Mapped[int] = mapped_column(ForeignKey("review_items.id", ondelete="CASCADE"), index=True)
+    actor: Mapped[str] = mapped_column(String(100))
+    action: Mapped[str] = mapped_column(String(16))  # approve | edit | reject | withdraw | relabel | assign
+    outcome: Mapped[str] = mapped_column(String(16))  # applied | conflict
+    version: Mapped[int] = mapped_column(Integer)  # the version the decision was made on
+    before: Mapped[dict[str, Any]] = mapped_column(JSON)
+    after: Mapped[dict[str, Any]] = mapped_column(JSON)
+    note: Mapped[str | None] = mapped_column(Text, nullable=True)  # e.g. "with #12's group decision"
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class IdempotentDecision(Base):
+    """A decision's result kept under the client's Idempotency-Key, so a retry replays it instead of redoing it."""
+
+    __tablename__ = "review_idempotency"
+
+    actor: Mapped[str] = mapped_column(String(100), primary_key=True)
+    key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    item_id: Mapped[int] = mapped_column(ForeignKey("review_items.id", ondelete="CASCADE"))
+    request_hash: Mapped[str] = mapped_column(String(64))
+    response: Mapped[dict[str, Any]] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class QuestionVector(Base):
+    """A question's embedding, kept so grouping near-duplicates does not embed the whole queue on every request."""
+
+    __tablename__ = "question_vectors"
+
+    question_id: Mapped[int] = mapped_column(ForeignKey("questions.id", ondelete="CASCADE"), primary_key=True)
+    embedder: Mapped[str] = mapped_column(String(200))
+    vector: Mapped[bytes] = mapped_column(LargeBinary)

@@ -12,6 +12,7 @@ from fastapi.responses import StreamingResponse
 from service.deps import SessionDep, SessionsDep, TriageDep
 from service.errors import NemawashiError
 from service.retrieval.service import clean_query
+from service.review.auth import AskerDep
 from service.triage import service
 from service.triage.schemas import AskRequest, AskResponse, FeedbackRequest, FeedbackResponse
 
@@ -31,16 +32,22 @@ def _sse(events: Iterator[tuple[str, dict[str, object]]]) -> Iterator[str]:
     response_model=AskResponse,
     responses={200: {"content": {"text/event-stream": {}}, "description": "JSON, or events meta/delta/done"}},
 )
-async def ask(body: AskRequest, request: Request, triage: TriageDep, sessions: SessionsDep) -> object:
+async def ask(body: AskRequest, request: Request, triage: TriageDep, sessions: SessionsDep, asker: AskerDep) -> object:
     """Answer a question with citations and a root cause; every draft goes to the review queue."""
     if body.stream or "text/event-stream" in request.headers.get("accept", ""):
         clean_query(body.question, max_chars=triage.settings.max_query_chars)  # a 422 before the stream starts
         events = service.ask_events(
-            triage, sessions, question=body.question, source=body.source, department=body.department
+            triage, sessions, question=body.question, source=body.source, department=body.department, asker=asker
         )
         return StreamingResponse(_sse(events), media_type="text/event-stream", headers={"Cache-Control": "no-store"})
     return await run_in_threadpool(
-        service.ask, triage, sessions, question=body.question, source=body.source, department=body.department
+        service.ask,
+        triage,
+        sessions,
+        question=body.question,
+        source=body.source,
+        department=body.department,
+        asker=asker,
     )
 
 

@@ -8,6 +8,7 @@ from collections.abc import Generator, Iterator
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 from sqlalchemy.orm import Session, sessionmaker
 
 from service.config import Settings
@@ -68,6 +69,7 @@ def ask_events(
     question: str,
     source: str,
     department: str | None = None,
+    asker: str | None = None,
     stream: bool = True,
 ) -> Iterator[Event]:
     """Events for one question: meta (candidate citations), delta (answer text), done (the stored result)."""
@@ -78,14 +80,16 @@ def ask_events(
     outgoing = redact(text) if triage.redact_for_llm else text
     # One embedding of the synonym-expanded question serves the classifier and the search.
     vector = triage.knowledge.store.embedder.embed_query(expanded_query(triage.knowledge, text))
-    classification = triage.classifier.classify(text, llm_text=outgoing, usage=usage, vector=vector)
     immediate = triage.settings.answer_policy == "immediate"
 
     approved = triage.approved.best_match(text)
     if approved and approved.similarity >= triage.settings.approved_min_similarity:
+        # A reviewed answer is reused without any LLM call: the local classifier labels the question.
+        classification = triage.classifier.local.classify(text, vector=vector)
         draft = Draft(approved.answer, "approved", [], [])
         yield "meta", {"citations": [], "lang": lang, "mode": "approved"}
     else:
+        classification = triage.classifier.classify(text, llm_text=outgoing, usage=usage, vector=vector)
         hits = search_passages(
             triage.knowledge,
             query=text,
@@ -115,9 +119,11 @@ def ask_events(
         lang=lang,
         source=source,
         department=department,
+        asker=asker,
         draft=draft,
         classification=classification,
         usage=usage,
+        vector=vector,
         visible=visible,
         latency_ms=round((time.perf_counter() - started) * 1000),
     )
@@ -172,16 +178,20 @@ def _store(
     lang: str,
     source: str,
     department: str | None,
+    asker: str | None,
     draft: Draft,
     classification: Classification,
     usage: Usage,
+    vector: np.ndarray,
     visible: str,
     latency_ms: int,
 ) -> AskResponse:
     """Question, draft and classification in one transaction, and a pending review item."""
     public_id = str(uuid.uuid4())
     with session_scope(sessions) as session:
-        question = Question(public_id=public_id, text=text, lang=lang, source=source, department=department)
+        question = Question(
+            public_id=public_id, text=text, lang=lang, source=source, department=department, asker=asker
+        )
         session.add(question)
         session.flush()
         session.add(
@@ -214,7 +224,8 @@ def _store(
             )
         )
         urgent = bool(draft.flags or classification.flags) or draft.mode == "abstain"
-        enqueue(session, question_id=question.id, urgent=urgent)
+        embedder = triage.knowledge.store.embedder.name
+        enqueue(session, question_id=question.id, urgent=urgent, vector=vector, embedder=embedder)
     log.info(
         "ask.done",
         id=public_id,
@@ -253,10 +264,18 @@ def _store(
 
 
 def ask(
-    triage: Triage, sessions: sessionmaker[Session], *, question: str, source: str, department: str | None = None
+    triage: Triage,
+    sessions: sessionmaker[Session],
+    *,
+    question: str,
+    source: str,
+    department: str | None = None,
+    asker: str | None = None,
 ) -> AskResponse:
     """The pipeline once, returning the final result (the JSON form of the events)."""
-    events = ask_events(triage, sessions, question=question, source=source, department=department, stream=False)
+    events = ask_events(
+        triage, sessions, question=question, source=source, department=department, asker=asker, stream=False
+    )
     for name, payload in events:
         if name == "done":
             return AskResponse.model_validate(payload)

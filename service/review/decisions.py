@@ -1,0 +1,361 @@
+"""Decisions on review items: optimistic concurrency, the audit log, idempotent retries, publishing."""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+import weakref
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, sessionmaker
+
+from service.db import session_scope
+from service.errors import BadInput, Conflict
+from service.logging import get_logger
+from service.retrieval.approved import ApprovedAnswers
+from service.review import publishing, repository
+from service.review.auth import KeepsChanges, Reviewer, active_names
+from service.review.models import ReviewItem
+from service.review.schemas import Assign, Decision, DecisionResult, Edit, ItemState, Relabel
+from service.triage.classifier import LocalClassifier
+from service.triage.models import Question, utcnow
+
+log = get_logger("review")
+
+# What each action may start from; anything else is refused with a reason (the version was current, so not a 409).
+ALLOWED_FROM: dict[str, tuple[str, ...]] = {
+    "approve": ("pending", "rejected", "withdrawn"),
+    "edit": ("pending", "approved", "rejected", "withdrawn"),
+    "reject": ("pending", "approved"),
+    "withdraw": ("approved",),
+    "relabel": ("pending", "approved", "rejected", "withdrawn"),
+    "assign": ("pending", "approved", "rejected", "withdrawn"),
+}
+STATUS_CHANGES = ("approve", "edit", "reject", "withdraw")
+
+
+class StaleDecision(KeepsChanges, Conflict):
+    """A decision made on an old version: refused with 409, and the attempt stays in the audit log."""
+
+
+def _aware(moment: datetime) -> datetime:
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def item_state(session: Session, item: ReviewItem) -> ItemState:
+    """The item's reviewable state, with what /v1/ask returns for it while approved."""
+    published, url = None, None
+    if item.status == "approved" and item.final_answer is not None:
+        source = repository.get_item(session, item.answered_by) if item.answered_by else item
+        source_question = session.get(Question, source.question_id)
+        answer = repository.answer_of(session, source.question_id)
+        lang = source_question.lang if source_question else "ja"
+        published = publishing.published_text(item.final_answer, list(answer.citations) if answer else [], lang)
+        url = publishing.kb_url(source.id)
+    return ItemState(
+        id=item.id,
+        version=item.version,
+        status=item.status,
+        priority=item.priority,
+        assignee=item.assignee,
+        root_cause=item.root_cause,
+        final_answer=item.final_answer,
+        published_answer=published,
+        kb_url=url,
+        reason=item.reason,
+        answered_by=item.answered_by,
+        updated_by=item.updated_by,
+        updated_at=_aware(item.updated_at),
+        decided_by=item.decided_by,
+        decided_at=_aware(item.decided_at) if item.decided_at else None,
+    )
+
+
+@dataclass
+class _Run:
+    """One decision being applied: who, when, and what it touched."""
+
+    session: Session
+    decision: Decision
+    reviewer: Reviewer
+    now: datetime
+    applied: list[int] = field(default_factory=list)
+    skipped: list[int] = field(default_factory=list)
+
+
+def _request_hash(item_id: int, decision: Decision) -> str:
+    return hashlib.sha256(f"{item_id}:{decision.model_dump_json()}".encode()).hexdigest()
+
+
+def _replay(session: Session, *, reviewer: Reviewer, key: str, request_hash: str) -> DecisionResult | None:
+    stored = repository.idempotent(session, actor=reviewer.name, key=key)
+    if stored is None:
+        return None
+    if stored.request_hash != request_hash:
+        raise BadInput(
+            f"Idempotency-Key {key!r} was already used for a different decision: send a new key for a new decision",
+            detail={"idempotency_key": key, "item_id": stored.item_id},
+        )
+    return DecisionResult.model_validate(stored.response).model_copy(update={"replayed": True})
+
+
+def _check(session: Session, item: ReviewItem, decision: Decision, labels: list[str]) -> None:
+    """Refuse a decision that cannot apply to the item as it is (BadInput naming why)."""
+    if item.status not in ALLOWED_FROM[decision.action]:
+        raise BadInput(
+            f"cannot {decision.action} item {item.id}: it is {item.status}",
+            detail={"status": item.status, "allowed_from": list(ALLOWED_FROM[decision.action])},
+        )
+    if decision.action == "approve":
+        answer = repository.answer_of(session, item.question_id)
+        if answer is None or answer.mode == "abstain" or not answer.text.strip():
+            raise BadInput(f"item {item.id} has no draft to approve: write the answer and approve it with edit")
+    if isinstance(decision, Relabel) and decision.root_cause not in labels:
+        raise BadInput(f"unknown root cause {decision.root_cause!r}: use one of {', '.join(labels)}")
+    if isinstance(decision, Assign) and decision.assignee and decision.assignee not in active_names(session):
+        raise BadInput(f"cannot assign to {decision.assignee!r}: there is no active reviewer of that name")
+
+
+def _stale(run: _Run, item: ReviewItem) -> StaleDecision:
+    """Log the refused attempt and name who changed the item and when."""
+    repository.reload(run.session, item)
+    changed_at = _aware(item.updated_at)
+    who = item.updated_by or "the system"
+    repository.add_event(
+        run.session,
+        item_id=item.id,
+        actor=run.reviewer.name,
+        action=run.decision.action,
+        outcome="conflict",
+        version=run.decision.version,
+        before={"version": item.version},
+        after=run.decision.model_dump(exclude={"version", "group", "action"}),
+        note=f"refused: {who} changed the item at {changed_at.isoformat(timespec='seconds')}",
+        created_at=run.now,
+    )
+    return StaleDecision(
+        f"item {item.id} was changed by {who} at {changed_at.isoformat(timespec='seconds')} "
+        f"(it is now version {item.version}, your decision was made on version {run.decision.version}): "
+        "reload it and decide again",
+        detail={
+            "id": item.id,
+            "your_version": run.decision.version,
+            "current_version": item.version,
+            "changed_by": who,
+            "changed_at": changed_at.isoformat(),
+            "status": item.status,
+        },
+    )
+
+
+def _change(
+    item: ReviewItem, decision: Decision, *, text: str | None, primary_id: int | None, run: _Run
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Apply the decision to one item; returns the audit log's before and after."""
+    action = decision.action
+    if action in ("approve", "edit"):
+        before = {"status": item.status, "answer": item.final_answer}
+        item.status, item.final_answer, item.reason, item.answered_by = "approved", text, None, primary_id
+        after = {"status": item.status, "answer": text}
+    elif action in ("reject", "withdraw"):
+        before = {"status": item.status}
+        item.status = "rejected" if action == "reject" else "withdrawn"
+        item.reason = getattr(decision, "reason", None)
+        after = {"status": item.status, "reason": item.reason}
+    elif isinstance(decision, Relabel):
+        before, item.root_cause = {"root_cause": item.root_cause}, decision.root_cause
+        after = {"root_cause": item.root_cause}
+    else:
+        assert isinstance(decision, Assign)
+        before, item.assignee = {"assignee": item.assignee}, decision.assignee
+        after = {"assignee": item.assignee}
+    if action in STATUS_CHANGES:
+        item.decided_by, item.decided_at = run.reviewer.name, run.now
+    return before, after
+
+
+def _apply(run: _Run, item: ReviewItem, *, text: str | None, primary_id: int | None, note: str | None) -> None:
+    before, after = _change(item, run.decision, text=text, primary_id=primary_id, run=run)
+    run.session.flush()
+    repository.add_event(
+        run.session,
+        item_id=item.id,
+        actor=run.reviewer.name,
+        action=run.decision.action,
+        outcome="applied",
+        version=item.version - 1,
+        before=before,
+        after=after,
+        note=note,
+        created_at=run.now,
+    )
+    run.applied.append(item.id)
+
+
+def _claimed(run: _Run, item: ReviewItem, version: int) -> bool:
+    if not repository.claim(run.session, item_id=item.id, version=version, actor=run.reviewer.name, at=run.now):
+        return False
+    repository.reload(run.session, item)
+    return True
+
+
+def _members(run: _Run, primary: ReviewItem, was_approved: bool) -> list[tuple[ReviewItem, int]]:
+    """Group items the decision also answers, each with the version read now."""
+    action, members = run.decision.action, []
+    primary_question = run.session.get(Question, primary.question_id)
+    lang = primary_question.lang if primary_question else None
+    for member_id in dict.fromkeys(run.decision.group):
+        member = run.session.get(ReviewItem, member_id)
+        if member is None or member.id == primary.id or action == "withdraw":
+            continue
+        if action in ("relabel", "assign"):
+            members.append((member, member.version))
+            continue
+        # An answer is only reused for questions in its own language, and only pending items can be decided.
+        question = run.session.get(Question, member.question_id)
+        if member.status == "pending" and question is not None and question.lang == lang:
+            members.append((member, member.version))
+        else:
+            run.skipped.append(member.id)
+    if was_approved and action in ("edit", "reject", "withdraw"):
+        members += [(m, m.version) for m in repository.attached_members(run.session, primary.id)]
+    return members
+
+
+def _publish(
+    run: _Run, approved: ApprovedAnswers, primary: ReviewItem, was_approved: bool
+) -> tuple[list[str], list[str]]:
+    """Publish or withdraw the approved answer of the primary item and its group."""
+    session, published, withdrawn = run.session, [], []
+    items = [session.get(ReviewItem, i) for i in run.applied]
+    question = session.get(Question, primary.question_id)
+    assert question is not None
+    if primary.status == "approved" and primary.final_answer is not None:
+        answer = repository.answer_of(session, primary.question_id)
+        citations = list(answer.citations) if answer else []
+        text = publishing.published_text(primary.final_answer, citations, question.lang)
+        for item in items:
+            if item is not None and item.status == "approved":
+                asked = session.get(Question, item.question_id)
+                assert asked is not None
+                published.append(publishing.publish(approved, item_id=item.id, question=asked, text=text))
+        label = repository.classification_of(session, question.id)
+        entry = publishing.FaqEntry(
+            item_id=primary.id,
+            question=question.text,
+            answer=primary.final_answer,
+            lang=question.lang,
+            root_cause=primary.root_cause or (label.primary if label else None),
+            citations=citations,
+            updated=run.now.date(),
+        )
+        publishing.save_page(session, entry)
+    elif was_approved and primary.status != "approved":
+        for item in items:
+            if item is not None:
+                withdrawn.append(publishing.unpublish(approved, item_id=item.id))
+        publishing.delete_page(session, item_id=primary.id)
+    return published, withdrawn
+
+
+def decide(
+    session: Session,
+    *,
+    item_id: int,
+    decision: Decision,
+    reviewer: Reviewer,
+    approved: ApprovedAnswers,
+    labels: list[str],
+    idempotency_key: str | None = None,
+) -> DecisionResult:
+    """Apply a reviewer's decision made on `decision.version`; StaleDecision (409) when the item changed since.
+
+    With an idempotency key, a retry of the same request returns the first result and publishes nothing again.
+    """
+    request_hash = _request_hash(item_id, decision)
+    if idempotency_key and (
+        replay := _replay(session, reviewer=reviewer, key=idempotency_key, request_hash=request_hash)
+    ):
+        return replay
+    item = repository.get_item(session, item_id)
+    run = _Run(session, decision, reviewer, utcnow())
+    if item.version != decision.version or not _claimed(run, item, decision.version):
+        if idempotency_key and (
+            replay := _replay(session, reviewer=reviewer, key=idempotency_key, request_hash=request_hash)
+        ):
+            return replay  # our own earlier attempt won the race
+        raise _stale(run, item)
+    _check(session, item, decision, labels)  # on the row we now hold; a refusal rolls the claim back
+    was_approved = item.status == "approved"
+    members = _members(run, item, was_approved)
+    text = decision.answer if isinstance(decision, Edit) else _approved_text(session, item)
+    group_note = ", ".join(f"#{m.id}" for m, _ in members)
+    _apply(run, item, text=text, primary_id=None, note=f"with its group: {group_note}" if group_note else None)
+    for member, version in members:
+        if _claimed(run, member, version):
+            _apply(run, member, text=text, primary_id=item.id, note=f"with #{item.id}'s decision")
+        else:
+            run.skipped.append(member.id)
+    published, withdrawn = _publish(run, approved, item, was_approved)
+    result = DecisionResult(
+        item=item_state(session, item),
+        applied_to=run.applied,
+        skipped=run.skipped,
+        published=published,
+        withdrawn=withdrawn,
+        retrain=decision.action == "relabel",
+    )
+    if idempotency_key:
+        _remember(
+            session, reviewer=reviewer, key=idempotency_key, item_id=item.id, request_hash=request_hash, result=result
+        )
+    log.info("review.decided", item=item.id, action=decision.action, actor=reviewer.name, applied=len(run.applied))
+    return result
+
+
+def _approved_text(session: Session, item: ReviewItem) -> str | None:
+    answer = repository.answer_of(session, item.question_id)
+    return answer.text if answer else None
+
+
+def _remember(
+    session: Session, *, reviewer: Reviewer, key: str, item_id: int, request_hash: str, result: DecisionResult
+) -> None:
+    try:
+        repository.save_idempotent(
+            session,
+            actor=reviewer.name,
+            key=key,
+            item_id=item_id,
+            request_hash=request_hash,
+            response=result.model_dump(mode="json"),
+        )
+    except IntegrityError as exc:
+        raise Conflict(
+            f"Idempotency-Key {key!r} is in use by another request of yours: retry in a moment",
+            detail={"idempotency_key": key},
+        ) from exc
+
+
+_retrain_locks: weakref.WeakKeyDictionary[LocalClassifier, threading.Lock] = weakref.WeakKeyDictionary()
+_locks_guard = threading.Lock()
+
+
+def retrain_classifier(sessions: sessionmaker[Session], *, classifier: LocalClassifier) -> int:
+    """Teach the local classifier every reviewer relabel, in place: the next classification uses it, no restart.
+
+    Retrains run one at a time and each reads the labels afresh, so the last one includes every relabel. Calling it
+    once at start-up, after the classifier is trained, carries relabels over a restart."""
+    with _locks_guard:
+        lock = _retrain_locks.setdefault(classifier, threading.Lock())
+    with lock:
+        with session_scope(sessions) as session:
+            examples = repository.relabel_examples(session)
+        if not examples:
+            return 0  # nothing to teach beyond the taxonomy the classifier was trained on
+        classifier.retrain(examples)
+    log.info("review.classifier_retrained", examples=len(examples))
+    return len(examples)

@@ -1,0 +1,323 @@
+"""The reviewer UI at /review: server-rendered pages, a login cookie, plain forms and a little JS for shortcuts.
+
+The login form exchanges the bearer token for an HttpOnly, SameSite=Strict cookie: pages render on the server
+(sessionStorage would need every page built by JS), and no script on the page can read the token. Forms echo a
+CSRF value derived from the token. The JSON API does not accept the cookie, only the Authorization header.
+"""
+
+from __future__ import annotations
+
+import uuid
+from pathlib import Path
+from typing import Annotated, Any
+from urllib.parse import parse_qs, urlencode
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, RedirectResponse, Response
+from pydantic import TypeAdapter, ValidationError
+from starlette.background import BackgroundTask
+
+from service.deps import KnowledgeDep, SessionsDep, SettingsDep, TriageDep
+from service.errors import BadInput, NemawashiError
+from service.review import decisions, repository, service
+from service.review.auth import (
+    COOKIE_NAME,
+    Reviewer,
+    ReviewSessionDep,
+    Unauthorized,
+    active_names,
+    authenticate,
+    bearer_token,
+    csrf_token,
+)
+from service.review.grouping import QuestionSpace
+from service.review.i18n import TEXTS, pick_lang
+from service.review.schemas import Decision, ItemQuery
+from service.web.pages import templates
+
+router = APIRouter(include_in_schema=False)
+STATIC = Path(__file__).resolve().parent.parent / "web" / "static"
+ASSETS = {"review.js": "application/javascript; charset=utf-8", "review.css": "text/css; charset=utf-8"}
+_MAX_FORM_BYTES = 64 * 1024
+_LIST_KEYS = ("status", "root_cause", "source", "department", "mode")
+_decision = TypeAdapter(Decision)
+
+
+async def form_fields(request: Request) -> dict[str, list[str]]:
+    """An urlencoded form body (the pages post nothing else)."""
+    body = await request.body()
+    if len(body) > _MAX_FORM_BYTES:
+        raise BadInput("the form is too large")
+    return parse_qs(body.decode("utf-8", errors="replace"), keep_blank_values=True)
+
+
+FormDep = Annotated[dict[str, list[str]], Depends(form_fields)]
+
+
+def _one(form: dict[str, list[str]], name: str) -> str:
+    return (form.get(name) or [""])[0].strip()
+
+
+def signed_in(request: Request, session: Any) -> tuple[Reviewer, str] | None:
+    """The reviewer of the login cookie (or a bearer header), with the token; None when there is none valid."""
+    token = request.cookies.get(COOKIE_NAME) or bearer_token(request)
+    try:
+        return (authenticate(session, token), token) if token else None
+    except Unauthorized:
+        return None
+
+
+def _lang(request: Request) -> str:
+    return pick_lang(request.query_params.get("lang"), request.cookies.get("review_lang"), request.headers)
+
+
+def _page(request: Request, name: str, context: dict[str, Any], status_code: int = 200) -> HTMLResponse:
+    lang = context.get("lang") or _lang(request)
+    switched = {**dict(request.query_params), "lang": "en" if lang == "ja" else "ja"}
+    context = {"lang": lang, "t": TEXTS[lang], "switch_url": f"{request.url.path}?{urlencode(switched)}", **context}
+    response = templates.TemplateResponse(request, name, context, status_code=status_code)
+    response.headers["Cache-Control"] = "no-store"
+    response.headers["X-Frame-Options"] = "DENY"
+    if request.query_params.get("lang") in TEXTS:
+        response.set_cookie("review_lang", lang, max_age=365 * 86400, samesite="strict", httponly=True)
+    return response
+
+
+def _safe_next(target: str) -> str:
+    """Only a page of the reviewer UI or the dashboard: never another site (an open redirect)."""
+    local = target.startswith(("/review", "/dashboard")) and not target.startswith("//") and "\\" not in target
+    return target if local else "/review"
+
+
+def login_page(request: Request, *, error: str | None = None, next_url: str | None = None) -> HTMLResponse:
+    """401 with the sign-in form: nothing under /review is shown without a valid token."""
+    if next_url is None:
+        next_url = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+    context = {"error": error, "next_url": _safe_next(next_url)}
+    return _page(request, "review_login.html", context, status_code=401)
+
+
+async def sign_in_form(request: Request, _: Exception) -> HTMLResponse:
+    """The answer to SignInRequired: the sign-in form, which comes back to the page asked for."""
+    return login_page(request)
+
+
+def parse_query(params: dict[str, list[str]]) -> tuple[ItemQuery, str | None]:
+    """The list filters from the query string; blank fields mean "any". Invalid ones are reported, not fatal."""
+    values: dict[str, Any] = {}
+    for key, given in params.items():
+        kept = [v for v in given if v.strip()]
+        if kept:
+            values[key] = kept if key in _LIST_KEYS else kept[0]
+    if "status" not in params:
+        values["status"] = ["pending"]  # the queue opens on what still waits for a decision
+    if "f" in params and "group" not in params:
+        values["group"] = False  # the filter form was sent with its checkbox off
+    for ignored in ("lang", "f", "back", "done"):
+        values.pop(ignored, None)
+    try:
+        return ItemQuery.model_validate(values), None
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+        return ItemQuery(status=["pending"]), problems
+
+
+def _labels(triage: Any, lang: str) -> list[tuple[str, str]]:
+    if triage is None:
+        return []
+    return [(label.id, getattr(label.name, lang)) for label in triage.classifier.taxonomy.labels]
+
+
+@router.get("/review", response_class=HTMLResponse)
+def queue_page(request: Request, session: ReviewSessionDep, knowledge: KnowledgeDep, settings: SettingsDep) -> Response:
+    """The queue with its filters; j/k move, Enter opens."""
+    who = signed_in(request, session)
+    if who is None:
+        return login_page(request)
+    reviewer, token = who
+    query, problem = parse_query(parse_qs(request.url.query, keep_blank_values=True))
+    page = service.list_items(
+        session, query=query, space=QuestionSpace.of(knowledge), threshold=settings.review_group_similarity
+    )
+    back = urlencode([(k, v) for k, v in request.query_params.multi_items() if k != "lang"])
+    base_qs = urlencode([(k, v) for k, v in request.query_params.multi_items() if k not in ("lang", "page")])
+    context = {
+        "base_qs": base_qs,
+        "reviewer": reviewer,
+        "csrf": csrf_token(token),
+        "query": query,
+        "page": page,
+        "back": back,
+        "labels": _labels(getattr(request.app.state, "triage", None), _lang(request)),
+        "notice": {"kind": "error", "text": problem} if problem else None,
+    }
+    return _page(request, "review_list.html", context)
+
+
+@router.post("/review/login")
+def login(request: Request, session: ReviewSessionDep, form: FormDep) -> Response:
+    """Exchange a token for the login cookie."""
+    token, next_url = _one(form, "token"), _safe_next(_one(form, "next") or "/review")
+    try:
+        authenticate(session, token)
+    except Unauthorized as exc:
+        return login_page(request, error=exc.message, next_url=next_url)
+    response = RedirectResponse(next_url, status_code=303)
+    secure = request.url.scheme == "https"
+    # Path "/": the dashboard reads it too. The JSON APIs that change anything accept only the Authorization header.
+    response.set_cookie(COOKIE_NAME, token, httponly=True, samesite="strict", secure=secure, path="/")
+    return response
+
+
+@router.post("/review/logout")
+def logout(request: Request, session: ReviewSessionDep, form: FormDep) -> Response:
+    who = signed_in(request, session)
+    if who is not None and _one(form, "csrf") != csrf_token(who[1]):
+        raise BadInput("the form is stale or came from another site: reload the page")
+    response = RedirectResponse("/review", status_code=303)
+    response.delete_cookie(COOKIE_NAME, path="/")
+    return response
+
+
+def _item_page(
+    request: Request,
+    session: Any,
+    *,
+    item_id: int,
+    who: tuple[Reviewer, str],
+    knowledge: Any,
+    settings: Any,
+    back: str,
+    notice: dict[str, str] | None = None,
+    status_code: int = 200,
+) -> HTMLResponse:
+    reviewer, token = who
+    detail = service.item_detail(session, item_id=item_id, knowledge=knowledge, settings=settings)
+    query, _ = parse_query(parse_qs(back, keep_blank_values=True))
+    space = QuestionSpace.of(knowledge)
+    prev_id, next_id = service.neighbours(
+        session, query=query, item_id=item_id, space=space, threshold=settings.review_group_similarity
+    )
+    lang = _lang(request)
+    triage = getattr(request.app.state, "triage", None)
+    label_names = dict(_labels(triage, lang))
+    context = {
+        "reviewer": reviewer,
+        "csrf": csrf_token(token),
+        "d": detail,
+        "back": back,
+        "prev_id": prev_id,
+        "next_id": next_id,
+        "labels": list(label_names.items()),
+        "label_names": label_names,
+        "users": active_names(session),
+        "idempotency_key": uuid.uuid4().hex,
+        "notice": notice,
+        "can_approve": bool(detail.draft and detail.draft.mode != "abstain"),
+    }
+    return _page(request, "review_item.html", context, status_code=status_code)
+
+
+@router.get("/review/items/{item_id}", response_class=HTMLResponse)
+def item_page(
+    item_id: int, request: Request, session: ReviewSessionDep, knowledge: KnowledgeDep, settings: SettingsDep
+) -> Response:
+    """The draft and its cited passages side by side, the decisions, the group, similar items and the audit log."""
+    who = signed_in(request, session)
+    if who is None:
+        return login_page(request)
+    back = request.query_params.get("back", "")
+    notice_key = request.query_params.get("done")
+    texts = TEXTS[_lang(request)]
+    notice = {"kind": "ok", "text": texts["done"].get(notice_key, "")} if notice_key in texts["done"] else None
+    return _item_page(
+        request, session, item_id=item_id, who=who, knowledge=knowledge, settings=settings, back=back, notice=notice
+    )
+
+
+def _decision_from(form: dict[str, list[str]]) -> Decision:
+    action = _one(form, "action")
+    fields: dict[str, Any] = {"action": action, "version": _one(form, "version") or 0}
+    fields["group"] = [int(v) for v in form.get("group", []) if v.strip().isdigit()]
+    for name in ("answer", "reason", "root_cause"):
+        if name in form:
+            fields[name] = _one(form, name) if name != "answer" else (form[name] or [""])[0]
+    if action == "assign":
+        fields["assignee"] = _one(form, "assignee") or None
+    try:
+        return _decision.validate_python(fields)
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc'][1:])) or 'form'}: {e['msg']}" for e in exc.errors())
+        raise BadInput(problems) from exc
+
+
+@router.post("/review/items/{item_id}", response_class=HTMLResponse)
+def decide_in_page(
+    item_id: int,
+    request: Request,
+    session: ReviewSessionDep,
+    form: FormDep,
+    knowledge: KnowledgeDep,
+    settings: SettingsDep,
+    triage: TriageDep,
+    sessions: SessionsDep,
+) -> Response:
+    """A decision from the item page's forms; a stale one re-renders the page with a notice naming who changed it."""
+    who = signed_in(request, session)
+    if who is None:
+        return login_page(request)
+    back = _one(form, "back")
+    if _one(form, "csrf") != csrf_token(who[1]):
+        notice = {"kind": "error", "text": TEXTS[_lang(request)]["csrf"]}
+        return _item_page(
+            request, session, item_id=item_id, who=who, knowledge=knowledge, settings=settings, back=back,
+            notice=notice, status_code=403,
+        )  # fmt: skip
+    try:
+        decision = _decision_from(form)
+        result = decisions.decide(
+            session,
+            item_id=item_id,
+            decision=decision,
+            reviewer=who[0],
+            approved=triage.approved,
+            labels=triage.classifier.taxonomy.ids,
+            idempotency_key=_one(form, "idempotency_key") or None,
+        )
+    except decisions.StaleDecision as exc:  # the refused attempt stays in the audit log: this session commits
+        notice = {"kind": "conflict", "text": exc.message}
+        return _item_page(
+            request, session, item_id=item_id, who=who, knowledge=knowledge, settings=settings, back=back,
+            notice=notice, status_code=409,
+        )  # fmt: skip
+    except NemawashiError as exc:
+        session.rollback()
+        notice = {"kind": "error", "text": exc.message}
+        return _item_page(
+            request, session, item_id=item_id, who=who, knowledge=knowledge, settings=settings, back=back,
+            notice=notice, status_code=exc.status_code,
+        )  # fmt: skip
+    task = None
+    if result.retrain and not result.replayed:
+        task = BackgroundTask(decisions.retrain_classifier, sessions, classifier=triage.classifier.local)
+    target = f"/review/items/{item_id}?{urlencode({'back': back, 'done': decision.action})}"
+    return RedirectResponse(target, status_code=303, background=task)
+
+
+@router.get("/review/items/{item_id}/state")
+def item_state(item_id: int, request: Request, session: ReviewSessionDep) -> JSONResponse:
+    """The item's version and who changed it last: the page polls this to warn of someone else's change."""
+    if signed_in(request, session) is None:
+        return JSONResponse({"error": "sign in at /review"}, status_code=401)
+    state = decisions.item_state(session, repository.get_item(session, item_id))
+    return JSONResponse(state.model_dump(mode="json"), headers={"Cache-Control": "no-store"})
+
+
+@router.get("/review/static/{name}")
+def asset(name: str, request: Request, session: ReviewSessionDep) -> Response:
+    """review.js and review.css, for signed-in reviewers."""
+    if name not in ASSETS:
+        return JSONResponse({"error": f"no asset {name!r}"}, status_code=404)
+    if signed_in(request, session) is None:
+        return JSONResponse({"error": "sign in at /review"}, status_code=401)
+    return FileResponse(STATIC / name, media_type=ASSETS[name], headers={"Cache-Control": "private, max-age=300"})

@@ -1,0 +1,259 @@
+"""Pydantic I/O for /v1/review: the queue, item detail, decisions, the audit log and users."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import AfterValidator, BaseModel, Field
+
+from service.triage.schemas import Citation
+
+Status = Literal["pending", "approved", "rejected", "withdrawn"]
+Sort = Literal["priority", "lowest_confidence", "most_asked", "newest", "oldest"]
+Source = Literal["widget", "api", "survey", "cli", "eval"]
+
+
+class ItemQuery(BaseModel):
+    """Filters, sort and page of a queue listing (the API's query parameters and the /review filter form)."""
+
+    status: list[Status] = Field(default_factory=list, description="Any of these statuses (default: all).")
+    root_cause: list[str] = Field(default_factory=list, description="The reviewer's label, else the classifier's.")
+    min_confidence: float | None = Field(default=None, ge=0, le=1)
+    max_confidence: float | None = Field(default=None, ge=0, le=1)
+    source: list[Source] = Field(default_factory=list)
+    department: list[str] = Field(default_factory=list)
+    mode: list[str] = Field(default_factory=list, description="approved, llm, extractive, abstain")
+    assignee: str | None = None
+    since: date | None = Field(default=None, description="Asked on or after this day (UTC).")
+    until: date | None = Field(default=None, description="Asked on or before this day (UTC).")
+    sort: Sort = Field(
+        default="priority",
+        description="priority: flagged first, then oldest; lowest_confidence; most_asked: biggest groups of "
+        "near-duplicate questions first; newest; oldest",
+    )
+    group: bool = Field(default=True, description="One row per group of near-duplicate questions.")
+    page: int = Field(default=1, ge=1)
+    per_page: int = Field(default=50, ge=1, le=200)
+
+
+class ItemSummary(BaseModel):
+    id: int
+    version: int
+    status: str
+    priority: str
+    question: str
+    lang: str
+    source: str
+    department: str | None
+    created_at: datetime
+    mode: str | None
+    flags: list[str]
+    root_cause: str | None = Field(description="The reviewer's label when relabelled, else the classifier's.")
+    classifier_root_cause: str | None
+    confidence: float | None
+    assignee: str | None
+    updated_by: str | None
+    updated_at: datetime
+    group_size: int = 1
+    group_ids: list[int] = Field(default_factory=list, description="Every item in the group, this one first.")
+
+
+class ItemPage(BaseModel):
+    items: list[ItemSummary]
+    total: int = Field(description="Rows (groups when grouped) matching the filters, over all pages.")
+    page: int
+    per_page: int
+    sort: Sort
+    grouped: bool
+
+
+class QuestionOut(BaseModel):
+    public_id: str
+    text: str
+    lang: str
+    source: str
+    department: str | None
+    asker: str | None
+    created_at: datetime
+
+
+class DraftOut(BaseModel):
+    mode: str
+    text: str
+    flags: list[str]
+    model: str | None
+    prompt_id: str | None
+    prompt_hash: str | None
+
+
+class CitedPassage(Citation):
+    passage: str | None = Field(description="The whole cited passage, as indexed now (None if it was removed).")
+
+
+class ClassificationOut(BaseModel):
+    primary: str
+    secondary: str | None
+    confidence: float
+    is_objection: bool
+    rationale: str
+    classifier: str
+    flags: list[str]
+
+
+class FeedbackOut(BaseModel):
+    helpful: bool
+    comment: str | None
+    created_at: datetime
+
+
+class GroupMember(BaseModel):
+    id: int
+    version: int
+    question: str
+    similarity: float
+    created_at: datetime
+
+
+class SimilarItem(BaseModel):
+    id: int
+    question: str
+    similarity: float
+    status: str
+    answer: str | None = Field(description="The approved text, or the draft when it was not approved.")
+    reason: str | None
+    decided_by: str | None
+    decided_at: datetime | None
+
+
+class AuditEntry(BaseModel):
+    id: int
+    item_id: int
+    actor: str
+    action: str
+    outcome: Literal["applied", "conflict"]
+    version: int = Field(description="The version the decision was made on.")
+    before: dict[str, Any]
+    after: dict[str, Any]
+    note: str | None
+    created_at: datetime
+
+
+class ItemState(BaseModel):
+    """An item's reviewable state: what a decision changes."""
+
+    id: int
+    version: int
+    status: str
+    priority: str
+    assignee: str | None
+    root_cause: str | None = Field(description="The reviewer's label, or None when not relabelled.")
+    final_answer: str | None
+    published_answer: str | None = Field(description="What /v1/ask returns for this question while approved.")
+    kb_url: str | None = Field(description="The FAQ page of the approved answer.")
+    reason: str | None
+    answered_by: int | None
+    updated_by: str | None
+    updated_at: datetime
+    decided_by: str | None
+    decided_at: datetime | None
+
+
+class ItemDetail(BaseModel):
+    item: ItemState
+    question: QuestionOut
+    draft: DraftOut | None
+    citations: list[CitedPassage]
+    classification: ClassificationOut | None
+    root_cause: str | None = Field(description="The reviewer's label when relabelled, else the classifier's.")
+    feedback: list[FeedbackOut]
+    group: list[GroupMember] = Field(description="Pending near-duplicates one decision can answer (not this item).")
+    similar: list[SimilarItem] = Field(description="Decided items with similar questions, most similar first.")
+    audit: list[AuditEntry]
+
+
+def _stripped(value: str) -> str:
+    value = value.strip()
+    if not value:
+        raise ValueError("must not be blank")
+    return value
+
+
+NonBlank = Annotated[str, AfterValidator(_stripped)]
+
+
+class _Decision(BaseModel):
+    version: int = Field(ge=1, description="The item version the decision was made on (from the item).")
+    group: list[int] = Field(
+        default_factory=list,
+        max_length=500,
+        description="Ids of near-duplicate items the same decision answers (from the item's group).",
+    )
+
+
+class Approve(_Decision):
+    action: Literal["approve"]
+
+
+class Edit(_Decision):
+    """Edit the draft and approve the edited text."""
+
+    action: Literal["edit"]
+    answer: NonBlank = Field(min_length=1, max_length=8000)
+
+
+class Reject(_Decision):
+    action: Literal["reject"]
+    reason: NonBlank = Field(min_length=1, max_length=2000)
+
+
+class Withdraw(_Decision):
+    """Stop reusing an approved answer."""
+
+    action: Literal["withdraw"]
+    reason: NonBlank = Field(min_length=1, max_length=2000)
+
+
+class Relabel(_Decision):
+    action: Literal["relabel"]
+    root_cause: str = Field(min_length=1, max_length=32)
+
+
+class Assign(_Decision):
+    action: Literal["assign"]
+    assignee: str | None = Field(default=None, description="A reviewer's name, or null to unassign.")
+
+
+Decision = Annotated[Approve | Edit | Reject | Withdraw | Relabel | Assign, Field(discriminator="action")]
+
+
+class DecisionResult(BaseModel):
+    item: ItemState
+    applied_to: list[int] = Field(description="Items the decision changed: this one, then its group.")
+    skipped: list[int] = Field(description="Group items left alone (decided or changed by someone meanwhile).")
+    published: list[str] = Field(description="Approved-answer ids now reused by /v1/ask.")
+    withdrawn: list[str] = Field(description="Approved-answer ids no longer reused.")
+    retrain: bool = Field(description="True when a relabel is teaching the local classifier.")
+    replayed: bool = Field(default=False, description="True when this is the stored result of a retried request.")
+
+
+class UserOut(BaseModel):
+    name: str
+    role: str
+    active: bool
+    created_at: datetime
+    revoked_at: datetime | None
+
+
+class NewUser(BaseModel):
+    name: str = Field(min_length=1, max_length=100)
+    role: Literal["reviewer", "admin"] = "reviewer"
+
+
+class NewUserOut(UserOut):
+    token: str = Field(description="Shown once: only its hash is stored.")
+
+
+class Me(BaseModel):
+    name: str
+    role: str

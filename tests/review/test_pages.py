@@ -1,0 +1,108 @@
+"""The reviewer UI's pages through the real app: sign-in cookie, queue, item page, form decisions, notices."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from service.db import session_scope
+from service.review.auth import csrf_token
+from tests.review.helpers import TRAINING, TRAINING_PARAPHRASE, ReviewApp, add_item
+
+# The first test of a session also pays for indexing the knowledge base (a session fixture).
+pytestmark = pytest.mark.timeout(900)
+
+
+def _sign_in(review: ReviewApp, name: str = "sato") -> str:
+    headers = review.user(name)
+    token = headers["Authorization"].removeprefix("Bearer ")
+    response = review.client.post("/review/login", data={"token": token}, follow_redirects=False)
+    assert response.status_code == 303, response.text
+    return token
+
+
+def _form(token: str, item: dict[str, object], **fields: object) -> dict[str, object]:
+    return {"csrf": csrf_token(token), "version": item["version"], "back": "", **fields}
+
+
+def test_signing_in_sets_an_httponly_same_site_cookie_and_a_bad_token_is_refused(review: ReviewApp) -> None:
+    refused = review.client.post("/review/login", data={"token": "nmw_wrong"}, follow_redirects=False)
+    assert refused.status_code == 401 and "not valid" in refused.text and "set-cookie" not in refused.headers
+    token = review.user("sato")["Authorization"].removeprefix("Bearer ")
+    response = review.client.post(
+        "/review/login", data={"token": token, "next": "https://evil.example/"}, follow_redirects=False
+    )
+    assert response.status_code == 303 and response.headers["location"] == "/review"
+    cookie = response.headers["set-cookie"].lower()
+    assert "httponly" in cookie and "samesite=strict" in cookie and "path=/;" in cookie
+    assert review.client.get("/v1/review/items").status_code == 401  # the API never takes the cookie
+
+
+def test_the_queue_page_lists_pending_items_with_filters_in_japanese_and_english(review: ReviewApp) -> None:
+    with session_scope(review.sessions) as session:
+        pending = add_item(session, "予算は足りるの？", cause="cost", confidence=0.42)
+        done = add_item(session, "承認済みの質問", cause="cost")
+        done.status = "approved"
+    _sign_in(review)
+    page = review.client.get("/review")
+    assert page.status_code == 200 and '<html lang="ja">' in page.text
+    assert "予算は足りるの？" in page.text and "承認済みの質問" not in page.text
+    assert f'data-id="{pending.id}"' in page.text and "0.42" in page.text
+    assert "根本原因" in page.text and "確信度の低い順" in page.text and "j/k" in page.text
+    english = review.client.get("/review", params={"lang": "en", "status": "approved", "f": "1"})
+    assert '<html lang="en">' in english.text and "Root cause" in english.text
+    assert "承認済みの質問" in english.text and "予算は足りるの？" not in english.text
+    assert '<html lang="en">' in review.client.get("/review").text  # the choice is remembered
+    assert review.client.get("/review/static/review.js").status_code == 200
+
+
+def test_the_item_page_shows_the_draft_beside_its_cited_passages_and_the_audit_trail(review: ReviewApp) -> None:
+    sato = review.user("suzuki")
+    item = review.item_of(review.ask(TRAINING)["id"])
+    review.decide(item, sato, action="relabel", root_cause="process")
+    _sign_in(review)
+    page = review.client.get(f"/review/items/{item}").text
+    detail = review.detail(item, sato)
+    assert TRAINING in page and 'class="rv-columns"' in page
+    draft_at, passages_at = page.index('id="draft-text"'), page.index('id="passages-h"')
+    assert draft_at < passages_at
+    first = detail["citations"][0]
+    assert first["passage"] and first["passage"][:30] in page and f'href="{first["url"]}"' in page
+    assert detail["classification"]["rationale"] in page
+    audit = page[page.index('id="audit"') :]
+    assert 'data-action="relabel"' in audit and 'data-actor="suzuki"' in audit and "process" in audit
+
+
+def test_a_decision_sent_from_the_page_applies_and_says_so(review: ReviewApp) -> None:
+    item = review.item_of(review.ask(TRAINING)["id"])
+    token = _sign_in(review)
+    state = review.client.get(f"/review/items/{item}/state").json()
+    response = review.client.post(f"/review/items/{item}", data=_form(token, state, action="approve"))
+    assert response.status_code == 200 and "承認して公開しました" in response.text
+    assert review.client.get(f"/review/items/{item}/state").json()["status"] == "approved"
+    assert review.ask(TRAINING_PARAPHRASE)["mode"] == "approved"
+
+
+def test_a_stale_decision_from_the_page_shows_who_changed_the_item_meanwhile(review: ReviewApp) -> None:
+    item = review.item_of(review.ask(TRAINING)["id"])
+    token = _sign_in(review)
+    seen = review.client.get(f"/review/items/{item}/state").json()
+    review.decide(item, review.user("suzuki"), action="assign", assignee="sato")
+    response = review.client.post(f"/review/items/{item}", data=_form(token, seen, action="reject", reason="重複"))
+    assert response.status_code == 409
+    notice = re.search(r'<div id="notice" class="rv-notice rv-notice-conflict"[^>]*>(.*?)</div>', response.text, re.S)
+    assert notice and "suzuki" in notice.group(1)
+    assert review.client.get(f"/review/items/{item}/state").json()["status"] == "pending"
+    audit = review.client.get(f"/v1/review/items/{item}/audit", headers=review.user("kato")).json()
+    assert [(e["actor"], e["outcome"]) for e in audit] == [("suzuki", "applied"), ("sato", "conflict")]
+
+
+def test_a_form_without_the_sign_in_csrf_value_is_refused(review: ReviewApp) -> None:
+    with session_scope(review.sessions) as session:
+        item = add_item(session, "予算は？").id
+    _sign_in(review)
+    forged = {"csrf": "0" * 64, "version": 1, "action": "reject", "reason": "x", "back": ""}
+    response = review.client.post(f"/review/items/{item}", data=forged)
+    assert response.status_code == 403
+    assert review.client.get(f"/review/items/{item}/state").json()["version"] == 1
