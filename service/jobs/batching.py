@@ -28,14 +28,10 @@ ANSWER_TOKENS_PER_COMMENT = 80  # a classification with a short rationale, for t
 MAX_PARALLEL_REQUESTS = 8
 
 
-class BatchItem(BaseModel):
+class BatchItem(LLMClassification):
     """One comment's answer inside a batch."""
 
     id: str
-    primary: str
-    secondary: str | None = None
-    confidence: float = Field(ge=0, le=1)
-    is_objection: bool
     rationale: str = Field(default="", max_length=600)
 
 
@@ -129,28 +125,13 @@ def _match_items(
     results = []
     for i, fallback in enumerate(fallbacks):
         answer = by_id.get(str(i + 1))
-        if answer is None or answer.primary not in classifier.taxonomy.ids:
+        try:
+            if answer is None:
+                raise LLMOutputError("the LLM left this comment out")
+            results.append(classifier.from_llm(answer))
+        except LLMOutputError:
             results.append(_flagged(fallback, "llm_bad_output"))
-        else:
-            results.append(_from_item(classifier, answer))
     return results
-
-
-def _from_item(classifier: RootCauseClassifier, item: BatchItem) -> Classification:
-    assert classifier.llm is not None and classifier.prompt is not None
-    ids = classifier.taxonomy.ids
-    secondary = item.secondary if item.secondary in ids and item.secondary != item.primary else None
-    return Classification(
-        primary=item.primary,
-        secondary=secondary,
-        confidence=round(item.confidence, 3),
-        is_objection=item.is_objection,
-        rationale=item.rationale.strip()[:300],
-        classifier="llm",
-        model=classifier.llm.model,
-        prompt_id=classifier.prompt.id,
-        prompt_hash=classifier.prompt.hash,
-    )
 
 
 def _flagged(classification: Classification, flag: str) -> Classification:

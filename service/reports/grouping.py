@@ -13,6 +13,7 @@ import numpy as np
 from service.errors import NemawashiError
 from service.logging import get_logger
 from service.retrieval.embeddings import Embedder, Vectors
+from service.review.grouping import cluster
 
 log = get_logger("reports.grouping")
 
@@ -88,21 +89,8 @@ class Grouper:
             log.warning("reports.grouping_fallback", reason=exc.message)
             self.method = "normalised_text"
             return {k: k for k in keys}
-        dim = next(iter(vectors.values())).shape[0]
-        heads = np.zeros((len(keys), dim), dtype=np.float32)
-        head_keys: list[str] = []
-        leaders: dict[str, str] = {}
-        for key in keys:
-            if head_keys:
-                similarity = heads[: len(head_keys)] @ vectors[key]
-                best = int(np.argmax(similarity))
-                if float(similarity[best]) >= self.threshold:
-                    leaders[key] = head_keys[best]
-                    continue
-            heads[len(head_keys)] = vectors[key]
-            head_keys.append(key)
-            leaders[key] = key
-        return leaders
+        groups = cluster([vectors[k] for k in keys], threshold=self.threshold)
+        return {keys[member]: keys[group[0]] for group in groups for member in group}
 
 
 def most_common(values: list[str | None]) -> str | None:

@@ -12,8 +12,7 @@ from service.reports.records import known_departments
 from service.reports.render import dashboard_context
 from service.reports.schemas import ObjectionReport, ReportQuery
 from service.reports.service import cached_taxonomy, objection_report
-from service.review.auth import Reviewer, ReviewSessionDep, SignInRequired, Unauthorized
-from service.review.pages import signed_in
+from service.review.auth import Reviewer, ReviewSessionDep, SignInRequired, Unauthorized, signed_in
 from service.web.pages import templates
 
 

@@ -131,6 +131,15 @@ def bearer_token(request: Request) -> str | None:
     return value.strip() or None
 
 
+def signed_in(request: Request, session: Session) -> tuple[Reviewer, str] | None:
+    """The reviewer of the UI's login cookie (or a bearer header), with the token; None when there is none valid."""
+    token = request.cookies.get(COOKIE_NAME) or bearer_token(request)
+    try:
+        return (authenticate(session, token), token) if token else None
+    except Unauthorized:
+        return None
+
+
 def require_admin(reviewer: Reviewer) -> Reviewer:
     if not reviewer.is_admin:
         raise Forbidden(f"this needs the admin role; {reviewer.name} is a {reviewer.role}", detail={"role": "admin"})

@@ -27,8 +27,8 @@ from service.review.auth import (
     Unauthorized,
     active_names,
     authenticate,
-    bearer_token,
     csrf_token,
+    signed_in,
 )
 from service.review.grouping import QuestionSpace
 from service.review.i18n import TEXTS, pick_lang
@@ -56,15 +56,6 @@ FormDep = Annotated[dict[str, list[str]], Depends(form_fields)]
 
 def _one(form: dict[str, list[str]], name: str) -> str:
     return (form.get(name) or [""])[0].strip()
-
-
-def signed_in(request: Request, session: Any) -> tuple[Reviewer, str] | None:
-    """The reviewer of the login cookie (or a bearer header), with the token; None when there is none valid."""
-    token = request.cookies.get(COOKIE_NAME) or bearer_token(request)
-    try:
-        return (authenticate(session, token), token) if token else None
-    except Unauthorized:
-        return None
 
 
 def _lang(request: Request) -> str:

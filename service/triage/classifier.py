@@ -153,6 +153,12 @@ class RootCauseClassifier:
         messages = self.prompt.render(labels=self.taxonomy.labels, comments=[{"id": "1", "text": fence(text)}])
         answer, call_usage = self.llm.structured(messages, LLMClassification, name="classification")
         usage.add(call_usage)
+        return self.from_llm(answer)
+
+    def from_llm(self, answer: LLMClassification) -> Classification:
+        """The LLM's answer checked against the taxonomy: LLMOutputError when its primary label is not in it; a
+        secondary label outside it (or equal to the primary) is dropped."""
+        assert self.llm is not None and self.prompt is not None
         if answer.primary not in self.taxonomy.ids:
             raise LLMOutputError(f"the LLM answered a label outside the taxonomy: {answer.primary[:40]!r}")
         secondary = (

@@ -187,45 +187,28 @@ def _store(
     latency_ms: int,
 ) -> AskResponse:
     """Question, draft and classification in one transaction, and a pending review item."""
-    public_id = str(uuid.uuid4())
     with session_scope(sessions) as session:
-        question = Question(
-            public_id=public_id, text=text, lang=lang, source=source, department=department, asker=asker
+        answer = Answer(
+            mode=draft.mode,
+            text=draft.text,
+            citations=[c.model_dump() for c in draft.citations],
+            flags=draft.flags,
+            model=triage.llm.model if draft.mode == "llm" and triage.llm else None,
+            prompt_id=triage.draft_prompt.id if draft.mode == "llm" else None,
+            prompt_hash=triage.draft_prompt.hash if draft.mode == "llm" else None,
+            usage=usage.__dict__,
+            latency_ms=latency_ms,
         )
-        session.add(question)
-        session.flush()
-        session.add(
-            Answer(
-                question_id=question.id,
-                mode=draft.mode,
-                text=draft.text,
-                citations=[c.model_dump() for c in draft.citations],
-                flags=draft.flags,
-                model=triage.llm.model if draft.mode == "llm" and triage.llm else None,
-                prompt_id=triage.draft_prompt.id if draft.mode == "llm" else None,
-                prompt_hash=triage.draft_prompt.hash if draft.mode == "llm" else None,
-                usage=usage.__dict__,
-                latency_ms=latency_ms,
-            )
+        question = store_for_review(
+            session,
+            Question(text=text, lang=lang, source=source, department=department, asker=asker),
+            classification,
+            answer=answer,
+            urgent=bool(draft.flags or classification.flags) or draft.mode == "abstain",
+            vector=vector,
+            embedder=triage.knowledge.store.embedder.name,
         )
-        session.add(
-            ClassificationRow(
-                question_id=question.id,
-                primary=classification.primary,
-                secondary=classification.secondary,
-                confidence=classification.confidence,
-                is_objection=classification.is_objection,
-                rationale=classification.rationale,
-                classifier=classification.classifier,
-                model=classification.model,
-                prompt_id=classification.prompt_id,
-                prompt_hash=classification.prompt_hash,
-                flags=list(classification.flags),
-            )
-        )
-        urgent = bool(draft.flags or classification.flags) or draft.mode == "abstain"
-        embedder = triage.knowledge.store.embedder.name
-        enqueue(session, question_id=question.id, urgent=urgent, vector=vector, embedder=embedder)
+        public_id = question.public_id
     log.info(
         "ask.done",
         id=public_id,
@@ -261,6 +244,42 @@ def _store(
             latency_ms=latency_ms,
         ),
     )
+
+
+def store_for_review(
+    session: Session,
+    question: Question,
+    classification: Classification,
+    *,
+    answer: Answer | None = None,
+    urgent: bool,
+    vector: np.ndarray | None = None,
+    embedder: str | None = None,
+) -> Question:
+    """A new question with its classification (and draft, when there is one), queued for reviewers."""
+    question.public_id = question.public_id or str(uuid.uuid4())
+    session.add(question)
+    session.flush()
+    if answer is not None:
+        answer.question_id = question.id
+        session.add(answer)
+    session.add(
+        ClassificationRow(
+            question_id=question.id,
+            primary=classification.primary,
+            secondary=classification.secondary,
+            confidence=classification.confidence,
+            is_objection=classification.is_objection,
+            rationale=classification.rationale,
+            classifier=classification.classifier,
+            model=classification.model,
+            prompt_id=classification.prompt_id,
+            prompt_hash=classification.prompt_hash,
+            flags=list(classification.flags),
+        )
+    )
+    enqueue(session, question_id=question.id, urgent=urgent, vector=vector, embedder=embedder)
+    return question
 
 
 def ask(

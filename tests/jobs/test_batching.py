@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from service.jobs.batching import BatchItem, RateLimiter, _match_items
-from service.triage.classifier import Classification
+from service.triage.classifier import Classification, RootCauseClassifier
 from tests.conftest import mock_requests, set_mock_fault
 from tests.jobs.conftest import Bulk
 from tests.jobs.helpers import distinct_comments, read_output, write_csv
@@ -78,18 +78,24 @@ def local(primary: str) -> Classification:
 
 
 def test_a_missing_item_or_an_unknown_id_only_affects_that_comment() -> None:
-    classifier: Any = SimpleNamespace(
-        taxonomy=SimpleNamespace(ids=["job_fear", "cost", "other"]),
-        llm=SimpleNamespace(model="m"),
-        prompt=SimpleNamespace(id="classify", hash="h"),
+    fake: Any = SimpleNamespace
+    classifier = RootCauseClassifier(
+        local=fake(),
+        taxonomy=fake(ids=["job_fear", "cost", "other"]),
+        mode="llm",
+        threshold=0.6,
+        llm=fake(model="m"),
+        prompt=fake(id="classify", hash="h"),
     )
     items = [
         BatchItem(id="1", primary="cost", confidence=0.9, is_objection=True, rationale="「高い」"),
         BatchItem(id="7", primary="cost", confidence=0.9, is_objection=True),
+        BatchItem(id="3", primary="hacked", confidence=0.9, is_objection=True),
     ]
-    results = _match_items(classifier, items, [local("other"), local("job_fear")])
+    results = _match_items(classifier, items, [local("other"), local("job_fear"), local("cost")])
     assert (results[0].primary, results[0].classifier, results[0].flags) == ("cost", "llm", ())
     assert (results[1].primary, results[1].classifier, results[1].flags) == ("job_fear", "local", ("llm_bad_output",))
+    assert (results[2].primary, results[2].classifier, results[2].flags) == ("cost", "local", ("llm_bad_output",))
 
 
 def test_the_rate_limiter_holds_a_request_that_would_exceed_the_requests_per_minute() -> None:
