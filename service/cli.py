@@ -44,7 +44,10 @@ def serve(
     from service.main import create_app
 
     settings = get_settings()
-    uvicorn.run(create_app(settings), host=host or settings.host, port=port or settings.port, log_level="warning")
+    host, port = host or settings.host, port or settings.port
+    base = f"http://{host}:{port}"
+    typer.echo(f"nemawashi on {base}: chat demo {base}/demo · review queue {base}/review · API {base}/docs", err=True)
+    uvicorn.run(create_app(settings), host=host, port=port, log_level="warning")
 
 
 @app.command()

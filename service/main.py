@@ -30,7 +30,7 @@ from service.retrieval.lexical import load_synonyms
 from service.retrieval.service import KnowledgeIndex
 from service.retrieval.store import ChunkStore, make_chroma_client
 from service.review import routes as review_routes
-from service.review.auth import SignInRequired
+from service.review.auth import SignInRequired, active_names
 from service.review.decisions import retrain_classifier
 from service.review.pages import sign_in_form
 from service.triage import routes as triage_routes
@@ -86,7 +86,11 @@ def build_triage(settings: Settings, clients: Clients) -> Triage:
         prompt=prompts["classify"],
     )
     approved_name = settings.approved_collection or f"{settings.collection}-approved"
-    approved = ApprovedAnswers(ChunkStore(store.client, approved_name, store.embedder))
+    approved = ApprovedAnswers(
+        ChunkStore(store.client, approved_name, store.embedder), expand=clients.knowledge.synonyms.expand
+    )
+    if refreshed := approved.refresh():
+        log.info("approved.refreshed", answers=refreshed)
     redact_for_llm = settings.redact_pii == "always" or (
         settings.redact_pii == "auto" and not _is_loopback(settings.openai_base_url)
     )
@@ -119,6 +123,9 @@ def _prepare_index(app: FastAPI, settings: Settings) -> None:
         app.state.triage = triage
         readiness.ready, readiness.reason = True, ""
         log.info("index.ready", chunks=len(knowledge.chunks))
+        with session_scope(app.state.sessionmaker) as session:
+            if not active_names(session):
+                log.info("review.no_reviewers", hint="`nemawashi users add NAME --role admin` prints a /review token")
     except NemawashiError as exc:
         readiness.reason = exc.message
         log.error("index.not_ready", reason=exc.message)

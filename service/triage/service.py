@@ -82,7 +82,7 @@ def ask_events(
     vector = triage.knowledge.store.embedder.embed_query(expanded_query(triage.knowledge, text))
     immediate = triage.settings.answer_policy == "immediate"
 
-    approved = triage.approved.best_match(text)
+    approved = triage.approved.best_match(text, vector=vector)
     if approved and approved.similarity >= triage.settings.approved_min_similarity:
         # A reviewed answer is reused without any LLM call: the local classifier labels the question.
         classification = triage.classifier.local.classify(text, vector=vector)
