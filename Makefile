@@ -2,10 +2,11 @@
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
-HOST ?= 127.0.0.1
-PORT ?= 8000
+# make run HOST=0.0.0.0 PORT=9000; unset, serve uses NEMAWASHI_HOST / NEMAWASHI_PORT (default 127.0.0.1:8000).
+HOST ?=
+PORT ?=
 
-.PHONY: run test lint typecheck pytest eval ingest bench clean
+.PHONY: run test lint typecheck pytest eval ingest bench clean system-deps
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -23,7 +24,7 @@ ingest: $(VENV)/.runtime
 	$(BIN)/nemawashi ingest
 
 run: ingest
-	$(BIN)/nemawashi serve --host $(HOST) --port $(PORT)
+	$(BIN)/nemawashi serve $(if $(HOST),--host $(HOST)) $(if $(PORT),--port $(PORT))
 
 lint: $(VENV)/.dev
 	$(BIN)/ruff check service tests benchmarks alembic
@@ -32,7 +33,11 @@ lint: $(VENV)/.dev
 typecheck: $(VENV)/.dev
 	$(BIN)/mypy
 
-pytest: $(VENV)/.dev
+# PostgreSQL up and Chromium installed (apt, as root) for the database and browser tests.
+system-deps:
+	bash .ci/system-deps
+
+pytest: $(VENV)/.dev system-deps
 	$(BIN)/pytest -q
 
 # The offline eval suite (mock LLM) fails the build when a metric drops below evals/thresholds.yaml.

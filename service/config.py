@@ -36,7 +36,6 @@ class Settings(BaseSettings):
     request_timeout_s: float = 30.0
 
     chunk_max_tokens: int = 400
-    search_k: int = 5
     max_query_chars: int = 2000
     candidates: int = 50  # per method, before fusion
     fusion: Literal["weighted", "rrf"] = "weighted"  # see benchmarks/retrieval.py for both measured

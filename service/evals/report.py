@@ -7,11 +7,10 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from jinja2 import Environment, FileSystemLoader, select_autoescape
 from rich.console import Console
 from rich.table import Table
 
-from service.web.pages import TEMPLATES_DIR
+from service.web.pages import templates
 
 HEADLINE = (
     "classification.accuracy",
@@ -97,9 +96,7 @@ def write_reports(report: dict[str, Any], json_path: Path) -> Path:
     """The JSON report, and the HTML page with the confusion heatmap and the drill-down beside it."""
     json_path.parent.mkdir(parents=True, exist_ok=True)
     json_path.write_text(json.dumps(report, ensure_ascii=False, indent=2), encoding="utf-8")
-    env = Environment(loader=FileSystemLoader(TEMPLATES_DIR), autoescape=select_autoescape(["html"]))
     html_path = json_path.with_suffix(".html")
-    html_path.write_text(
-        env.get_template("eval_report.html").render(report=report, headline=HEADLINE, lookup=lookup), encoding="utf-8"
-    )
+    page = templates.env.get_template("eval_report.html").render(report=report, headline=HEADLINE, lookup=lookup)
+    html_path.write_text(page, encoding="utf-8")
     return html_path

@@ -21,7 +21,7 @@ from service.evals.datasets import DATASETS, ApprovedCase, Objection, QuestionCa
 from service.llm.client import Usage
 from service.main import Clients, build_triage, open_clients
 from service.retrieval.ingest import ingest_knowledge
-from service.retrieval.service import search_passages
+from service.retrieval.service import SearchOptions, search_passages
 from service.triage.schemas import AskResponse
 from service.triage.service import Triage, ask
 
@@ -139,12 +139,13 @@ def run_objections(env: Environment, cases: list[Objection], rec: Recorder, prog
 def run_questions(env: Environment, cases: list[QuestionCase], rec: Recorder, progress: Progress) -> None:
     for n, case in enumerate(cases, 1):
         gold = set(case.doc_ids)
-        hits = search_passages(env.triage.knowledge, query=case.question, k=5)
-        ranked = [h.doc_id for h in hits]
+        # One search, as /v1/ask runs it: the top 5 for the retrieval metrics, the top ask_k that drafting saw.
+        options = SearchOptions.from_settings(env.settings)
+        hits = search_passages(env.triage.knowledge, query=case.question, k=max(5, env.settings.ask_k), options=options)
+        ranked = [h.doc_id for h in hits[:5]]
+        passages = {h.chunk_id: h for h in hits[: env.settings.ask_k]}
         result = rec.ask(env, case.question)
-        retrieved = {
-            h.chunk_id for h in search_passages(env.triage.knowledge, query=case.question, k=env.settings.ask_k)
-        }
+        retrieved = set(passages)
         cited = {c.n for c in result.citations}
         markers = {int(m) for m in _MARKER.findall(result.answer)}
         rank = next((i for i, d in enumerate(ranked, 1) if d in gold), None)
@@ -164,6 +165,10 @@ def run_questions(env: Environment, cases: list[QuestionCase], rec: Recorder, pr
                 "abstained": result.mode == "abstain",
                 "answer": result.answer,
                 "cited_docs": [c.doc_id for c in result.citations],
+                "cited_passages": [
+                    f"[{c.n}] {c.title}: {passages[c.chunk_id].text if c.chunk_id in passages else c.snippet}"
+                    for c in result.citations
+                ],
                 "flags": result.flags,
                 "citations_valid": markers <= cited and all(c.chunk_id in retrieved for c in result.citations),
                 "citation_supported": bool(gold & {c.doc_id for c in result.citations}) if gold else None,
@@ -207,13 +212,17 @@ def judge_faithfulness(env: Environment, rec: Recorder, limit: int = 30) -> floa
     answered = [i for i in rec.items if i["kind"] == "question" and not i["abstained"]][:limit]
     scores = []
     for item in answered:
+        cited = "\n".join(item["cited_passages"])  # the passages' text: ids alone would give the judge nothing
         messages = [
             {
                 "role": "system",
                 "content": "You grade whether an answer is fully supported by the documents it cites. "
                 "Return score 1 when every statement is supported, 0 when none is, and a one-sentence reason.",
             },
-            {"role": "user", "content": f"<answer>{item['answer']}</answer>\n<cited>{item['cited_docs']}</cited>"},
+            {
+                "role": "user",
+                "content": f"<answer>{item['answer']}</answer>\n<cited>\n{cited}\n</cited>",
+            },
         ]
         verdict, usage = llm.structured(messages, Judgement, name="judgement")
         rec.usage.add(usage)

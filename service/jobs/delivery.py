@@ -88,9 +88,7 @@ def _copy_limited(stream: BinaryIO, path: Path, limit: int, settings: Settings) 
             out.write(block)
 
 
-def result_file(
-    settings: Settings, sessions: sessionmaker[Session], *, job_id: str, fmt: Literal["csv", "xlsx"]
-) -> Path:
+def result_file(sessions: sessionmaker[Session], *, job_id: str, fmt: Literal["csv", "xlsx"]) -> Path:
     """The job's result as CSV (UTF-8 with BOM) or XLSX, written once the job is done."""
     job = _done_job(sessions, job_id)
     path = Path(job.input_path).parent / f"result.{fmt}"

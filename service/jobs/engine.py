@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol
 
 from sqlalchemy.orm import Session, sessionmaker
@@ -37,6 +37,9 @@ class Outcome:
     lang: str = "ja"
     suggested_answer: str | None = None
     question_public_id: str | None = None  # set when ask() already stored it and queued it for review
+    # The comment's expanded query vector and its embedder: the review queue groups with it instead of embedding again.
+    vector: Vectors | None = field(default=None, compare=False, repr=False)
+    embedder: str | None = None
 
     def classification(self) -> Classification:
         return Classification(
@@ -78,7 +81,7 @@ class TriageClassifier:
         local = [self._triage.classifier.local.classify(t, vector=v) for t, v in zip(texts, vectors, strict=True)]
         final = self._with_llm(texts, local, usage)
         return [
-            self._outcome(text, vector, classification, department)
+            self._outcome(text, vector, classification, department, usage)
             for text, vector, classification, department in zip(texts, vectors, final, departments, strict=True)
         ]
 
@@ -103,10 +106,10 @@ class TriageClassifier:
             final[i] = classification
         return final
 
-    def _outcome(self, text: str, vector: Vectors, c: Classification, department: str | None) -> Outcome:
+    def _outcome(self, text: str, vector: Vectors, c: Classification, department: str | None, usage: Usage) -> Outcome:
         lang = detect_lang(text)
         doc_id, title = self._match(text, vector, lang)
-        answer, question = self._suggestion(text, department) if self._suggest else (None, None)
+        answer, question = self._suggestion(text, department, usage) if self._suggest else (None, None)
         return Outcome(
             root_cause=c.primary,
             secondary_cause=c.secondary,
@@ -124,6 +127,8 @@ class TriageClassifier:
             lang=lang,
             suggested_answer=answer,
             question_public_id=question,
+            vector=vector,
+            embedder=self._triage.knowledge.store.embedder.name,
         )
 
     def _match(self, text: str, vector: Vectors, lang: str) -> tuple[str | None, str | None]:
@@ -141,7 +146,18 @@ class TriageClassifier:
             return None, None
         return hits[0].doc_id, hits[0].title
 
-    def _suggestion(self, text: str, department: str | None) -> tuple[str | None, str | None]:
-        """A drafted answer through the /v1/ask pipeline (which also stores it and queues it for review)."""
+    def _suggestion(self, text: str, department: str | None, usage: Usage) -> tuple[str | None, str | None]:
+        """A drafted answer through the /v1/ask pipeline (which also stores it and queues it for review); its LLM
+        calls count in the job's usage."""
         response = ask(self._triage, self._sessions, question=text, source="survey", department=department)
+        spent = response.usage
+        usage.add(
+            Usage(
+                calls=spent.llm_calls,
+                prompt_tokens=spent.prompt_tokens,
+                completion_tokens=spent.completion_tokens,
+                latency_ms=spent.llm_latency_ms,
+                cost_usd=spent.cost_usd,
+            )
+        )
         return (response.draft if response.mode != "abstain" else None), response.id

@@ -15,7 +15,7 @@ import sys
 import zipfile
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
@@ -54,7 +54,6 @@ class Source:
     encoding: str | None = None
     sheet: str | None = None
     delimiter: str = ","
-    _extra: dict[str, Any] = field(default_factory=dict, repr=False)
 
     def rows(self) -> Iterator[InputRow]:
         if self.format == "xlsx":

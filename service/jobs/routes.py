@@ -17,6 +17,7 @@ from service.jobs.delivery import job_events, refuse_oversized, report_html, res
 from service.jobs.runner import JobRunner, start_job_runner, stop_job_runner
 from service.jobs.schemas import JobOut
 from service.jobs.service import JobOptions, get_job
+from service.review.auth import signed_in_reviewer
 
 
 @asynccontextmanager
@@ -29,7 +30,8 @@ async def jobs_lifespan(app: FastAPI) -> AsyncIterator[None]:
         stop_job_runner(app)
 
 
-router = APIRouter(tags=["jobs"], lifespan=jobs_lifespan)
+# Survey comments are confidential: uploading, progress, results and the page are for reviewers only.
+router = APIRouter(tags=["jobs"], lifespan=jobs_lifespan, dependencies=[Depends(signed_in_reviewer)])
 MEDIA = {"csv": "text/csv; charset=utf-8", "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"}
 UPLOAD_SCHEMA: dict[str, Any] = {
     "requestBody": {
@@ -101,11 +103,9 @@ def job_progress_events(job_id: str, sessions: SessionsDep) -> StreamingResponse
 
 
 @router.get("/v1/jobs/{job_id}/result")
-def job_result(
-    job_id: str, settings: SettingsDep, sessions: SessionsDep, format: Literal["csv", "xlsx"] = Query("csv")
-) -> FileResponse:
+def job_result(job_id: str, sessions: SessionsDep, format: Literal["csv", "xlsx"] = Query("csv")) -> FileResponse:
     """Every input row, in order, with its classification; 409 until the job is done."""
-    path = result_file(settings, sessions, job_id=job_id, fmt=format)
+    path = result_file(sessions, job_id=job_id, fmt=format)
     return FileResponse(path, media_type=MEDIA[format], filename=f"classified-{job_id}.{format}")
 
 

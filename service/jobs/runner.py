@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import queue
 import threading
 from collections.abc import Callable
@@ -12,7 +13,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from service.config import Settings
 from service.db import session_scope
 from service.jobs.engine import TriageClassifier
-from service.jobs.service import JobContext, get_job, job_options, run_job, unfinished_jobs
+from service.jobs.service import JobContext, fail_job, get_job, job_options, run_job, unfinished_jobs
 from service.logging import get_logger
 from service.triage.service import Triage
 
@@ -85,8 +86,10 @@ class JobRunner:
                 suggest = job_options(get_job(session, job_id=job_id)).suggest
             classifier = TriageClassifier(triage, self._sessions, suggest=suggest)
             run_job(JobContext(self._settings, self._sessions, classifier), job_id=job_id, stop=self._stop)
-        except Exception:  # the thread must outlive any one job; the job stays resumable
+        except Exception as exc:  # the thread must outlive any one job, and the job must not look busy forever
             log.exception("jobs.runner_error", job=job_id)
+            with contextlib.suppress(Exception):  # e.g. the database is gone too
+                fail_job(self._sessions, job_id, f"unexpected error ({type(exc).__name__}): see the server log")
 
 
 def start_job_runner(app: FastAPI) -> JobRunner:

@@ -198,7 +198,7 @@ def run_job(
             if on_progress:
                 on_progress(job)
     except NemawashiError as exc:
-        return _fail(ctx.sessions, job_id, exc.message)
+        return fail_job(ctx.sessions, job_id, exc.message)
     return _finish(ctx.sessions, job_id)
 
 
@@ -212,7 +212,7 @@ def _chunks(rows: Iterator[InputRow], size: int) -> Iterator[list[InputRow]]:
         yield chunk
 
 
-def _fail(sessions: sessionmaker[Session], job_id: str, message: str) -> Job:
+def fail_job(sessions: sessionmaker[Session], job_id: str, message: str) -> Job:
     with session_scope(sessions) as session:
         job = get_job(session, job_id=job_id)
         job.status, job.message = "failed", message
@@ -307,7 +307,14 @@ def _review_question(session: Session, p: Prepared, outcome: Outcome) -> int | N
     if not outcome.needs_review:
         return None
     question = Question(text=p.text, lang=outcome.lang, source="survey", department=p.department)
-    store_for_review(session, question, outcome.classification(), urgent=bool(outcome.flags))
+    store_for_review(
+        session,
+        question,
+        outcome.classification(),
+        urgent=bool(outcome.flags),
+        vector=outcome.vector,
+        embedder=outcome.embedder,
+    )
     return question.id
 
 

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import csv
 import os
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import date, datetime, time
 from pathlib import Path
 from typing import Any, Protocol
+
+from service.errors import BadInput
 
 XLSX_MAX_CELL = 32_767  # Excel's limit; longer cells make Excel "repair" the file
 
@@ -73,7 +76,7 @@ def output_format(path: Path) -> str:
 def open_writer(path: Path, *, encoding: str = "utf-8-sig") -> Iterator[RowWriter]:
     """A row writer on a temporary file that replaces `path` only when everything was written."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(path.name + ".part")
+    partial = path.with_name(f"{path.name}.{uuid.uuid4().hex[:8]}.part")  # two first downloads at once do not collide
     fmt = output_format(path)
     try:
         if fmt == "xlsx":
@@ -84,8 +87,13 @@ def open_writer(path: Path, *, encoding: str = "utf-8-sig") -> Iterator[RowWrite
             yield _XlsxWriter(sheet)
             workbook.save(partial)
         else:
-            with partial.open("w", encoding=encoding, errors="replace", newline="") as handle:
+            with partial.open("w", encoding=encoding, newline="") as handle:
                 yield _CsvWriter(handle, "\t" if fmt == "tsv" else ",")
         os.replace(partial, path)
+    except UnicodeEncodeError as exc:  # never a silent "?" in a copied comment
+        bad = exc.object[exc.start : exc.end]
+        raise BadInput(
+            f"the result holds {bad!r}, which {encoding} cannot encode: write it as utf-8-sig (Excel opens it) or .xlsx"
+        ) from exc
     finally:
         partial.unlink(missing_ok=True)

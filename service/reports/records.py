@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 
 from service.reports.schemas import ReportQuery
 from service.review.models import ReviewItem
+from service.review.repository import effective_root_cause
 from service.triage.models import Answer, ClassificationRow, Feedback, Question
 
 # The company is in Japan (no daylight saving), so days and weeks are counted in UTC+9.
@@ -124,7 +125,7 @@ def load_records(session: Session, query: ReportQuery) -> list[Record]:
             Question.created_at,
             Answer.mode,
             Answer.citations,
-            ClassificationRow.primary,
+            effective_root_cause().label("root_cause"),
             ClassificationRow.is_objection,
             ReviewItem.status,
         )
@@ -147,7 +148,7 @@ def load_records(session: Session, query: ReportQuery) -> list[Record]:
             created_at=_local(row.created_at),
             mode=row.mode,
             citations=list(row.citations or []),
-            root_cause=row.primary,
+            root_cause=row.root_cause,  # a reviewer's relabel wins over the classifier
             is_objection=bool(row.is_objection),
             review_status=str(row.status) if row.status is not None else None,
         )

@@ -125,6 +125,12 @@ def md(text: object) -> str:
     return _MD_SPECIAL.sub(r"\\\1", flat)
 
 
+_MARKDOWN = Environment(
+    loader=FileSystemLoader(MARKDOWN_TEMPLATES), autoescape=False, undefined=StrictUndefined, trim_blocks=True
+)
+_MARKDOWN.filters["md"] = md
+
+
 def _helpers(base_url: str) -> dict[str, Any]:
     return {
         "percent": percent,
@@ -160,11 +166,7 @@ def render_plan_feedback_markdown(report: PlanFeedbackReport, *, stem: str, base
     """Markdown text and the PNG charts it links (to be written beside it as `{stem}-{key}.png`)."""
     charts = overview_charts(report.overview, "png")
     trends = {s.cause.id: cause_chart(s, i, "png") for i, s in enumerate(_in_taxonomy_order(report))}
-    env = Environment(
-        loader=FileSystemLoader(MARKDOWN_TEMPLATES), autoescape=False, undefined=StrictUndefined, trim_blocks=True
-    )
-    env.filters["md"] = md
-    text = env.get_template("plan_feedback.md.j2").render(
+    text = _MARKDOWN.get_template("plan_feedback.md.j2").render(
         report=report, charts=charts, trends=trends, stem=stem, **_helpers(base_url)
     )
     return text, [*charts, *(c for c in trends.values() if c)]

@@ -12,21 +12,10 @@ from service.reports.records import known_departments
 from service.reports.render import dashboard_context
 from service.reports.schemas import ObjectionReport, ReportQuery
 from service.reports.service import cached_taxonomy, objection_report
-from service.review.auth import Reviewer, ReviewSessionDep, SignInRequired, Unauthorized, signed_in
+from service.review.auth import signed_in_reviewer
 from service.web.pages import templates
 
-
-def report_reader(request: Request, session: ReviewSessionDep) -> Reviewer:
-    """Who may read reports: reviewers and admins, by bearer token or the reviewer UI's login cookie (reports are
-    read-only). The dashboard sends a browser without either to the sign-in form. Tests override this function."""
-    who = signed_in(request, session)
-    if who is None:
-        refused = SignInRequired if request.url.path == "/dashboard" else Unauthorized
-        raise refused("reports are for reviewers: send `Authorization: Bearer <token>` or sign in at /review")
-    return who[0]
-
-
-router = APIRouter(tags=["reports"], dependencies=[Depends(report_reader)])
+router = APIRouter(tags=["reports"], dependencies=[Depends(signed_in_reviewer)])
 QueryDep = Annotated[ReportQuery, Query()]
 
 

@@ -37,9 +37,6 @@ from service.triage.taxonomy import Taxonomy, load_taxonomy
 UNCLASSIFIED = "unclassified"
 NOT_SET = "未設定 / not set"
 QUOTE_CHARS = 280
-# Review statuses that still wait for a person; anything else (approved, rejected, withdrawn, …) was decided.
-OPEN_STATUSES = frozenset({"pending", "assigned", "in_review", "claimed", "open"})
-APPROVED_STATUSES = frozenset({"approved", "published"})
 
 
 def objection_report(
@@ -152,8 +149,8 @@ def _rate(part: int, whole: int) -> float | None:
 def _rates(records: list[Record]) -> Rates:
     modes = Counter(r.mode for r in records if r.mode)
     statuses = Counter(r.review_status for r in records if r.review_status)
-    reviewed = sum(n for status, n in statuses.items() if status not in OPEN_STATUSES)
-    approved = sum(n for status, n in statuses.items() if status in APPROVED_STATUSES)
+    reviewed = sum(n for status, n in statuses.items() if status != "pending")  # approved, rejected or withdrawn
+    approved = statuses.get("approved", 0)
     feedback = [f for r in records for f in r.feedback]
     helpful = sum(f.helpful for f in feedback)
     answered = sum(modes.values())

@@ -166,6 +166,20 @@ def get_review_session(request: Request) -> Iterator[Session]:
 ReviewSessionDep = Annotated[Session, Depends(get_review_session, scope="function")]
 
 
+def signed_in_reviewer(request: Request, session: ReviewSessionDep) -> Reviewer:
+    """Who may read reports and run bulk jobs: a reviewer or admin, by bearer token or the reviewer UI's login cookie
+    (SameSite=Strict, so no other site can send it). A page answers a browser without either with the sign-in form.
+    Tests override this function, not the auth behind it."""
+    who = signed_in(request, session)
+    if who is None:
+        refused = Unauthorized if request.url.path.startswith("/v1/") else SignInRequired
+        raise refused("this is for reviewers: send `Authorization: Bearer <token>` or sign in at /review")
+    return who[0]
+
+
+ReaderDep = Annotated[Reviewer, Depends(signed_in_reviewer)]
+
+
 def current_reviewer(request: Request, session: ReviewSessionDep) -> Reviewer:
     """The API authenticates by the Authorization header only, so no cookie can be replayed against it (no CSRF)."""
     return authenticate(session, bearer_token(request))

@@ -2,11 +2,12 @@
 
 The login form exchanges the bearer token for an HttpOnly, SameSite=Strict cookie: pages render on the server
 (sessionStorage would need every page built by JS), and no script on the page can read the token. Forms echo a
-CSRF value derived from the token. The JSON API does not accept the cookie, only the Authorization header.
+CSRF value derived from the token. The review API (/v1/review) takes only the Authorization header.
 """
 
 from __future__ import annotations
 
+import hmac
 import uuid
 from pathlib import Path
 from typing import Annotated, Any
@@ -41,6 +42,7 @@ ASSETS = {"review.js": "application/javascript; charset=utf-8", "review.css": "t
 _MAX_FORM_BYTES = 64 * 1024
 _LIST_KEYS = ("status", "root_cause", "source", "department", "mode")
 _decision = TypeAdapter(Decision)
+SIGNED_IN_PAGES = ("/review", "/dashboard", "/jobs")
 
 
 async def form_fields(request: Request) -> dict[str, list[str]]:
@@ -75,8 +77,8 @@ def _page(request: Request, name: str, context: dict[str, Any], status_code: int
 
 
 def _safe_next(target: str) -> str:
-    """Only a page of the reviewer UI or the dashboard: never another site (an open redirect)."""
-    local = target.startswith(("/review", "/dashboard")) and not target.startswith("//") and "\\" not in target
+    """Only a page for reviewers (the UI, the dashboard, bulk jobs): never another site (an open redirect)."""
+    local = target.startswith(SIGNED_IN_PAGES) and not target.startswith("//") and "\\" not in target
     return target if local else "/review"
 
 
@@ -155,7 +157,8 @@ def login(request: Request, session: ReviewSessionDep, form: FormDep) -> Respons
         return login_page(request, error=exc.message, next_url=next_url)
     response = RedirectResponse(next_url, status_code=303)
     secure = request.url.scheme == "https"
-    # Path "/": the dashboard reads it too. The JSON APIs that change anything accept only the Authorization header.
+    # Path "/": the dashboard and bulk jobs read it too (SameSite=Strict: no other site can send it). The review
+    # API still accepts only the Authorization header.
     response.set_cookie(COOKIE_NAME, token, httponly=True, samesite="strict", secure=secure, path="/")
     return response
 
@@ -163,7 +166,7 @@ def login(request: Request, session: ReviewSessionDep, form: FormDep) -> Respons
 @router.post("/review/logout")
 def logout(request: Request, session: ReviewSessionDep, form: FormDep) -> Response:
     who = signed_in(request, session)
-    if who is not None and _one(form, "csrf") != csrf_token(who[1]):
+    if who is not None and not hmac.compare_digest(_one(form, "csrf").encode(), csrf_token(who[1]).encode()):
         raise BadInput("the form is stale or came from another site: reload the page")
     response = RedirectResponse("/review", status_code=303)
     response.delete_cookie(COOKIE_NAME, path="/")
@@ -181,7 +184,9 @@ def _item_page(
     back: str,
     notice: dict[str, str] | None = None,
     status_code: int = 200,
+    sent: dict[str, str] | None = None,
 ) -> HTMLResponse:
+    """The item page; `sent` is a refused form's action, answer and reason, shown again so no typing is lost."""
     reviewer, token = who
     detail = service.item_detail(session, item_id=item_id, knowledge=knowledge, settings=settings)
     query, _ = parse_query(parse_qs(back, keep_blank_values=True))
@@ -205,6 +210,7 @@ def _item_page(
         "idempotency_key": uuid.uuid4().hex,
         "notice": notice,
         "can_approve": bool(detail.draft and detail.draft.mode != "abstain"),
+        "sent": sent or {"action": ""},
     }
     return _page(request, "review_item.html", context, status_code=status_code)
 
@@ -226,10 +232,14 @@ def item_page(
     )
 
 
+def _sent(form: dict[str, list[str]]) -> dict[str, str]:
+    return {"action": _one(form, "action"), "answer": (form.get("answer") or [""])[0], "reason": _one(form, "reason")}
+
+
 def _decision_from(form: dict[str, list[str]]) -> Decision:
     action = _one(form, "action")
     fields: dict[str, Any] = {"action": action, "version": _one(form, "version") or 0}
-    fields["group"] = [int(v) for v in form.get("group", []) if v.strip().isdigit()]
+    fields["group"] = [int(v) for v in form.get("group", []) if v.strip().isascii() and v.strip().isdigit()]
     for name in ("answer", "reason", "root_cause"):
         if name in form:
             fields[name] = _one(form, name) if name != "answer" else (form[name] or [""])[0]
@@ -258,7 +268,7 @@ def decide_in_page(
     if who is None:
         return login_page(request)
     back = _one(form, "back")
-    if _one(form, "csrf") != csrf_token(who[1]):
+    if not hmac.compare_digest(_one(form, "csrf").encode(), csrf_token(who[1]).encode()):
         notice = {"kind": "error", "text": TEXTS[_lang(request)]["csrf"]}
         return _item_page(
             request, session, item_id=item_id, who=who, knowledge=knowledge, settings=settings, back=back,
@@ -279,14 +289,14 @@ def decide_in_page(
         notice = {"kind": "conflict", "text": exc.message}
         return _item_page(
             request, session, item_id=item_id, who=who, knowledge=knowledge, settings=settings, back=back,
-            notice=notice, status_code=409,
+            notice=notice, status_code=409, sent=_sent(form),
         )  # fmt: skip
     except NemawashiError as exc:
         session.rollback()
         notice = {"kind": "error", "text": exc.message}
         return _item_page(
             request, session, item_id=item_id, who=who, knowledge=knowledge, settings=settings, back=back,
-            notice=notice, status_code=exc.status_code,
+            notice=notice, status_code=exc.status_code, sent=_sent(form),
         )  # fmt: skip
     task = None
     if result.retrain and not result.replayed:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import unicodedata
 from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
 
 import httpx
 import pytest
@@ -13,7 +15,8 @@ import yaml
 from service.config import PROJECT_ROOT, Settings
 from service.evals.datasets import DATASETS, Objection, load_jsonl
 from service.evals.report import check_thresholds, write_reports
-from service.evals.runner import Recorder, eval_environment, run_objections, run_suite
+from service.evals.runner import Recorder, eval_environment, judge_faithfulness, run_objections, run_suite
+from service.llm.client import Usage
 from tests.conftest import make_settings
 
 OBJECTIONS = [
@@ -142,3 +145,21 @@ def test_no_eval_comment_is_among_the_classifier_training_examples() -> None:
     items = [_norm(o.text) for o in load_jsonl(DATASETS / "objections.jsonl", Objection)]
     assert len(items) >= 200
     assert not [t for t in items if t in examples or any(t in e or e in t for e in examples if len(e) > 12)]
+
+
+def test_the_faithfulness_judge_is_shown_the_text_of_the_cited_passages() -> None:
+    seen: list[str] = []
+
+    class Judge:
+        def structured(self, messages: list[dict[str, str]], schema: Any, *, name: str) -> tuple[Any, Usage]:
+            seen.append(messages[-1]["content"])
+            return schema(score=1.0, reason="supported"), Usage(calls=1)
+
+    env: Any = SimpleNamespace(triage=SimpleNamespace(llm=Judge()), mock_url=None)
+    rec = Recorder()
+    passage = "[1] 雇用に関する約束: 解雇や強制的な異動は行いません。"
+    rec.items.append(
+        {"kind": "question", "abstained": False, "answer": "解雇はありません。[1]", "cited_passages": [passage]}
+    )
+    assert judge_faithfulness(env, rec) == 1.0
+    assert passage in seen[0] and "解雇はありません。[1]" in seen[0]

@@ -9,10 +9,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from service.config import Settings
 from service.main import create_app
+from service.review.auth import signed_in_reviewer
 from tests.conftest import make_settings, set_mock_fault
 from tests.jobs.helpers import distinct_comments, survey_rows, write_csv
 from tests.test_api import wait_ready
@@ -27,9 +29,16 @@ def settings(indexed_settings: Settings, tmp_path: Path) -> Settings:
 
 @pytest.fixture
 def client(settings: Settings) -> Iterator[TestClient]:
-    with TestClient(create_app(settings)) as test_client:
+    with TestClient(reviewer_app(settings)) as test_client:
         wait_ready(test_client)
         yield test_client
+
+
+def reviewer_app(settings: Settings) -> FastAPI:
+    """The app with every request taken as a reviewer's: who may run jobs is tested in tests/review."""
+    app = create_app(settings)
+    app.dependency_overrides[signed_in_reviewer] = lambda: None
+    return app
 
 
 def upload(client: TestClient, path: Path, **fields: str) -> dict[str, object]:
@@ -129,13 +138,13 @@ def test_a_job_survives_a_server_restart_and_completes(
     set_mock_fault(mock_llm, "latency:300")
     total = 400
     path = write_csv(tmp_path / "survey.csv", [[str(i + 1), "営業", t] for i, t in enumerate(distinct_comments(total))])
-    with TestClient(create_app(settings)) as first:
+    with TestClient(reviewer_app(settings)) as first:
         wait_ready(first)
         job_id = str(upload(first, path)["id"])
         wait_for(first, job_id, done_rows=1)
     # The first server stopped after the chunk it was on; the job is unfinished.
     set_mock_fault(mock_llm, None)
-    with TestClient(create_app(settings)) as second:
+    with TestClient(reviewer_app(settings)) as second:
         stopped = second.get(f"/v1/jobs/{job_id}").json()
         assert stopped["status"] == "running" and 0 < stopped["done_rows"] < total
         wait_ready(second)
@@ -143,3 +152,15 @@ def test_a_job_survives_a_server_restart_and_completes(
         assert job["status"] == "done" and job["done_rows"] == total
         lines = second.get(f"/v1/jobs/{job_id}/result").content.decode("utf-8-sig").splitlines()
     assert [line.split(",")[0] for line in lines[1:]] == [str(i + 1) for i in range(total)]
+
+
+def test_a_job_that_breaks_unexpectedly_is_reported_failed_not_left_running(
+    client: TestClient, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken(*_: object, **__: object) -> None:
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr("service.jobs.runner.run_job", broken)
+    created = upload(client, write_csv(tmp_path / "survey.csv", survey_rows(3)))
+    job = wait_for(client, str(created["id"]), seconds=60)
+    assert job["status"] == "failed" and "RuntimeError" in str(job["message"])

@@ -13,7 +13,7 @@ from service.jobs.engine import Outcome
 from service.jobs.models import Job, JobRow
 from service.jobs.service import JobContext, run_job
 from service.llm.client import Usage
-from service.review.models import ReviewItem
+from service.review.models import QuestionVector, ReviewItem
 from service.triage.models import Question
 from tests.jobs.conftest import Bulk
 from tests.jobs.helpers import distinct_comments, read_output, survey_rows, write_csv
@@ -78,6 +78,9 @@ def test_low_confidence_comments_go_to_the_review_queue_as_survey_questions(bulk
         questions = session.scalars(select(Question).where(Question.source == "survey")).all()
         queued = session.scalar(select(func.count()).select_from(ReviewItem))
         linked = session.scalars(select(JobRow.question_id).where(JobRow.needs_review.is_(True))).all()
+        # The queue groups them with the vectors the job computed, instead of embedding each again on the page.
+        vectors = session.scalars(select(QuestionVector.embedder)).all()
+    assert vectors == [bulk.triage.knowledge.store.embedder.name] * len(questions)
     assert sorted(q.text for q in questions) == sorted(set(flagged))  # one question per distinct comment
     assert queued == len(questions) and all(q.department == "営業一課" for q in questions)
     assert all(linked), "every row that needs review points at its question"
@@ -136,3 +139,12 @@ def test_suggested_answers_are_drafted_through_the_ask_pipeline_when_asked_for(b
         questions = session.scalars(select(Question).where(Question.source == "survey")).all()
         queued = session.scalar(select(func.count()).select_from(ReviewItem))
     assert len(questions) == 1 and queued == 1  # ask() stored and queued it; the job did not queue it again
+
+
+def test_drafting_suggested_answers_counts_in_the_jobs_llm_usage(llm_bulk: Bulk, tmp_path: Path) -> None:
+    rows = [["1", "営業一課", "ボーナスは減りますか？"], ["2", "営業一課", "費用が高すぎる"]]
+    path = write_csv(tmp_path / "s.csv", rows)
+    plain = run_job(llm_bulk.context(), job_id=llm_bulk.create(path).public_id)
+    drafted = run_job(llm_bulk.context(suggest=True), job_id=llm_bulk.create(path, suggest=True).public_id)
+    # Each distinct comment adds its draft (and ask's own classification) to the calls the job reports.
+    assert drafted.llm_calls >= plain.llm_calls + 2 and drafted.prompt_tokens > plain.prompt_tokens

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from service.errors import BadInput
 from service.jobs.writers import open_writer
 
 
@@ -23,6 +24,18 @@ def test_a_cp932_result_can_be_asked_for(tmp_path: Path) -> None:
     with open_writer(path, encoding="cp932") as writer:
         writer.write(["部署", "コメント"])
     assert path.read_bytes() == "部署,コメント\r\n".encode("cp932")
+
+
+def test_a_comment_cp932_cannot_hold_is_refused_with_the_fix_rather_than_turned_into_a_question_mark(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "out.csv"
+    path.write_text("the previous result", encoding="utf-8")
+    with pytest.raises(BadInput, match="utf-8-sig") as refused, open_writer(path, encoding="cp932") as writer:
+        writer.write(["コメント"])
+        writer.write(["최고예요 👍"])
+    assert "cp932" in refused.value.message
+    assert path.read_text(encoding="utf-8") == "the previous result"  # nothing half-written replaced it
 
 
 def test_an_xlsx_result_keeps_a_comment_that_starts_with_equals_as_text(tmp_path: Path) -> None:

@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
-import uuid
 from datetime import UTC, date, datetime, timedelta, timezone
 from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from service.db import make_engine, make_sessionmaker, migrate
 from service.retrieval.models import KbDocument
 from service.review.models import ReviewItem
-from service.triage.models import Answer, ClassificationRow, Feedback, Question
+from service.triage.classifier import Classification
+from service.triage.models import Answer, Feedback, Question
+from service.triage.service import store_for_review
 from service.triage.taxonomy import Taxonomy, load_taxonomy
 from tests.conftest import KNOWLEDGE
 
@@ -59,43 +61,22 @@ def add_question(
     source: str = "widget",
     feedback: tuple[tuple[bool, str | None], ...] = (),
 ) -> Question:
-    """One question with its answer, label, review item and feedback, as the triage pipeline stores them."""
-    question = Question(
-        public_id=str(uuid.uuid4()),
-        text=text,
-        lang="ja",
-        source=source,
-        department=department,
-        asker=None,
-        created_at=(at or jst("2026-11-24")).astimezone(UTC),
-    )
-    session.add(question)
-    session.flush()
+    """One question with its answer, label, review item and feedback, stored as the triage pipeline does."""
     citations = [] if mode == "abstain" else [citation(d, n) for n, d in enumerate(cited, 1)]
-    session.add(
-        Answer(
-            question_id=question.id,
-            mode=mode,
-            text="回答",
-            citations=citations,
-            flags=[],
-            usage={},
-            latency_ms=5,
-        )
+    question = store_for_review(
+        session,
+        Question(
+            text=text,
+            lang="ja",
+            source=source,
+            department=department,
+            created_at=(at or jst("2026-11-24")).astimezone(UTC),
+        ),
+        Classification(cause, None, 0.8, objection, "「…」", "local"),
+        answer=Answer(mode=mode, text="回答", citations=citations, flags=[], usage={}, latency_ms=5),
+        urgent=False,
     )
-    session.add(
-        ClassificationRow(
-            question_id=question.id,
-            primary=cause,
-            secondary=None,
-            confidence=0.8,
-            is_objection=objection,
-            rationale="「…」",
-            classifier="local",
-            flags=[],
-        )
-    )
-    session.add(ReviewItem(question_id=question.id, status=status, priority="normal", version=1))
+    session.scalars(select(ReviewItem).where(ReviewItem.question_id == question.id)).one().status = status
     for helpful, comment in feedback:
         session.add(Feedback(question_id=question.id, helpful=helpful, comment=comment))
     session.flush()

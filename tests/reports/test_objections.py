@@ -81,12 +81,12 @@ def test_approval_rate_counts_decided_reviews_and_abstention_rate_counts_answers
         add_question(s, "b", status="approved")
         add_question(s, "c", status="rejected")
         add_question(s, "d", status="pending", mode="abstain")
-        add_question(s, "e", status="assigned", mode="abstain", feedback=((True, None), (False, None)))
+        add_question(s, "e", status="pending", mode="abstain", feedback=((True, None), (False, None)))
         add_question(s, "f", status="withdrawn", mode="llm", feedback=((True, None),))
     rates = report(sessions).rates
-    assert (rates.reviewed, rates.approved, rates.approval_rate) == (4, 2, 0.5)  # pending/assigned still open
+    assert (rates.reviewed, rates.approved, rates.approval_rate) == (4, 2, 0.5)  # pending ones are still open
     assert (rates.abstained, rates.abstention_rate) == (2, round(2 / 6, 4))
-    assert rates.review_statuses == {"approved": 2, "rejected": 1, "pending": 1, "assigned": 1, "withdrawn": 1}
+    assert rates.review_statuses == {"approved": 2, "rejected": 1, "pending": 2, "withdrawn": 1}
     assert (rates.feedback, rates.helpful, rates.not_helpful, rates.helpful_rate) == (3, 2, 1, round(2 / 3, 4))
 
 

@@ -10,13 +10,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from fastapi import HTTPException
 from fastapi.testclient import TestClient
 
 from service.config import Settings
 from service.main import create_app
 from service.reports.records import REPORT_TZ, iso_week
-from service.reports.routes import report_reader
+from service.review.auth import signed_in_reviewer
 from tests.conftest import make_settings
 from tests.test_api import wait_ready
 
@@ -27,7 +26,7 @@ EMAIL = "hanako.suzuki@minato-seiki.example"
 def client(indexed_settings: Settings, tmp_path: Path) -> Iterator[TestClient]:
     """The app on a database of its own, with no questions yet."""
     app = create_app(make_settings(indexed_settings.data_dir, database_url=f"sqlite:///{tmp_path / 'reports.db'}"))
-    app.dependency_overrides[report_reader] = lambda: None  # whoever may read reports, these tests may
+    app.dependency_overrides[signed_in_reviewer] = lambda: None  # who may read reports is tested in tests/review
     with TestClient(app) as test_client:
         wait_ready(test_client)
         yield test_client
@@ -113,12 +112,3 @@ def test_an_empty_database_gives_a_dashboard_that_says_so(client: TestClient) ->
     html = client.get("/dashboard").text
     assert "この条件のデータはまだありません" in html and "data:image" not in html
     assert client.get("/v1/reports/objections").json()["empty"] is True
-
-
-def test_reports_and_the_dashboard_are_behind_the_report_reader_dependency(client: TestClient) -> None:
-    def refuse() -> None:
-        raise HTTPException(status_code=401, detail="token required")
-
-    client.app.dependency_overrides[report_reader] = refuse  # type: ignore[attr-defined]
-    assert client.get("/v1/reports/objections").status_code == 401
-    assert client.get("/dashboard").status_code == 401

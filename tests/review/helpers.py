@@ -11,6 +11,7 @@ from typing import Any
 
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
+from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from service.config import Settings
@@ -18,8 +19,9 @@ from service.db import session_scope
 from service.main import create_app
 from service.review import auth
 from service.review.models import ReviewItem
-from service.review.service import enqueue
-from service.triage.models import Answer, ClassificationRow, Question
+from service.triage.classifier import Classification
+from service.triage.models import Answer, Question
+from service.triage.service import store_for_review
 from tests.conftest import make_settings
 from tests.test_api import wait_ready
 
@@ -109,39 +111,20 @@ def add_item(
     lang: str = "ja",
     urgent: bool = False,
 ) -> ReviewItem:
-    """A question, its draft and classification, and its pending review item, as the pipeline stores them."""
-    question = Question(
-        public_id=str(uuid.uuid4()),
-        text=text,
-        lang=lang,
-        source=source,
-        department=department,
-        created_at=at or datetime.now(UTC),
-    )
-    session.add(question)
-    session.flush()
+    """A question, its draft and classification, and its pending review item, stored as the pipeline does."""
     draft = "回答の下書きです。[1]" if mode != "abstain" else "PMOに回送しました。"
-    session.add(
-        Answer(
-            question_id=question.id,
+    question = store_for_review(
+        session,
+        Question(text=text, lang=lang, source=source, department=department, created_at=at or datetime.now(UTC)),
+        Classification(cause, None, confidence, cause != "other", f"「{text[:20]}」", "local"),
+        answer=Answer(
             mode=mode,
             text=draft,
             citations=[citation("faq-job-01-ja")] if mode != "abstain" else [],
             flags=[],
             usage={},
             latency_ms=5,
-        )
+        ),
+        urgent=urgent,
     )
-    session.add(
-        ClassificationRow(
-            question_id=question.id,
-            primary=cause,
-            secondary=None,
-            confidence=confidence,
-            is_objection=cause != "other",
-            rationale=f"「{text[:20]}」",
-            classifier="local",
-            flags=[],
-        )
-    )
-    return enqueue(session, question_id=question.id, urgent=urgent)
+    return session.scalars(select(ReviewItem).where(ReviewItem.question_id == question.id)).one()

@@ -78,7 +78,9 @@ def test_a_decision_sent_from_the_page_applies_and_says_so(review: ReviewApp) ->
     item = review.item_of(review.ask(TRAINING)["id"])
     token = _sign_in(review)
     state = review.client.get(f"/review/items/{item}/state").json()
-    response = review.client.post(f"/review/items/{item}", data=_form(token, state, action="approve"))
+    # A tampered group id ("²" passes str.isdigit but is no number) is ignored, not a 500.
+    form = _form(token, state, action="approve", group=["²"])
+    response = review.client.post(f"/review/items/{item}", data=form)
     assert response.status_code == 200 and "承認して公開しました" in response.text
     assert review.client.get(f"/review/items/{item}/state").json()["status"] == "approved"
     assert review.ask(TRAINING_PARAPHRASE)["mode"] == "approved"
@@ -93,6 +95,9 @@ def test_a_stale_decision_from_the_page_shows_who_changed_the_item_meanwhile(rev
     assert response.status_code == 409
     notice = re.search(r'<div id="notice" class="rv-notice rv-notice-conflict"[^>]*>(.*?)</div>', response.text, re.S)
     assert notice and "suzuki" in notice.group(1)
+    reject_panel = re.search(r'<form[^>]*id="reject-panel"[^>]*>(.*?)</form>', response.text, re.S)
+    assert reject_panel and 'value="重複"' in reject_panel.group(1)  # the reviewer's reason is still there to resend
+    assert 'id="reject-panel" class="rv-panel rv-decision">' in response.text  # and its panel is open
     assert review.client.get(f"/review/items/{item}/state").json()["status"] == "pending"
     audit = review.client.get(f"/v1/review/items/{item}/audit", headers=review.user("kato")).json()
     assert [(e["actor"], e["outcome"]) for e in audit] == [("suzuki", "applied"), ("sato", "conflict")]
@@ -102,9 +107,10 @@ def test_a_form_without_the_sign_in_csrf_value_is_refused(review: ReviewApp) -> 
     with session_scope(review.sessions) as session:
         item = add_item(session, "予算は？").id
     _sign_in(review)
-    forged = {"csrf": "0" * 64, "version": 1, "action": "reject", "reason": "x", "back": ""}
-    response = review.client.post(f"/review/items/{item}", data=forged)
-    assert response.status_code == 403
+    for csrf in ("0" * 64, "偽造", ""):
+        forged = {"csrf": csrf, "version": 1, "action": "reject", "reason": "x", "back": "", "group": ["²"]}
+        response = review.client.post(f"/review/items/{item}", data=forged)
+        assert response.status_code == 403, csrf
     assert review.client.get(f"/review/items/{item}/state").json()["version"] == 1
 
 
