@@ -367,8 +367,11 @@ def _xlsx_rows(source: Source) -> Iterator[InputRow]:
         next(rows, None)  # the header
         for index, (number, values) in enumerate(rows):
             cells = list(values[:width]) + [None] * max(0, width - len(values))
-            extra = [v for v in values[width:] if v is not None]
-            error = f"row {number} has values outside the header's {width} columns" if extra else None
+            extra = [v for v in values[width:] if v is not None and str(v).strip()]
+            error = None
+            if extra:  # kept, as with CSV: appended to the last column of the output
+                cells[-1] = " | ".join(str(v) for v in [cells[-1], *extra] if v is not None)
+                error = f"row {number} has values outside the header's {width} columns: they were kept in the last one"
             yield InputRow(index, number, cells, error)
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import date
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, get_args
 
 import typer
 from pydantic import ValidationError
@@ -13,10 +13,11 @@ from rich.console import Console
 from service.config import get_settings
 from service.errors import NemawashiError
 from service.reports.schemas import ReportQuery
+from service.triage.schemas import Source
 
 report_app = typer.Typer(help="Reports for the project team.", no_args_is_help=True)
 err = Console(stderr=True)
-SOURCES = ("widget", "api", "survey", "cli", "eval")
+SOURCES = get_args(Source)
 
 
 def parse_day(value: str | None, option: str) -> date | None:
@@ -52,8 +53,10 @@ def plan_feedback(
             since=parse_day(since, "--since"), until=parse_day(until, "--until"), source=source, department=department
         )
     except ValidationError as exc:
-        message = str(exc.errors()[0]["msg"]).removeprefix("Value error, ")
-        raise typer.BadParameter(message, param_hint="--since") from None
+        error = exc.errors()[0]
+        message = str(error["msg"]).removeprefix("Value error, ")
+        field = str(error["loc"][0]) if error["loc"] else "since"  # a check across fields: since after until
+        raise typer.BadParameter(message, param_hint=f"--{field}") from None
     try:
         written = _write(query, output, base_url=base_url)
     except NemawashiError as exc:
@@ -70,8 +73,9 @@ def _write(query: ReportQuery, output: Path, *, base_url: str | None) -> list[Pa
     from service.logging import configure_logging
     from service.main import open_clients
     from service.reports.render import write_plan_feedback
-    from service.reports.service import cached_taxonomy, plan_feedback_report
+    from service.reports.service import plan_feedback_report
     from service.reports.suggestions import load_plan_prompt
+    from service.triage.taxonomy import load_taxonomy
 
     settings = get_settings()
     configure_logging(settings.log_level, json=settings.log_json)
@@ -82,7 +86,7 @@ def _write(query: ReportQuery, output: Path, *, base_url: str | None) -> list[Pa
             report = plan_feedback_report(
                 session,
                 query=query,
-                taxonomy=cached_taxonomy(settings.taxonomy_file),
+                taxonomy=load_taxonomy(settings.taxonomy_file),
                 embedder=clients.knowledge.store.embedder,
                 llm=llm,
                 prompt=load_plan_prompt(settings) if llm else None,

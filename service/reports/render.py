@@ -6,7 +6,7 @@ import base64
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
@@ -15,6 +15,7 @@ from service.reports.charts import ChartFormat, Series, cause_colour, stacked_ba
 from service.reports.records import week_monday
 from service.reports.schemas import CauseSection, ObjectionReport, PlanFeedbackReport
 from service.reports.service import NOT_SET
+from service.triage.schemas import Source
 from service.web.pages import templates
 
 MARKDOWN_TEMPLATES = Path(__file__).parent / "templates"
@@ -148,7 +149,7 @@ def dashboard_context(report: ObjectionReport, *, departments: list[str], query_
         "query_string": query_string,
         "charts": overview_charts(report, "svg"),
         "department_choices": departments,
-        "sources": ["widget", "api", "survey", "cli", "eval"],
+        "sources": list(get_args(Source)),
         "lang": "ja",
         **_helpers(""),
     }

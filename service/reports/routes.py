@@ -7,11 +7,11 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse
 
-from service.deps import KnowledgeDep, SessionDep, SettingsDep
+from service.deps import SessionDep, TriageDep
 from service.reports.records import known_departments
 from service.reports.render import dashboard_context
 from service.reports.schemas import ObjectionReport, ReportQuery
-from service.reports.service import cached_taxonomy, objection_report
+from service.reports.service import objection_report
 from service.review.auth import signed_in_reviewer
 from service.web.pages import templates
 
@@ -20,21 +20,19 @@ QueryDep = Annotated[ReportQuery, Query()]
 
 
 @router.get("/v1/reports/objections", response_model=ObjectionReport)
-def objections(query: QueryDep, session: SessionDep, settings: SettingsDep, knowledge: KnowledgeDep) -> ObjectionReport:
+def objections(query: QueryDep, session: SessionDep, triage: TriageDep) -> ObjectionReport:
     """Counts by root cause × department × ISO week, approval and abstention rates, the questions the knowledge
     base could not answer (near-duplicates grouped) and the most recurring objections, quotes redacted."""
     return objection_report(
-        session, query=query, taxonomy=cached_taxonomy(settings.taxonomy_file), embedder=knowledge.store.embedder
+        session, query=query, taxonomy=triage.classifier.taxonomy, embedder=triage.knowledge.store.embedder
     )
 
 
 @router.get("/dashboard", response_class=HTMLResponse, include_in_schema=False)
-def dashboard(
-    request: Request, query: QueryDep, session: SessionDep, settings: SettingsDep, knowledge: KnowledgeDep
-) -> HTMLResponse:
+def dashboard(request: Request, query: QueryDep, session: SessionDep, triage: TriageDep) -> HTMLResponse:
     """The objection report as a page for the project team, with charts and filters."""
     report = objection_report(
-        session, query=query, taxonomy=cached_taxonomy(settings.taxonomy_file), embedder=knowledge.store.embedder
+        session, query=query, taxonomy=triage.classifier.taxonomy, embedder=triage.knowledge.store.embedder
     )
     context = dashboard_context(report, departments=known_departments(session), query_string=request.url.query)
     return templates.TemplateResponse(request, "dashboard.html", context)

@@ -7,7 +7,8 @@ from typing import Literal, Self
 
 from pydantic import BaseModel, Field, field_validator, model_validator
 
-Source = Literal["widget", "api", "survey", "cli", "eval"]
+from service.triage.schemas import Source
+
 Grouping = Literal["embedding", "normalised_text"]
 
 

@@ -5,8 +5,6 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterable
 from datetime import UTC, datetime
-from functools import lru_cache
-from pathlib import Path
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -32,7 +30,7 @@ from service.reports.schemas import (
 from service.reports.suggestions import llm_suggestions, rule_suggestions
 from service.retrieval.embeddings import Embedder
 from service.retrieval.models import KbDocument
-from service.triage.taxonomy import Taxonomy, load_taxonomy
+from service.triage.taxonomy import Taxonomy
 
 UNCLASSIFIED = "unclassified"
 NOT_SET = "未設定 / not set"
@@ -300,13 +298,3 @@ def _suggest(
         report.suggestions_note = note
     for section in report.sections:
         section.suggestions = rule_suggestions(section)
-
-
-@lru_cache(maxsize=4)
-def _taxonomy_at(path: Path, mtime_ns: int) -> Taxonomy:
-    return load_taxonomy(path)
-
-
-def cached_taxonomy(path: Path) -> Taxonomy:
-    """load_taxonomy, read again only when the file changes (the dashboard asks on every request)."""
-    return _taxonomy_at(path, path.stat().st_mtime_ns if path.exists() else 0)

@@ -7,11 +7,10 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, Field
 
-from service.triage.schemas import Citation
+from service.triage.schemas import Citation, Source
 
 Status = Literal["pending", "approved", "rejected", "withdrawn"]
 Sort = Literal["priority", "lowest_confidence", "most_asked", "newest", "oldest"]
-Source = Literal["widget", "api", "survey", "cli", "eval"]
 
 
 class ItemQuery(BaseModel):

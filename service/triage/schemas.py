@@ -7,6 +7,8 @@ from typing import Literal
 from pydantic import BaseModel, Field
 
 Mode = Literal["approved", "llm", "extractive", "abstain"]
+# Where a stored question came from: the three a client may claim, plus the CLI and the eval suite.
+Source = Literal["widget", "api", "survey", "cli", "eval"]
 
 
 class AskRequest(BaseModel):

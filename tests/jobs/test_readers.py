@@ -56,6 +56,13 @@ def test_an_xlsx_first_sheet_or_a_named_sheet_is_read(tmp_path: Path) -> None:
         open_source(path, sheet="Sheet9")
 
 
+def test_xlsx_values_beyond_the_header_are_kept_in_the_last_column_and_said(tmp_path: Path) -> None:
+    path = write_xlsx(tmp_path / "survey.xlsx", [[1, "営業一課", "費用が", "高すぎる"], [2, "営業二課", "普通です"]])
+    rows = list(open_source(path).rows())
+    assert rows[0].cells == [1, "営業一課", "費用が | 高すぎる"] and rows[0].error and "kept" in rows[0].error
+    assert rows[1].cells == [2, "営業二課", "普通です"] and rows[1].error is None
+
+
 def test_an_xlsx_renamed_to_csv_is_still_read_as_a_spreadsheet(tmp_path: Path) -> None:
     xlsx = write_xlsx(tmp_path / "survey.xlsx", [[1, "営業一課", "不安です"]])
     renamed = tmp_path / "survey.csv"
