@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import threading
 import weakref
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from sqlalchemy import event
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -228,8 +231,10 @@ def _members(run: _Run, primary: ReviewItem, was_approved: bool) -> list[tuple[R
 def _publish(
     run: _Run, approved: ApprovedAnswers, primary: ReviewItem, was_approved: bool
 ) -> tuple[list[str], list[str]]:
-    """Publish or withdraw the approved answer of the primary item and its group."""
+    """Publish or withdraw the approved answer of the primary item and its group: the FAQ page in this transaction,
+    the answer /v1/ask reuses only once it commits (a rolled-back approval must never be served)."""
     session, published, withdrawn = run.session, [], []
+    deferred: list[Callable[[], None]] = []
     items = [session.get(ReviewItem, i) for i in run.applied]
     question = session.get(Question, primary.question_id)
     assert question is not None
@@ -241,7 +246,12 @@ def _publish(
             if item is not None and item.status == "approved":
                 asked = session.get(Question, item.question_id)
                 assert asked is not None
-                published.append(publishing.publish(approved, item_id=item.id, question=asked, text=text))
+                published.append(publishing.answer_id(item.id))
+                deferred.append(  # plain values: after the commit the rows are expired
+                    functools.partial(
+                        approved.publish, answer_id=published[-1], question=asked.text, answer=text, lang=asked.lang
+                    )
+                )
         label = repository.classification_of(session, question.id)
         entry = publishing.FaqEntry(
             item_id=primary.id,
@@ -256,9 +266,20 @@ def _publish(
     elif was_approved and primary.status != "approved":
         for item in items:
             if item is not None:
-                withdrawn.append(publishing.unpublish(approved, item_id=item.id))
+                withdrawn.append(publishing.answer_id(item.id))
+                deferred.append(functools.partial(approved.withdraw, withdrawn[-1]))
         publishing.delete_page(session, item_id=primary.id)
+    if deferred:
+        event.listen(session, "after_commit", functools.partial(_run_after_commit, deferred), once=True)
     return published, withdrawn
+
+
+def _run_after_commit(operations: list[Callable[[], None]], _session: Session) -> None:
+    for operation in operations:
+        try:
+            operation()
+        except Exception:  # the decision is committed; say so loudly rather than fail the reviewer's request
+            log.exception("review.publish_failed")
 
 
 def decide(

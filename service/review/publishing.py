@@ -13,11 +13,9 @@ import yaml
 from sqlalchemy.orm import Session
 
 from service.privacy import redact
-from service.retrieval.approved import ApprovedAnswers
 from service.retrieval.documents import ROOT_CAUSES
 from service.retrieval.models import KbDocument
 from service.review import repository
-from service.triage.models import Question
 
 PAGE_PREFIX = "approved-"
 _MARKER = re.compile(r"\[(\d{1,2})\]")
@@ -103,19 +101,6 @@ class FaqEntry:
     def markdown(self) -> str:
         meta = yaml.safe_dump(self.front_matter(), allow_unicode=True, sort_keys=False, width=1000)
         return f"---\n{meta}---\n{self.body}"
-
-
-def publish(approved: ApprovedAnswers, *, item_id: int, question: Question, text: str) -> str:
-    """Make /v1/ask reuse `text` for this question and its paraphrases (idempotent by id)."""
-    published = answer_id(item_id)
-    approved.publish(answer_id=published, question=question.text, answer=text, lang=question.lang)
-    return published
-
-
-def unpublish(approved: ApprovedAnswers, *, item_id: int) -> str:
-    withdrawn = answer_id(item_id)
-    approved.withdraw(withdrawn)
-    return withdrawn
 
 
 def save_page(session: Session, entry: FaqEntry) -> None:

@@ -12,6 +12,9 @@ import pytest
 from service.config import Settings
 from service.db import session_scope
 from service.retrieval.ingest import ingest_knowledge
+from service.review import decisions
+from service.review.auth import Reviewer
+from service.review.schemas import Approve
 from tests.conftest import mock_requests
 from tests.review.helpers import (
     COST,
@@ -219,3 +222,25 @@ def test_reindexing_the_knowledge_folder_keeps_approved_faq_pages(review: Review
     page = review.client.get(f"/kb/approved-{item}")
     assert page.status_code == 200 and TRAINING in page.text
     assert f"/kb/approved-{item}" in review.client.get("/kb").text
+
+
+def test_an_approval_whose_transaction_rolls_back_is_never_served(review: ReviewApp) -> None:
+    item = review.item_of(review.ask(TRAINING)["id"])
+    triage = review.app.state.triage
+    for finish in ("rollback", "commit"):
+        session = review.sessions()
+        try:
+            result = decisions.decide(
+                session,
+                item_id=item,
+                decision=Approve(action="approve", version=1),
+                reviewer=Reviewer("sato", "reviewer"),
+                approved=triage.approved,
+                labels=triage.classifier.taxonomy.ids,
+            )
+            assert result.published == [f"approved-{item}"]
+            getattr(session, finish)()
+        finally:
+            session.close()
+        reused = review.ask(TRAINING_PARAPHRASE)["mode"] == "approved"
+        assert reused is (finish == "commit"), finish
