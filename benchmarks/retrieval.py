@@ -26,9 +26,9 @@ from rich.table import Table
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from service.bootstrap import open_clients  # noqa: E402
 from service.config import Settings  # noqa: E402
 from service.db import session_scope  # noqa: E402
-from service.main import open_clients  # noqa: E402
 from service.retrieval.chunking import split_sentences  # noqa: E402
 from service.retrieval.evaluation import load_cases, score_retrieval  # noqa: E402
 from service.retrieval.ingest import ingest_knowledge  # noqa: E402

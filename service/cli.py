@@ -41,13 +41,12 @@ def serve(
     """Serve the API, the /kb pages and /docs; indexes knowledge/ on first start."""
     import uvicorn
 
-    from service.main import create_app
-
     settings = get_settings()
     host, port = host or settings.host, port or settings.port
     base = f"http://{host}:{port}"
     typer.echo(f"nemawashi on {base}: chat demo {base}/demo · review queue {base}/review · API {base}/docs", err=True)
-    uvicorn.run(create_app(settings), host=host, port=port, log_level="warning")
+    # An import string, so nothing imports main.py and uvicorn builds the app from the same environment.
+    uvicorn.run("service.main:create_app", factory=True, host=host, port=port, log_level="warning")
 
 
 @app.command()
@@ -59,19 +58,18 @@ def ingest(
     as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON on stdout.")] = False,
 ) -> None:
     """Index a knowledge folder; re-running re-embeds only what changed. Exit code 1 if a file was skipped."""
-    from service.main import open_clients
+    from service.bootstrap import clients
     from service.retrieval.ingest import ingest_knowledge
 
     settings = get_settings()
     configure_logging(settings.log_level, json=settings.log_json)
     folder = (knowledge or settings.knowledge_dir).resolve()
-    clients = open_clients(settings)
     try:
-        with _progress() as bar, session_scope(clients.sessionmaker) as session:
+        with clients(settings) as opened, _progress() as bar, session_scope(opened.sessionmaker) as session:
             task = bar.add_task("embedding", total=None)
             report = ingest_knowledge(
                 session,
-                clients.knowledge.store,
+                opened.knowledge.store,
                 knowledge_dir=folder,
                 max_tokens=settings.chunk_max_tokens,
                 rebuild=rebuild,
@@ -79,8 +77,6 @@ def ingest(
             )
     except NemawashiError as exc:
         raise _fail(exc) from exc
-    finally:
-        clients.close()
     if as_json:
         print(report.model_dump_json(indent=2))
     else:
@@ -121,26 +117,24 @@ def search(
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout.")] = False,
 ) -> None:
     """Retrieval only ("hit testing"): ranked passages with doc id, title, score and text."""
-    from service.main import open_clients
+    from service.bootstrap import clients
     from service.retrieval.service import SearchOptions, clean_query, search_passages
 
     settings = get_settings()
     configure_logging(settings.log_level, json=settings.log_json)
-    clients = open_clients(settings)
     try:
         query = clean_query(text, max_chars=settings.max_query_chars)
-        hits = search_passages(
-            clients.knowledge,
-            query=query,
-            k=k,
-            types=doc_type,
-            lang=lang,
-            options=SearchOptions.from_settings(settings),
-        )
+        with clients(settings) as opened:
+            hits = search_passages(
+                opened.knowledge,
+                query=query,
+                k=k,
+                types=doc_type,
+                lang=lang,
+                options=SearchOptions.from_settings(settings),
+            )
     except NemawashiError as exc:
         raise _fail(exc) from exc
-    finally:
-        clients.close()
     if as_json:
         print(json.dumps({"query": query, "hits": [h.model_dump() for h in hits]}, ensure_ascii=False, indent=2))
         return
@@ -166,21 +160,19 @@ def ask(
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout.")] = False,
 ) -> None:
     """The full pipeline once: answer with citations, root cause, and a review item in the queue."""
-    from service.main import build_triage, open_clients
+    from service.bootstrap import build_triage, clients
     from service.triage.service import ask as ask_question
 
     settings = get_settings()
     configure_logging(settings.log_level, json=settings.log_json)
-    clients = open_clients(settings)
     try:
-        if not clients.knowledge.store.exists():
-            raise NotReady("the knowledge base is not indexed yet: run `nemawashi ingest`")
-        triage = build_triage(settings, clients)
-        result = ask_question(triage, clients.sessionmaker, question=text, source="cli", department=department)
+        with clients(settings) as opened:
+            if not opened.knowledge.store.exists():
+                raise NotReady("the knowledge base is not indexed yet: run `nemawashi ingest`")
+            triage = build_triage(settings, opened)
+            result = ask_question(triage, opened.sessionmaker, question=text, source="cli", department=department)
     except NemawashiError as exc:
         raise _fail(exc) from exc
-    finally:
-        clients.close()
     if as_json:
         print(result.model_dump_json(indent=2))
         return

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import ipaddress
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
+from urllib.parse import urlparse
 
 from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -112,6 +114,18 @@ class Settings(BaseSettings):
         return "cascade" if self.llm_configured else "local"
 
     @property
+    def redact_for_llm(self) -> bool:
+        """Whether text is redacted before it leaves for the LLM: "auto" redacts unless the LLM is on loopback."""
+        if self.redact_pii != "auto":
+            return self.redact_pii == "always"
+        return not is_loopback(self.openai_base_url)
+
+    @property
+    def approved_collection_name(self) -> str:
+        """The Chroma collection of reviewer-approved answers: "<collection>-approved" unless set."""
+        return self.approved_collection or f"{self.collection}-approved"
+
+    @property
     def taxonomy_file(self) -> Path:
         """The knowledge folder's taxonomy.yaml, or the bundled default when the folder has none."""
         own = self.knowledge_dir / "taxonomy.yaml"
@@ -121,6 +135,17 @@ class Settings(BaseSettings):
     def chroma_path(self) -> Path:
         """Where embedded Chroma keeps its files."""
         return self.data_dir / "chroma"
+
+
+def is_loopback(url: str | None) -> bool:
+    """True when the URL's host is this machine: localhost or a loopback address (not a name like 127.x.example)."""
+    host = urlparse(url or "").hostname or ""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 @lru_cache

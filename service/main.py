@@ -6,37 +6,26 @@ import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from urllib.parse import urlparse
 
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse, RedirectResponse
-from sqlalchemy import Engine
-from sqlalchemy.orm import Session, sessionmaker
 
 from service import __version__
+from service.bootstrap import build_triage, open_clients
 from service.config import Settings, get_settings
-from service.db import make_engine, make_sessionmaker, migrate, session_scope
+from service.db import session_scope
 from service.errors import NemawashiError, install_error_handlers
 from service.jobs import routes as jobs_routes
-from service.llm.client import make_chat_model
-from service.llm.prompts import load_prompts
 from service.logging import configure_logging, get_logger
 from service.reports import routes as reports_routes
 from service.retrieval import routes as retrieval_routes
-from service.retrieval.approved import ApprovedAnswers
-from service.retrieval.embeddings import make_embedder
 from service.retrieval.ingest import ingest_knowledge
-from service.retrieval.lexical import load_synonyms
 from service.retrieval.service import KnowledgeIndex
-from service.retrieval.store import ChunkStore, make_chroma_client
 from service.review import routes as review_routes
 from service.review.auth import SignInRequired, active_names
 from service.review.decisions import retrain_classifier
 from service.review.pages import sign_in_form
 from service.triage import routes as triage_routes
-from service.triage.classifier import LocalClassifier, RootCauseClassifier
-from service.triage.service import Triage
-from service.triage.taxonomy import load_taxonomy
 from service.web import routes as web_routes
 from service.web.security import install_web_security
 
@@ -49,61 +38,6 @@ class Readiness:
 
     ready: bool = False
     reason: str = "loading the knowledge index"
-
-
-@dataclass
-class Clients:
-    """Every stateful client the service uses; the API lifespan and the CLI both open them here."""
-
-    engine: Engine
-    sessionmaker: sessionmaker[Session]
-    knowledge: KnowledgeIndex
-
-    def close(self) -> None:
-        self.engine.dispose()
-
-
-def _is_loopback(url: str | None) -> bool:
-    host = urlparse(url or "").hostname or ""
-    return host == "localhost" or host == "::1" or host.startswith("127.")
-
-
-def build_triage(settings: Settings, clients: Clients) -> Triage:
-    """The pipeline's parts: taxonomy, local classifier (trained here), prompts, LLM, approved answers."""
-    store = clients.knowledge.store
-    taxonomy = load_taxonomy(settings.taxonomy_file)
-    prompts = load_prompts(settings.prompts_dir)
-    llm = make_chat_model(settings)
-    local = LocalClassifier(
-        store.embedder, taxonomy, synonyms=clients.knowledge.synonyms, cache_dir=settings.data_dir / "cache"
-    )
-    classifier = RootCauseClassifier(
-        local=local,
-        taxonomy=taxonomy,
-        mode=settings.classifier_mode,
-        threshold=settings.cascade_threshold,
-        llm=llm,
-        prompt=prompts["classify"],
-    )
-    approved_name = settings.approved_collection or f"{settings.collection}-approved"
-    approved = ApprovedAnswers(
-        ChunkStore(store.client, approved_name, store.embedder), expand=clients.knowledge.synonyms.expand
-    )
-    if refreshed := approved.refresh():
-        log.info("approved.refreshed", answers=refreshed)
-    redact_for_llm = settings.redact_pii == "always" or (
-        settings.redact_pii == "auto" and not _is_loopback(settings.openai_base_url)
-    )
-    return Triage(settings, clients.knowledge, approved, classifier, llm, prompts["draft"], redact_for_llm)
-
-
-def open_clients(settings: Settings) -> Clients:
-    """Migrate the database and connect the vector store and embedder."""
-    engine = make_engine(settings.sqlalchemy_url)
-    migrate(engine)
-    store = ChunkStore(make_chroma_client(settings), settings.collection, make_embedder(settings))
-    synonyms = load_synonyms(settings.knowledge_dir / "synonyms.yaml")
-    return Clients(engine, make_sessionmaker(engine), KnowledgeIndex(store, synonyms))
 
 
 def _prepare_index(app: FastAPI, settings: Settings) -> None:

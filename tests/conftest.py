@@ -118,8 +118,8 @@ def chroma_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 @pytest.fixture(scope="session")
 def indexed_settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
     """The sample knowledge base indexed once for the session; tests only read it."""
+    from service.bootstrap import open_clients
     from service.db import session_scope
-    from service.main import open_clients
     from service.retrieval.ingest import ingest_knowledge
 
     settings = make_settings(tmp_path_factory.mktemp("indexed"))

@@ -91,3 +91,26 @@ def test_ask_json_uses_the_llm_when_one_is_configured(
     answer = json.loads(result.stdout)
     assert answer["mode"] == "llm" and answer["root_cause"]["primary"] == "job_fear"
     assert {"faq-job-01-en", "faq-job-01-ja"} & {c["doc_id"] for c in answer["citations"]}
+
+
+def test_serve_starts_the_api_from_the_environment(tmp_path: Path) -> None:
+    from tests.conftest import free_port, stop, wait_for_http
+
+    port = free_port()
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("NEMAWASHI_", "OPENAI_"))}
+    knowledge = tmp_path / "knowledge"
+    write_doc(knowledge, "plan-one", "## 目的\n\n営業事務の一部を委託します。", doc_type="plan", title="計画")
+    clean.update(
+        {"NEMAWASHI_DATA_DIR": str(tmp_path), "NEMAWASHI_KNOWLEDGE_DIR": str(knowledge), "NEMAWASHI_LOG_LEVEL": "WARNING"}
+    )
+    process = subprocess.Popen(
+        [NEMAWASHI, "serve", "--port", str(port)], env=clean, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+    )
+    try:
+        wait_for_http(f"http://127.0.0.1:{port}/healthz", process=process)
+        import httpx
+
+        assert httpx.get(f"http://127.0.0.1:{port}/healthz").json()["status"] == "ok"
+    finally:
+        stop(process)
+    assert f"http://127.0.0.1:{port}/demo" in (process.stderr.read().decode() if process.stderr else "")

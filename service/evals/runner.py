@@ -14,12 +14,12 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
+from service.bootstrap import Clients, build_triage, clients
 from service.config import Settings
 from service.db import session_scope
 from service.evals import metrics
 from service.evals.datasets import DATASETS, ApprovedCase, Objection, QuestionCase, load_jsonl, load_questions
 from service.llm.client import Usage
-from service.main import Clients, build_triage, open_clients
 from service.retrieval.ingest import ingest_knowledge
 from service.retrieval.service import SearchOptions, search_passages
 from service.triage.schemas import AskResponse
@@ -69,19 +69,18 @@ def eval_environment(base: Settings, *, llm: LLMChoice) -> Iterator[Environment]
         elif llm == "none":
             update |= {"openai_base_url": None, "openai_api_key": None}
         settings = base.model_copy(update=update)
-        clients = open_clients(settings)
-        stack.callback(clients.close)
-        with session_scope(clients.sessionmaker) as session:
+        opened = stack.enter_context(clients(settings))
+        with session_scope(opened.sessionmaker) as session:
             ingest_knowledge(
                 session,
-                clients.knowledge.store,
+                opened.knowledge.store,
                 knowledge_dir=settings.knowledge_dir,
                 max_tokens=settings.chunk_max_tokens,
             )
-        clients.knowledge.refresh()
-        triage = build_triage(settings, clients)
-        stack.callback(_drop_collection, clients, settings.approved_collection)
-        yield Environment(settings, clients, triage, mock_url)
+        opened.knowledge.refresh()
+        triage = build_triage(settings, opened)
+        stack.callback(_drop_collection, opened, settings.approved_collection_name)
+        yield Environment(settings, opened, triage, mock_url)
 
 
 def _drop_collection(clients: Clients, name: str) -> None:

@@ -81,13 +81,13 @@ def _default_output(file: Path) -> Path:
 def _run(
     settings: Settings, err: Console, file: Path, out: Path, options: Any, *, resume: bool, encoding: str
 ) -> tuple[Job, Summary, Path]:
+    from service.bootstrap import build_triage, open_clients
     from service.db import session_scope
     from service.errors import NotReady
     from service.jobs.engine import TriageClassifier
     from service.jobs.report import report_path, write_report
     from service.jobs.results import summarize, write_result
     from service.jobs.service import JobContext, run_job
-    from service.main import build_triage, open_clients
 
     clients = open_clients(settings)
     try:

@@ -45,7 +45,7 @@ def estimate(source: Source, layout: Layout, settings: Settings) -> Estimate:
             continue
         seen.add(prepared.key)
         if settings.classifier_mode != "local":
-            outgoing = redact(prepared.text) if settings.redact_pii != "never" else prepared.text
+            outgoing = redact(prepared.text) if settings.redact_for_llm else prepared.text
             comment_tokens.append(count_tokens(fence(outgoing)) + 8)  # + the <comment id="n"> tags
     mode = settings.classifier_mode
     if mode == "local":

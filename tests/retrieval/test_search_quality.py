@@ -2,8 +2,8 @@
 
 import pytest
 
+from service.bootstrap import open_clients
 from service.config import PROJECT_ROOT, Settings
-from service.main import open_clients
 from service.retrieval.evaluation import load_cases, score_retrieval
 from service.retrieval.service import KnowledgeIndex, search_passages
 

@@ -6,9 +6,9 @@ from dataclasses import dataclass
 
 from sqlalchemy import select
 
+from service.bootstrap import Clients, build_triage, open_clients
 from service.config import Settings
 from service.db import session_scope
-from service.main import Clients, build_triage, open_clients
 from service.review.models import ReviewItem
 from service.triage.models import Answer, ClassificationRow, Question
 from service.triage.service import Triage

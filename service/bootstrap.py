@@ -1,0 +1,87 @@
+"""The clients (database, vector store, embedder, LLM) and the pipeline, built once.
+
+Shared by the app lifespan, the CLI, bulk workers, the eval suite and the benchmarks:
+`with clients(settings) as opened: triage = build_triage(settings, opened)`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from service.config import Settings
+from service.db import make_engine, make_sessionmaker, migrate
+from service.llm.client import make_chat_model
+from service.llm.prompts import load_prompts
+from service.logging import get_logger
+from service.retrieval.approved import ApprovedAnswers
+from service.retrieval.embeddings import make_embedder
+from service.retrieval.lexical import load_synonyms
+from service.retrieval.service import KnowledgeIndex
+from service.retrieval.store import ChunkStore, make_chroma_client
+from service.triage.classifier import LocalClassifier, RootCauseClassifier
+from service.triage.service import Triage
+from service.triage.taxonomy import load_taxonomy
+
+log = get_logger("bootstrap")
+
+
+@dataclass
+class Clients:
+    """Every stateful client the service uses."""
+
+    engine: Engine
+    sessionmaker: sessionmaker[Session]
+    knowledge: KnowledgeIndex
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+
+def open_clients(settings: Settings) -> Clients:
+    """Migrate the database and connect the vector store and embedder; the caller closes them."""
+    engine = make_engine(settings.sqlalchemy_url)
+    migrate(engine)
+    store = ChunkStore(make_chroma_client(settings), settings.collection, make_embedder(settings))
+    synonyms = load_synonyms(settings.knowledge_dir / "synonyms.yaml")
+    return Clients(engine, make_sessionmaker(engine), KnowledgeIndex(store, synonyms))
+
+
+@contextmanager
+def clients(settings: Settings) -> Iterator[Clients]:
+    """open_clients as a context manager: `with clients(settings) as opened: ...` closes them on the way out."""
+    opened = open_clients(settings)
+    try:
+        yield opened
+    finally:
+        opened.close()
+
+
+def build_triage(settings: Settings, opened: Clients) -> Triage:
+    """The pipeline's parts: taxonomy, local classifier (trained here), prompts, LLM, approved answers."""
+    store = opened.knowledge.store
+    taxonomy = load_taxonomy(settings.taxonomy_file)
+    prompts = load_prompts(settings.prompts_dir)
+    llm = make_chat_model(settings)
+    local = LocalClassifier(
+        store.embedder, taxonomy, synonyms=opened.knowledge.synonyms, cache_dir=settings.data_dir / "cache"
+    )
+    classifier = RootCauseClassifier(
+        local=local,
+        taxonomy=taxonomy,
+        mode=settings.classifier_mode,
+        threshold=settings.cascade_threshold,
+        llm=llm,
+        prompt=prompts["classify"],
+    )
+    approved = ApprovedAnswers(
+        ChunkStore(store.client, settings.approved_collection_name, store.embedder),
+        expand=opened.knowledge.synonyms.expand,
+    )
+    if refreshed := approved.refresh():
+        log.info("approved.refreshed", answers=refreshed)
+    return Triage(settings, opened.knowledge, approved, classifier, llm, prompts["draft"], settings.redact_for_llm)
