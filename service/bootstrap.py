@@ -10,17 +10,20 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
-from sqlalchemy import Engine
+from sqlalchemy import Engine, make_url, text
+from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from service.config import Settings
 from service.db import make_engine, make_sessionmaker, migrate
+from service.errors import DatabaseUnavailable
 from service.llm.client import make_chat_model
 from service.llm.prompts import load_prompts
 from service.logging import get_logger
 from service.retrieval.approved import ApprovedAnswers
 from service.retrieval.embeddings import make_embedder
 from service.retrieval.lexical import load_synonyms
+from service.retrieval.lock import EmbeddedStoreLock
 from service.retrieval.service import KnowledgeIndex
 from service.retrieval.store import ChunkStore, make_chroma_client
 from service.triage.classifier import LocalClassifier, RootCauseClassifier
@@ -37,18 +40,61 @@ class Clients:
     engine: Engine
     sessionmaker: sessionmaker[Session]
     knowledge: KnowledgeIndex
+    store_lock: EmbeddedStoreLock | None = None
 
     def close(self) -> None:
         self.engine.dispose()
+        if self.store_lock:
+            self.store_lock.release()
 
 
 def open_clients(settings: Settings) -> Clients:
     """Migrate the database and connect the vector store and embedder; the caller closes them."""
-    engine = make_engine(settings.sqlalchemy_url)
-    migrate(engine)
-    store = ChunkStore(make_chroma_client(settings), settings.collection, make_embedder(settings))
+    lock = None if settings.chroma_url else EmbeddedStoreLock(settings.chroma_path)
+    try:
+        engine = open_database(settings)
+        store = ChunkStore(make_chroma_client(settings), settings.collection, make_embedder(settings))
+    except BaseException:
+        if lock:
+            lock.release()
+        raise
     synonyms = load_synonyms(settings.knowledge_dir / "synonyms.yaml")
-    return Clients(engine, make_sessionmaker(engine), KnowledgeIndex(store, synonyms))
+    return Clients(engine, make_sessionmaker(engine), KnowledgeIndex(store, synonyms), lock)
+
+
+def open_database(settings: Settings) -> Engine:
+    """The engine, migrated to the newest schema; DatabaseUnavailable naming the setting and the cause."""
+    try:
+        engine = make_engine(settings.sqlalchemy_url)
+        migrate(engine)
+    except (SQLAlchemyError, OSError) as exc:
+        cause = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0][:300]
+        raise DatabaseUnavailable(
+            f"cannot open the database {_shown_url(settings.sqlalchemy_url)} (NEMAWASHI_DATABASE_URL): {cause}"
+        ) from exc
+    return engine
+
+
+def _shown_url(url: str) -> str:
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except ArgumentError:
+        return "(not a database URL)"
+
+
+def unavailable(opened: Clients) -> list[str]:
+    """What a ready instance needs and cannot reach right now: the database and the vector store."""
+    problems = []
+    try:
+        with opened.engine.connect() as connection:
+            connection.execute(text("SELECT 1"))
+    except SQLAlchemyError as exc:
+        problems.append(f"database: {type(getattr(exc, 'orig', None) or exc).__name__}")
+    try:
+        opened.knowledge.store.client.heartbeat()
+    except Exception as exc:  # whatever the client raises, the store is not answering
+        problems.append(f"vector store: {type(exc).__name__}")
+    return problems
 
 
 @contextmanager

@@ -41,7 +41,13 @@ def serve(
     """Serve the API, the /kb pages and /docs; indexes knowledge/ on first start."""
     import uvicorn
 
+    from service.bootstrap import open_database
+
     settings = get_settings()
+    try:
+        open_database(settings).dispose()  # one line naming the setting, not a traceback from inside uvicorn
+    except NemawashiError as exc:
+        raise _fail(exc) from exc
     host, port = host or settings.host, port or settings.port
     base = f"http://{host}:{port}"
     typer.echo(f"nemawashi on {base}: chat demo {base}/demo · review queue {base}/review · API {base}/docs", err=True)

@@ -5,6 +5,11 @@ from __future__ import annotations
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DBAPIError, OperationalError
+
+from service.logging import get_logger
+
+log = get_logger("errors")
 
 
 class NemawashiError(Exception):
@@ -42,6 +47,12 @@ class LLMUnavailable(NemawashiError):
     status_code = 503
 
 
+class DatabaseUnavailable(NemawashiError):
+    """The database cannot be reached (down, wrong URL, refused): a 503 the client may retry."""
+
+    status_code = 503
+
+
 def _validation_message(exc: RequestValidationError) -> str:
     parts = []
     for err in exc.errors():
@@ -56,6 +67,22 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(NemawashiError)
     async def _nemawashi_error(_: Request, exc: NemawashiError) -> JSONResponse:
         return JSONResponse({"error": exc.message, "detail": exc.detail}, status_code=exc.status_code)
+
+    @app.exception_handler(OperationalError)
+    async def _database_down(_: Request, exc: OperationalError) -> JSONResponse:
+        log.error("database.unavailable", error=type(exc.orig).__name__)
+        return JSONResponse(
+            {"error": "the database is unavailable: try again in a moment", "detail": {"retry": True}},
+            status_code=503,
+            headers={"Retry-After": "5"},
+        )
+
+    @app.exception_handler(Exception)
+    async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
+        # Still a JSON body a client can show; the traceback goes to the log, never to the client.
+        log.exception("request.failed", error=type(exc).__name__)
+        status = 503 if isinstance(exc, DBAPIError) and exc.connection_invalidated else 500
+        return JSONResponse({"error": "internal error: the request was not completed", "detail": None}, status)
 
     @app.exception_handler(RequestValidationError)
     async def _validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:

@@ -14,7 +14,12 @@ def configure_logging(level: str = "INFO", *, json: bool = False) -> None:
     for noisy in ("alembic", "bm25s", "chromadb", "httpx", "httpx2", "openai"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLevelName(level.upper())))
     renderer: structlog.typing.Processor = (
-        structlog.processors.JSONRenderer(ensure_ascii=False) if json else structlog.dev.ConsoleRenderer(colors=False)
+        structlog.processors.JSONRenderer(ensure_ascii=False)
+        if json
+        else structlog.dev.ConsoleRenderer(
+            colors=False,
+            exception_formatter=structlog.dev.plain_traceback,  # rich's would print locals: comments
+        )
     )
     structlog.configure(
         processors=[

@@ -11,7 +11,7 @@ from fastapi import FastAPI
 from fastapi.responses import JSONResponse, RedirectResponse
 
 from service import __version__
-from service.bootstrap import build_triage, open_clients
+from service.bootstrap import build_triage, open_clients, unavailable
 from service.config import Settings, get_settings
 from service.db import session_scope
 from service.errors import NemawashiError, install_error_handlers
@@ -110,10 +110,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @app.get("/readyz", tags=["ops"])
     def readyz() -> JSONResponse:
-        """Ready once the knowledge index is loaded; 503 with the reason otherwise."""
+        """Ready once the knowledge index is loaded and the database and vector store answer; 503 with the reason."""
         readiness: Readiness = app.state.readiness
         if not readiness.ready:
             return JSONResponse({"status": "not ready", "reason": readiness.reason}, status_code=503)
+        if problems := unavailable(app.state.clients):
+            return JSONResponse({"status": "not ready", "reason": "; ".join(problems)}, status_code=503)
         knowledge: KnowledgeIndex = app.state.knowledge
         return JSONResponse(
             {"status": "ready", "chunks": len(knowledge.chunks), "embedder": knowledge.store.embedder.name}

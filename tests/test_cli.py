@@ -101,7 +101,11 @@ def test_serve_starts_the_api_from_the_environment(tmp_path: Path) -> None:
     knowledge = tmp_path / "knowledge"
     write_doc(knowledge, "plan-one", "## 目的\n\n営業事務の一部を委託します。", doc_type="plan", title="計画")
     clean.update(
-        {"NEMAWASHI_DATA_DIR": str(tmp_path), "NEMAWASHI_KNOWLEDGE_DIR": str(knowledge), "NEMAWASHI_LOG_LEVEL": "WARNING"}
+        {
+            "NEMAWASHI_DATA_DIR": str(tmp_path),
+            "NEMAWASHI_KNOWLEDGE_DIR": str(knowledge),
+            "NEMAWASHI_LOG_LEVEL": "WARNING",
+        }
     )
     process = subprocess.Popen(
         [NEMAWASHI, "serve", "--port", str(port)], env=clean, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE

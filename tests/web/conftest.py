@@ -135,6 +135,8 @@ class Relay:
     def stop(self) -> None:
         for sock in [self._listener, *self._sockets]:
             if sock is not None:
+                with suppress(OSError):  # wakes a blocked accept(); close alone leaves the port accepting
+                    sock.shutdown(socket.SHUT_RDWR)
                 sock.close()
 
     def _accept(self, listener: socket.socket) -> None:

@@ -1,0 +1,49 @@
+"""What a client sees when the database goes away under a running service, or was never there."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from fastapi.testclient import TestClient
+
+from service.config import Settings
+from service.main import create_app
+from tests.conftest import make_settings
+from tests.test_api import wait_ready
+from tests.web.conftest import Relay
+
+NEMAWASHI = str(Path(sys.executable).parent / "nemawashi")
+
+
+def test_a_database_outage_makes_readyz_and_requests_say_503_with_a_reason(
+    indexed_settings: Settings, postgres_url: str
+) -> None:
+    relay = Relay(5432)  # PostgreSQL reached through a relay we can cut
+    relay.start()
+    settings = make_settings(
+        indexed_settings.data_dir,
+        database_url=postgres_url.replace("127.0.0.1:5432", f"127.0.0.1:{relay.port}"),
+    )
+    with TestClient(create_app(settings)) as client:
+        wait_ready(client)
+        relay.stop()
+        ready = client.get("/readyz")
+        assert ready.status_code == 503
+        assert "database" in ready.json()["reason"]
+        response = client.post("/v1/feedback", json={"id": "x", "helpful": True})
+        assert response.status_code == 503
+        assert response.headers["content-type"].startswith("application/json")
+        assert "database is unavailable" in response.json()["error"]
+
+
+def test_serve_with_a_wrong_database_url_says_so_in_one_message(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("NEMAWASHI_", "OPENAI_"))}
+    env |= {"NEMAWASHI_DATA_DIR": str(tmp_path), "NEMAWASHI_DATABASE_URL": "postgresql+psycopg://x@127.0.0.1:1/none"}
+    result = subprocess.run([NEMAWASHI, "serve"], capture_output=True, text=True, env=env, timeout=120, check=False)
+    assert result.returncode == 2
+    assert "NEMAWASHI_DATABASE_URL" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert len(result.stderr.strip().splitlines()) <= 4
