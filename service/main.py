@@ -14,9 +14,11 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from service import __version__
+from service.auth import routes as auth_routes
+from service.auth.service import active_names
 from service.config import Settings, get_settings
 from service.db import make_engine, make_sessionmaker, migrate, session_scope
-from service.errors import NemawashiError, install_error_handlers
+from service.errors import NemawashiError, SignInRequired, install_error_handlers
 from service.jobs import routes as jobs_routes
 from service.llm.client import make_chat_model
 from service.llm.prompts import load_prompts
@@ -30,9 +32,9 @@ from service.retrieval.lexical import load_synonyms
 from service.retrieval.service import KnowledgeIndex
 from service.retrieval.store import ChunkStore, make_chroma_client
 from service.review import routes as review_routes
-from service.review.auth import SignInRequired, active_names
 from service.review.decisions import retrain_classifier
 from service.review.pages import sign_in_form
+from service.review.service import SqlReviewQueue
 from service.triage import routes as triage_routes
 from service.triage.classifier import LocalClassifier, RootCauseClassifier
 from service.triage.service import Triage
@@ -94,7 +96,9 @@ def build_triage(settings: Settings, clients: Clients) -> Triage:
     redact_for_llm = settings.redact_pii == "always" or (
         settings.redact_pii == "auto" and not _is_loopback(settings.openai_base_url)
     )
-    return Triage(settings, clients.knowledge, approved, classifier, llm, prompts["draft"], redact_for_llm)
+    return Triage(
+        settings, clients.knowledge, approved, classifier, llm, prompts["draft"], redact_for_llm, SqlReviewQueue()
+    )
 
 
 def open_clients(settings: Settings) -> Clients:
@@ -162,6 +166,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(triage_routes.router)
     app.include_router(jobs_routes.router)
     app.include_router(web_routes.router)
+    app.include_router(auth_routes.router)
     app.include_router(review_routes.router)
     app.include_router(reports_routes.router)
 

@@ -11,11 +11,12 @@ from sqlalchemy.orm import Session, sessionmaker
 from starlette.requests import Request
 from typer.testing import CliRunner
 
+from service.auth.deps import asker_identity
+from service.auth.models import ReviewerAccount
+from service.auth.service import hash_token
 from service.cli import app as cli
 from service.config import get_settings
 from service.db import session_scope
-from service.review.auth import asker_identity, hash_token
-from service.review.models import ReviewerAccount
 from tests.conftest import make_settings
 from tests.review.helpers import ReviewApp, add_item, review_app
 
