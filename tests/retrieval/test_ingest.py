@@ -62,7 +62,7 @@ def knowledge(tmp_path: Path) -> Path:
 def clients(tmp_path: Path, database_url: str) -> Clients:
     opened = open_clients(make_settings(tmp_path / "data", database_url=database_url))
     opened.knowledge.store = ChunkStore(
-        opened.knowledge.store._client, "knowledge", CountingEmbedder(opened.knowledge.store.embedder)
+        opened.knowledge.store.client, "knowledge", CountingEmbedder(opened.knowledge.store.embedder)
     )
     yield opened  # type: ignore[misc]
     opened.close()
@@ -129,7 +129,7 @@ def test_searching_an_index_built_by_another_embedder_says_to_rebuild(clients: C
     ingest(clients, knowledge)
     other = CountingEmbedder(clients.knowledge.store.embedder)
     other.name = "openai/text-embedding-3-small"
-    clients.knowledge.store = ChunkStore(clients.knowledge.store._client, "knowledge", other)
+    clients.knowledge.store = ChunkStore(clients.knowledge.store.client, "knowledge", other)
     with pytest.raises(NotReady, match=r"nemawashi ingest --rebuild"):
         search_passages(clients.knowledge, query="給料", k=1)
 
