@@ -1,5 +1,6 @@
 """Alembic environment: uses the connection handed in by service.db.migrate, or the configured URL."""
 
+import service.auth.models
 import service.jobs.models
 import service.retrieval.models
 import service.review.models

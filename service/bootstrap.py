@@ -26,6 +26,7 @@ from service.retrieval.lexical import load_synonyms
 from service.retrieval.lock import EmbeddedStoreLock
 from service.retrieval.service import KnowledgeIndex
 from service.retrieval.store import ChunkStore, make_chroma_client
+from service.review.service import SqlReviewQueue
 from service.triage.classifier import LocalClassifier, RootCauseClassifier
 from service.triage.service import Triage
 from service.triage.taxonomy import load_taxonomy
@@ -130,4 +131,13 @@ def build_triage(settings: Settings, opened: Clients) -> Triage:
     )
     if refreshed := approved.refresh():
         log.info("approved.refreshed", answers=refreshed)
-    return Triage(settings, opened.knowledge, approved, classifier, llm, prompts["draft"], settings.redact_for_llm)
+    return Triage(
+        settings,
+        opened.knowledge,
+        approved,
+        classifier,
+        llm,
+        prompts["draft"],
+        settings.redact_for_llm,
+        SqlReviewQueue(),
+    )

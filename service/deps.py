@@ -9,9 +9,8 @@ from fastapi import Depends, Request
 from sqlalchemy.orm import Session, sessionmaker
 
 from service.config import Settings
-from service.errors import NotReady
+from service.db import session_scope
 from service.retrieval.service import KnowledgeIndex
-from service.triage.service import Triage
 
 
 def get_settings_dep(request: Request) -> Settings:
@@ -19,16 +18,10 @@ def get_settings_dep(request: Request) -> Settings:
 
 
 def get_session(request: Request) -> Iterator[Session]:
-    """One session per request: committed once on success, rolled back on error."""
-    session: Session = request.app.state.sessionmaker()
-    try:
+    """One session per request: committed once on success (before the response is sent, see SessionDep), rolled back
+    on error."""
+    with session_scope(request.app.state.sessionmaker) as session:
         yield session
-        session.commit()
-    except BaseException:
-        session.rollback()
-        raise
-    finally:
-        session.close()
 
 
 def get_knowledge_index(request: Request) -> KnowledgeIndex:
@@ -40,16 +33,8 @@ def get_sessionmaker(request: Request) -> sessionmaker[Session]:
     return request.app.state.sessionmaker  # type: ignore[no-any-return]
 
 
-def get_triage(request: Request) -> Triage:
-    triage: Triage | None = getattr(request.app.state, "triage", None)
-    if triage is None:
-        raise NotReady("the service is still starting: the classifier is being trained")
-    return triage
-
-
 SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
 # scope="function": the commit happens before the response is sent, so a failed commit is never reported as done.
 SessionDep = Annotated[Session, Depends(get_session, scope="function")]
 KnowledgeDep = Annotated[KnowledgeIndex, Depends(get_knowledge_index)]
 SessionsDep = Annotated[sessionmaker[Session], Depends(get_sessionmaker)]
-TriageDep = Annotated[Triage, Depends(get_triage)]

@@ -53,6 +53,22 @@ class DatabaseUnavailable(NemawashiError):
     status_code = 503
 
 
+class Unauthorized(NemawashiError):
+    """No valid credentials: a missing, unknown or revoked token."""
+
+    status_code = 401
+
+
+class SignInRequired(Unauthorized):
+    """A page refused for lack of a login: browsers get the sign-in form, not JSON (see the app's handler)."""
+
+
+class Forbidden(NemawashiError):
+    """Valid credentials without the role the request needs."""
+
+    status_code = 403
+
+
 def _validation_message(exc: RequestValidationError) -> str:
     parts = []
     for err in exc.errors():

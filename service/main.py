@@ -11,10 +11,12 @@ from fastapi import FastAPI
 from fastapi.responses import JSONResponse, RedirectResponse
 
 from service import __version__
+from service.auth import routes as auth_routes
+from service.auth.service import active_names
 from service.bootstrap import build_triage, open_clients, unavailable
 from service.config import Settings, get_settings
 from service.db import session_scope
-from service.errors import NemawashiError, install_error_handlers
+from service.errors import NemawashiError, SignInRequired, install_error_handlers
 from service.jobs import routes as jobs_routes
 from service.logging import configure_logging, get_logger
 from service.reports import routes as reports_routes
@@ -22,7 +24,6 @@ from service.retrieval import routes as retrieval_routes
 from service.retrieval.ingest import ingest_knowledge
 from service.retrieval.service import KnowledgeIndex
 from service.review import routes as review_routes
-from service.review.auth import SignInRequired, active_names
 from service.review.decisions import retrain_classifier
 from service.review.pages import sign_in_form
 from service.triage import routes as triage_routes
@@ -96,6 +97,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(triage_routes.router)
     app.include_router(jobs_routes.router)
     app.include_router(web_routes.router)
+    app.include_router(auth_routes.router)
     app.include_router(review_routes.router)
     app.include_router(reports_routes.router)
 

@@ -8,8 +8,7 @@ from typing import Any
 from sqlalchemy import JSON, Boolean, DateTime, Float, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from service.db import Base
-from service.triage.models import utcnow
+from service.db import Base, utcnow
 
 UNFINISHED = ("queued", "running")
 

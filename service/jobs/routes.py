@@ -11,13 +11,13 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import FileResponse, HTMLResponse, Response, StreamingResponse
 from starlette.datastructures import UploadFile
 
+from service.auth.deps import signed_in_reviewer
 from service.deps import SessionDep, SessionsDep, SettingsDep
 from service.errors import BadInput
 from service.jobs.delivery import job_events, refuse_oversized, report_html, result_file, submit_upload
 from service.jobs.runner import JobRunner, start_job_runner, stop_job_runner
 from service.jobs.schemas import JobOut
 from service.jobs.service import JobOptions, get_job
-from service.review.auth import signed_in_reviewer
 
 
 @asynccontextmanager

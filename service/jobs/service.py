@@ -34,6 +34,7 @@ from service.jobs.models import UNFINISHED, Job, JobRow
 from service.jobs.readers import InputRow, Source, open_source, read_text
 from service.llm.client import Usage
 from service.logging import get_logger
+from service.review.service import SqlReviewQueue
 from service.triage.models import Question
 from service.triage.service import store_for_review
 
@@ -311,6 +312,7 @@ def _review_question(session: Session, p: Prepared, outcome: Outcome) -> int | N
         session,
         question,
         outcome.classification(),
+        queue=SqlReviewQueue(),
         urgent=bool(outcome.flags),
         vector=outcome.vector,
         embedder=outcome.embedder,

@@ -7,12 +7,13 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse
 
-from service.deps import SessionDep, TriageDep
+from service.auth.deps import signed_in_reviewer
+from service.deps import SessionDep
 from service.reports.records import known_departments
 from service.reports.render import dashboard_context
 from service.reports.schemas import ObjectionReport, ReportQuery
 from service.reports.service import objection_report
-from service.review.auth import signed_in_reviewer
+from service.triage.deps import TriageDep
 from service.web.pages import templates
 
 router = APIRouter(tags=["reports"], dependencies=[Depends(signed_in_reviewer)])

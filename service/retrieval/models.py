@@ -9,6 +9,8 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from service.db import Base
 
+KNOWLEDGE = "knowledge"  # the origin of documents ingested from the knowledge folder
+
 
 class KbDocument(Base):
     __tablename__ = "kb_documents"
@@ -24,3 +26,6 @@ class KbDocument(Base):
     body: Mapped[str] = mapped_column(Text)
     chunks: Mapped[int] = mapped_column(Integer)
     indexed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    # Who owns the row (added by 0005): "knowledge" for files ingest indexes, else the domain that put the page,
+    # e.g. "review" for approved answers. Ingest adds and removes only its own rows.
+    origin: Mapped[str] = mapped_column(String(16), default=KNOWLEDGE, server_default=KNOWLEDGE)

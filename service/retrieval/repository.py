@@ -9,7 +9,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from service.retrieval.documents import Document
-from service.retrieval.models import KbDocument
+from service.retrieval.models import KNOWLEDGE, KbDocument
 
 
 def get_document(session: Session, doc_id: str) -> KbDocument | None:
@@ -28,12 +28,25 @@ def save_documents(session: Session, docs: Iterable[tuple[Document, int]]) -> No
         row.title, row.type, row.lang = doc.meta.title, doc.meta.type, doc.meta.lang
         row.root_causes, row.updated, row.path = list(doc.meta.root_causes), doc.meta.updated, doc.path
         row.content_hash, row.body, row.chunks, row.indexed_at = doc.content_hash, doc.body, chunks, now
+        row.origin = KNOWLEDGE
         session.add(row)
     session.flush()
 
 
+def put_page(session: Session, row: KbDocument) -> None:
+    session.add(row)
+    session.flush()
+
+
+def delete_document(session: Session, doc_id: str) -> None:
+    row = session.get(KbDocument, doc_id)
+    if row is not None:
+        session.delete(row)
+        session.flush()
+
+
 def delete_documents_except(session: Session, keep: set[str]) -> None:
-    """Remove rows of documents no longer in the knowledge folder; approved answers (path `review:…`) stay."""
-    stale = delete(KbDocument).where(KbDocument.path.not_like("review:%"))
+    """Remove rows of documents no longer in the knowledge folder; pages other domains put (see origin) stay."""
+    stale = delete(KbDocument).where(KbDocument.origin == KNOWLEDGE)
     session.execute(stale.where(KbDocument.doc_id.not_in(keep)) if keep else stale)
     session.flush()

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
 from itertools import groupby
 from typing import Any, Literal
 
@@ -14,7 +16,7 @@ from service.errors import BadInput, NotFound
 from service.retrieval import repository
 from service.retrieval.embeddings import Vectors
 from service.retrieval.lexical import LexicalIndex, Synonyms
-from service.retrieval.models import KbDocument
+from service.retrieval.models import KNOWLEDGE, KbDocument
 from service.retrieval.schemas import Hit
 from service.retrieval.store import ChunkStore, StoredChunk
 
@@ -204,3 +206,36 @@ def documents_by_type(session: Session) -> list[tuple[str, list[KbDocument]]]:
     """All indexed documents grouped by type (plan, faq, risk, doc)."""
     docs = repository.list_documents(session)
     return [(doc_type, list(group)) for doc_type, group in groupby(docs, key=lambda d: d.type)]
+
+
+@dataclass(frozen=True)
+class Page:
+    """A page another domain publishes at /kb/{doc_id} (e.g. an approved answer): shown, listed, never ingested."""
+
+    doc_id: str
+    origin: str  # the owning domain, e.g. "review"; never "knowledge"
+    title: str
+    type: str
+    lang: str
+    root_causes: list[str]
+    updated: date | None
+    body: str
+    path: str  # where it comes from, for people reading the row, e.g. "review:items/12"
+
+
+def put_page(session: Session, page: Page) -> KbDocument:
+    """Create or replace a page another domain owns; ingesting the knowledge folder never removes it."""
+    if page.origin == KNOWLEDGE:
+        raise BadInput("pages from the knowledge folder are written by ingest, not put_page")
+    row = session.get(KbDocument, page.doc_id) or KbDocument(doc_id=page.doc_id)
+    row.title, row.type, row.lang, row.root_causes = page.title, page.type, page.lang, list(page.root_causes)
+    row.updated, row.body, row.path, row.origin = page.updated, page.body, page.path, page.origin
+    row.content_hash = hashlib.sha256(page.body.encode()).hexdigest()
+    row.chunks, row.indexed_at = 0, datetime.now(UTC)
+    repository.put_page(session, row)
+    return row
+
+
+def remove_page(session: Session, *, doc_id: str) -> None:
+    """Remove a page put with put_page (nothing happens when there is none)."""
+    repository.delete_document(session, doc_id)

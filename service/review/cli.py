@@ -13,10 +13,11 @@ from rich.console import Console
 from rich.table import Table
 from sqlalchemy.orm import Session
 
+from service.auth import service as auth
 from service.config import PROJECT_ROOT, get_settings
 from service.db import make_engine, make_sessionmaker, migrate, session_scope
 from service.errors import NemawashiError
-from service.review import auth, publishing
+from service.review import publishing
 
 users_app = typer.Typer(help="Reviewers and admins: add, list, revoke.", no_args_is_help=True)
 kb_app = typer.Typer(help="The curated knowledge base: export approved answers.", no_args_is_help=True)

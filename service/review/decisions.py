@@ -1,30 +1,25 @@
-"""Decisions on review items: optimistic concurrency, the audit log, idempotent retries, publishing."""
+"""Decisions on review items: optimistic concurrency, the audit log, idempotent retries (publishing.py publishes)."""
 
 from __future__ import annotations
 
-import functools
 import hashlib
-import threading
-import weakref
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import event
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from service.db import session_scope
+from service.auth.service import Reviewer, active_names
+from service.db import session_scope, utcnow
 from service.errors import BadInput, Conflict
 from service.logging import get_logger
 from service.retrieval.approved import ApprovedAnswers
 from service.review import publishing, repository
-from service.review.auth import KeepsChanges, Reviewer, active_names
 from service.review.models import ReviewItem
 from service.review.schemas import Assign, Decision, DecisionResult, Edit, ItemState, Relabel
 from service.triage.classifier import LocalClassifier
-from service.triage.models import Question, utcnow
+from service.triage.models import Question
 
 log = get_logger("review")
 
@@ -40,8 +35,8 @@ ALLOWED_FROM: dict[str, tuple[str, ...]] = {
 STATUS_CHANGES = ("approve", "edit", "reject", "withdraw")
 
 
-class StaleDecision(KeepsChanges, Conflict):
-    """A decision made on an old version: refused with 409, and the attempt stays in the audit log."""
+class StaleDecision(Conflict):
+    """A decision made on an old version: refused with 409; the attempt is in the audit log (its own transaction)."""
 
 
 def _aware(moment: datetime) -> datetime:
@@ -122,23 +117,28 @@ def _check(session: Session, item: ReviewItem, decision: Decision, labels: list[
         raise BadInput(f"cannot assign to {decision.assignee!r}: there is no active reviewer of that name")
 
 
-def _stale(run: _Run, item: ReviewItem) -> StaleDecision:
-    """Log the refused attempt and name who changed the item and when."""
+def _stale(run: _Run, sessions: sessionmaker[Session], item: ReviewItem) -> StaleDecision:
+    """Log the refused attempt in its own short transaction and name who changed the item and when.
+
+    The request's transaction is rolled back first: it holds nothing worth keeping, and on SQLite its failed
+    compare-and-set holds the write lock the audit entry needs."""
+    run.session.rollback()
     repository.reload(run.session, item)
     changed_at = _aware(item.updated_at)
     who = item.updated_by or "the system"
-    repository.add_event(
-        run.session,
-        item_id=item.id,
-        actor=run.reviewer.name,
-        action=run.decision.action,
-        outcome="conflict",
-        version=run.decision.version,
-        before={"version": item.version},
-        after=run.decision.model_dump(exclude={"version", "group", "action"}),
-        note=f"refused: {who} changed the item at {changed_at.isoformat(timespec='seconds')}",
-        created_at=run.now,
-    )
+    with session_scope(sessions) as audit:
+        repository.add_event(
+            audit,
+            item_id=item.id,
+            actor=run.reviewer.name,
+            action=run.decision.action,
+            outcome="conflict",
+            version=run.decision.version,
+            before={"version": item.version},
+            after=run.decision.model_dump(exclude={"version", "group", "action"}),
+            note=f"refused: {who} changed the item at {changed_at.isoformat(timespec='seconds')}",
+            created_at=run.now,
+        )
     return StaleDecision(
         f"item {item.id} was changed by {who} at {changed_at.isoformat(timespec='seconds')} "
         f"(it is now version {item.version}, your decision was made on version {run.decision.version}): "
@@ -228,63 +228,10 @@ def _members(run: _Run, primary: ReviewItem, was_approved: bool) -> list[tuple[R
     return members
 
 
-def _publish(
-    run: _Run, approved: ApprovedAnswers, primary: ReviewItem, was_approved: bool
-) -> tuple[list[str], list[str]]:
-    """Publish or withdraw the approved answer of the primary item and its group: the FAQ page in this transaction,
-    the answer /v1/ask reuses only once it commits (a rolled-back approval must never be served)."""
-    session, published, withdrawn = run.session, [], []
-    deferred: list[Callable[[], None]] = []
-    items = [session.get(ReviewItem, i) for i in run.applied]
-    question = session.get(Question, primary.question_id)
-    assert question is not None
-    if primary.status == "approved" and primary.final_answer is not None:
-        answer = repository.answer_of(session, primary.question_id)
-        citations = list(answer.citations) if answer else []
-        text = publishing.published_text(primary.final_answer, citations, question.lang)
-        for item in items:
-            if item is not None and item.status == "approved":
-                asked = session.get(Question, item.question_id)
-                assert asked is not None
-                published.append(publishing.answer_id(item.id))
-                deferred.append(  # plain values: after the commit the rows are expired
-                    functools.partial(
-                        approved.publish, answer_id=published[-1], question=asked.text, answer=text, lang=asked.lang
-                    )
-                )
-        label = repository.classification_of(session, question.id)
-        entry = publishing.FaqEntry(
-            item_id=primary.id,
-            question=question.text,
-            answer=primary.final_answer,
-            lang=question.lang,
-            root_cause=primary.root_cause or (label.primary if label else None),
-            citations=citations,
-            updated=run.now.date(),
-        )
-        publishing.save_page(session, entry)
-    elif was_approved and primary.status != "approved":
-        for item in items:
-            if item is not None:
-                withdrawn.append(publishing.answer_id(item.id))
-                deferred.append(functools.partial(approved.withdraw, withdrawn[-1]))
-        publishing.delete_page(session, item_id=primary.id)
-    if deferred:
-        event.listen(session, "after_commit", functools.partial(_run_after_commit, deferred), once=True)
-    return published, withdrawn
-
-
-def _run_after_commit(operations: list[Callable[[], None]], _session: Session) -> None:
-    for operation in operations:
-        try:
-            operation()
-        except Exception:  # the decision is committed; say so loudly rather than fail the reviewer's request
-            log.exception("review.publish_failed")
-
-
 def decide(
     session: Session,
     *,
+    sessions: sessionmaker[Session],
     item_id: int,
     decision: Decision,
     reviewer: Reviewer,
@@ -295,6 +242,7 @@ def decide(
     """Apply a reviewer's decision made on `decision.version`; StaleDecision (409) when the item changed since.
 
     With an idempotency key, a retry of the same request returns the first result and publishes nothing again.
+    sessions opens the short transaction that logs a refused (stale) attempt: the request's own rolls back.
     """
     request_hash = _request_hash(item_id, decision)
     if idempotency_key and (
@@ -308,7 +256,7 @@ def decide(
             replay := _replay(session, reviewer=reviewer, key=idempotency_key, request_hash=request_hash)
         ):
             return replay  # our own earlier attempt won the race
-        raise _stale(run, item)
+        raise _stale(run, sessions, item)
     _check(session, item, decision, labels)  # on the row we now hold; a refusal rolls the claim back
     was_approved = item.status == "approved"
     members = _members(run, item, was_approved)
@@ -320,7 +268,9 @@ def decide(
             _apply(run, member, text=text, primary_id=item.id, note=f"with #{item.id}'s decision")
         else:
             run.skipped.append(member.id)
-    published, withdrawn = _publish(run, approved, item, was_approved)
+    published, withdrawn = publishing.publish_decision(
+        session, approved=approved, primary=item, applied=run.applied, was_approved=was_approved, now=run.now
+    )
     result = DecisionResult(
         item=item_state(session, item),
         applied_to=run.applied,
@@ -361,18 +311,12 @@ def _remember(
         ) from exc
 
 
-_retrain_locks: weakref.WeakKeyDictionary[LocalClassifier, threading.Lock] = weakref.WeakKeyDictionary()
-_locks_guard = threading.Lock()
-
-
 def retrain_classifier(sessions: sessionmaker[Session], *, classifier: LocalClassifier) -> int:
     """Teach the local classifier every reviewer relabel, in place: the next classification uses it, no restart.
 
     Retrains run one at a time and each reads the labels afresh, so the last one includes every relabel. Calling it
     once at start-up, after the classifier is trained, carries relabels over a restart."""
-    with _locks_guard:
-        lock = _retrain_locks.setdefault(classifier, threading.Lock())
-    with lock:
+    with classifier.retrain_lock:
         with session_scope(sessions) as session:
             examples = repository.relabel_examples(session)
         if not examples:

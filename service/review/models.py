@@ -1,18 +1,16 @@
-"""Review rows: the queue, reviewers and their tokens, the audit log, idempotent decisions, question vectors."""
+"""Review rows: the queue, the audit log, idempotent decisions, question vectors."""
 
 from __future__ import annotations
 
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, DateTime, ForeignKey, Integer, LargeBinary, String, Text
+from sqlalchemy import JSON, ForeignKey, Integer, LargeBinary, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from service.db import Base
-from service.triage.models import utcnow
+from service.db import Base, UTCDateTime, utcnow
 
 STATUSES = ("pending", "approved", "rejected", "withdrawn")
-ROLES = ("reviewer", "admin")
 
 
 class ReviewItem(Base):
@@ -23,8 +21,8 @@ class ReviewItem(Base):
     status: Mapped[str] = mapped_column(String(16), default="pending", index=True)  # see STATUSES
     priority: Mapped[str] = mapped_column(String(16), default="normal")  # high when flagged or abstained
     version: Mapped[int] = mapped_column(Integer, default=1)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
-    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
     # Added by 0004: who holds the item, what a reviewer decided, and the label they corrected.
     assignee: Mapped[str | None] = mapped_column(String(100), nullable=True, index=True)
     root_cause: Mapped[str | None] = mapped_column(String(32), nullable=True)  # a reviewer's relabel, else None
@@ -35,20 +33,7 @@ class ReviewItem(Base):
     )
     updated_by: Mapped[str | None] = mapped_column(String(100), nullable=True)
     decided_by: Mapped[str | None] = mapped_column(String(100), nullable=True)
-    decided_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
-
-
-class ReviewerAccount(Base):
-    """A person who may review (role reviewer) or also manage reviewers (role admin); only the token's hash is kept."""
-
-    __tablename__ = "reviewers"
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    name: Mapped[str] = mapped_column(String(100), unique=True)
-    role: Mapped[str] = mapped_column(String(16))  # see ROLES
-    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
-    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
 
 
 class ReviewEvent(Base):
@@ -65,7 +50,7 @@ class ReviewEvent(Base):
     before: Mapped[dict[str, Any]] = mapped_column(JSON)
     after: Mapped[dict[str, Any]] = mapped_column(JSON)
     note: Mapped[str | None] = mapped_column(Text, nullable=True)  # e.g. "with #12's group decision"
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
 class IdempotentDecision(Base):
@@ -78,7 +63,7 @@ class IdempotentDecision(Base):
     item_id: Mapped[int] = mapped_column(ForeignKey("review_items.id", ondelete="CASCADE"))
     request_hash: Mapped[str] = mapped_column(String(64))
     response: Mapped[dict[str, Any]] = mapped_column(JSON)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
 class QuestionVector(Base):

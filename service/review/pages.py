@@ -7,7 +7,6 @@ CSRF value derived from the token. The review API (/v1/review) takes only the Au
 
 from __future__ import annotations
 
-import hmac
 import uuid
 from pathlib import Path
 from typing import Annotated, Any
@@ -18,22 +17,15 @@ from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Redirect
 from pydantic import TypeAdapter, ValidationError
 from starlette.background import BackgroundTask
 
-from service.deps import KnowledgeDep, SessionsDep, SettingsDep, TriageDep
-from service.errors import BadInput, NemawashiError
+from service.auth.deps import COOKIE_NAME, signed_in
+from service.auth.service import Reviewer, active_names, authenticate, csrf_matches, csrf_token
+from service.deps import KnowledgeDep, SessionDep, SessionsDep, SettingsDep
+from service.errors import BadInput, NemawashiError, Unauthorized
 from service.review import decisions, repository, service
-from service.review.auth import (
-    COOKIE_NAME,
-    Reviewer,
-    ReviewSessionDep,
-    Unauthorized,
-    active_names,
-    authenticate,
-    csrf_token,
-    signed_in,
-)
 from service.review.grouping import QuestionSpace
 from service.review.i18n import TEXTS, pick_lang
 from service.review.schemas import Decision, ItemQuery
+from service.triage.deps import TriageDep
 from service.web.pages import templates
 
 router = APIRouter(include_in_schema=False)
@@ -122,7 +114,7 @@ def _labels(triage: Any, lang: str) -> list[tuple[str, str]]:
 
 
 @router.get("/review", response_class=HTMLResponse)
-def queue_page(request: Request, session: ReviewSessionDep, knowledge: KnowledgeDep, settings: SettingsDep) -> Response:
+def queue_page(request: Request, session: SessionDep, knowledge: KnowledgeDep, settings: SettingsDep) -> Response:
     """The queue with its filters; j/k move, Enter opens."""
     who = signed_in(request, session)
     if who is None:
@@ -148,7 +140,7 @@ def queue_page(request: Request, session: ReviewSessionDep, knowledge: Knowledge
 
 
 @router.post("/review/login")
-def login(request: Request, session: ReviewSessionDep, form: FormDep) -> Response:
+def login(request: Request, session: SessionDep, form: FormDep) -> Response:
     """Exchange a token for the login cookie."""
     token, next_url = _one(form, "token"), _safe_next(_one(form, "next") or "/review")
     try:
@@ -164,9 +156,9 @@ def login(request: Request, session: ReviewSessionDep, form: FormDep) -> Respons
 
 
 @router.post("/review/logout")
-def logout(request: Request, session: ReviewSessionDep, form: FormDep) -> Response:
+def logout(request: Request, session: SessionDep, form: FormDep) -> Response:
     who = signed_in(request, session)
-    if who is not None and not hmac.compare_digest(_one(form, "csrf").encode(), csrf_token(who[1]).encode()):
+    if who is not None and not csrf_matches(_one(form, "csrf"), who[1]):
         raise BadInput("the form is stale or came from another site: reload the page")
     response = RedirectResponse("/review", status_code=303)
     response.delete_cookie(COOKIE_NAME, path="/")
@@ -217,7 +209,7 @@ def _item_page(
 
 @router.get("/review/items/{item_id}", response_class=HTMLResponse)
 def item_page(
-    item_id: int, request: Request, session: ReviewSessionDep, knowledge: KnowledgeDep, settings: SettingsDep
+    item_id: int, request: Request, session: SessionDep, knowledge: KnowledgeDep, settings: SettingsDep
 ) -> Response:
     """The draft and its cited passages side by side, the decisions, the group, similar items and the audit log."""
     who = signed_in(request, session)
@@ -256,7 +248,7 @@ def _decision_from(form: dict[str, list[str]]) -> Decision:
 def decide_in_page(
     item_id: int,
     request: Request,
-    session: ReviewSessionDep,
+    session: SessionDep,
     form: FormDep,
     knowledge: KnowledgeDep,
     settings: SettingsDep,
@@ -268,7 +260,7 @@ def decide_in_page(
     if who is None:
         return login_page(request)
     back = _one(form, "back")
-    if not hmac.compare_digest(_one(form, "csrf").encode(), csrf_token(who[1]).encode()):
+    if not csrf_matches(_one(form, "csrf"), who[1]):
         notice = {"kind": "error", "text": TEXTS[_lang(request)]["csrf"]}
         return _item_page(
             request, session, item_id=item_id, who=who, knowledge=knowledge, settings=settings, back=back,
@@ -280,12 +272,13 @@ def decide_in_page(
             session,
             item_id=item_id,
             decision=decision,
+            sessions=sessions,
             reviewer=who[0],
             approved=triage.approved,
             labels=triage.classifier.taxonomy.ids,
             idempotency_key=_one(form, "idempotency_key") or None,
         )
-    except decisions.StaleDecision as exc:  # the refused attempt stays in the audit log: this session commits
+    except decisions.StaleDecision as exc:  # refused and rolled back; the attempt is in the audit log already
         notice = {"kind": "conflict", "text": exc.message}
         return _item_page(
             request, session, item_id=item_id, who=who, knowledge=knowledge, settings=settings, back=back,
@@ -306,7 +299,7 @@ def decide_in_page(
 
 
 @router.get("/review/items/{item_id}/state")
-def item_state(item_id: int, request: Request, session: ReviewSessionDep) -> JSONResponse:
+def item_state(item_id: int, request: Request, session: SessionDep) -> JSONResponse:
     """The item's version and who changed it last: the page polls this to warn of someone else's change."""
     if signed_in(request, session) is None:
         return JSONResponse({"error": "sign in at /review"}, status_code=401)
@@ -315,7 +308,7 @@ def item_state(item_id: int, request: Request, session: ReviewSessionDep) -> JSO
 
 
 @router.get("/review/static/{name}")
-def asset(name: str, request: Request, session: ReviewSessionDep) -> Response:
+def asset(name: str, request: Request, session: SessionDep) -> Response:
     """review.js and review.css, for signed-in reviewers."""
     if name not in ASSETS:
         return JSONResponse({"error": f"no asset {name!r}"}, status_code=404)

@@ -2,24 +2,32 @@
 
 from __future__ import annotations
 
-import hashlib
+import functools
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
 import yaml
+from sqlalchemy import event
 from sqlalchemy.orm import Session
 
+from service.logging import get_logger
 from service.privacy import redact
+from service.retrieval import service as retrieval
+from service.retrieval.approved import ApprovedAnswers
 from service.retrieval.documents import ROOT_CAUSES
-from service.retrieval.models import KbDocument
 from service.review import repository
+from service.review.models import ReviewItem
+from service.triage.models import Question
 
 PAGE_PREFIX = "approved-"
+ORIGIN = "review"  # the origin of the FAQ pages approvals put in the knowledge base
 _MARKER = re.compile(r"\[(\d{1,2})\]")
 _TITLE_MAX = 200
+log = get_logger("review")
 
 
 def answer_id(item_id: int) -> str:
@@ -104,22 +112,99 @@ class FaqEntry:
 
 
 def save_page(session: Session, entry: FaqEntry) -> None:
-    """The FAQ page at /kb/approved-<id>; its path marks it as coming from a review, not a knowledge file."""
-    row = session.get(KbDocument, entry.doc_id) or KbDocument(doc_id=entry.doc_id)
-    row.title, row.type, row.lang = faq_title(entry.question), "faq", entry.lang
-    row.root_causes, row.updated, row.path = entry.root_causes, entry.updated, f"review:items/{entry.item_id}"
-    row.body = entry.body
-    row.content_hash = hashlib.sha256(row.body.encode()).hexdigest()
-    row.chunks, row.indexed_at = 0, datetime.now(UTC)
-    session.add(row)
-    session.flush()
+    """The FAQ page at /kb/approved-<id>, owned by review: ingesting the knowledge folder leaves it alone."""
+    page = retrieval.Page(
+        doc_id=entry.doc_id,
+        origin=ORIGIN,
+        title=faq_title(entry.question),
+        type="faq",
+        lang=entry.lang,
+        root_causes=entry.root_causes,
+        updated=entry.updated,
+        body=entry.body,
+        path=f"review:items/{entry.item_id}",
+    )
+    retrieval.put_page(session, page)
 
 
 def delete_page(session: Session, *, item_id: int) -> None:
-    row = session.get(KbDocument, answer_id(item_id))
-    if row is not None:
-        session.delete(row)
-        session.flush()
+    retrieval.remove_page(session, doc_id=answer_id(item_id))
+
+
+def publish_decision(
+    session: Session,
+    *,
+    approved: ApprovedAnswers,
+    primary: ReviewItem,
+    applied: list[int],
+    was_approved: bool,
+    now: datetime,
+) -> tuple[list[str], list[str]]:
+    """Publish or withdraw the approved answer of the primary item and the group items the decision applied to: the
+    FAQ page in this transaction, the answer /v1/ask reuses only once it commits (a rolled-back approval must never
+    be served). Returns the published and the withdrawn answer ids."""
+    deferred: list[Callable[[], None]] = []
+    items = [item for item in (session.get(ReviewItem, i) for i in applied) if item is not None]
+    question = session.get(Question, primary.question_id)
+    assert question is not None
+    if primary.status == "approved" and primary.final_answer is not None:
+        published = _publish(session, approved, primary, question, items, deferred, now)
+        withdrawn: list[str] = []
+    elif was_approved and primary.status != "approved":
+        published, withdrawn = [], [answer_id(item.id) for item in items]
+        deferred += [functools.partial(approved.withdraw, answer) for answer in withdrawn]
+        delete_page(session, item_id=primary.id)
+    else:
+        published, withdrawn = [], []
+    if deferred:
+        event.listen(session, "after_commit", functools.partial(_run_after_commit, deferred), once=True)
+    return published, withdrawn
+
+
+def _publish(
+    session: Session,
+    approved: ApprovedAnswers,
+    primary: ReviewItem,
+    question: Question,
+    items: list[ReviewItem],
+    deferred: list[Callable[[], None]],
+    now: datetime,
+) -> list[str]:
+    assert primary.final_answer is not None
+    answer = repository.answer_of(session, primary.question_id)
+    citations = list(answer.citations) if answer else []
+    text = published_text(primary.final_answer, citations, question.lang)
+    published = []
+    for item in items:
+        if item.status == "approved":
+            asked = session.get(Question, item.question_id)
+            assert asked is not None
+            published.append(answer_id(item.id))
+            deferred.append(  # plain values: after the commit the rows are expired
+                functools.partial(
+                    approved.publish, answer_id=published[-1], question=asked.text, answer=text, lang=asked.lang
+                )
+            )
+    label = repository.classification_of(session, question.id)
+    entry = FaqEntry(
+        item_id=primary.id,
+        question=question.text,
+        answer=primary.final_answer,
+        lang=question.lang,
+        root_cause=primary.root_cause or (label.primary if label else None),
+        citations=citations,
+        updated=now.date(),
+    )
+    save_page(session, entry)
+    return published
+
+
+def _run_after_commit(operations: list[Callable[[], None]], _session: Session) -> None:
+    for operation in operations:
+        try:
+            operation()
+        except Exception:  # the decision is committed; say so loudly rather than fail the reviewer's request
+            log.exception("review.publish_failed")
 
 
 def approved_entries(session: Session) -> list[FaqEntry]:

@@ -1,4 +1,4 @@
-"""Pydantic I/O for /v1/review: the queue, item detail, decisions, the audit log and users."""
+"""Pydantic I/O for /v1/review: the queue, item detail, decisions, and the audit log."""
 
 from __future__ import annotations
 
@@ -234,25 +234,3 @@ class DecisionResult(BaseModel):
     withdrawn: list[str] = Field(description="Approved-answer ids no longer reused.")
     retrain: bool = Field(description="True when a relabel is teaching the local classifier.")
     replayed: bool = Field(default=False, description="True when this is the stored result of a retried request.")
-
-
-class UserOut(BaseModel):
-    name: str
-    role: str
-    active: bool
-    created_at: datetime
-    revoked_at: datetime | None
-
-
-class NewUser(BaseModel):
-    name: str = Field(min_length=1, max_length=100)
-    role: Literal["reviewer", "admin"] = "reviewer"
-
-
-class NewUserOut(UserOut):
-    token: str = Field(description="Shown once: only its hash is stored.")
-
-
-class Me(BaseModel):
-    name: str
-    role: str

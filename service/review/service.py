@@ -55,6 +55,21 @@ def enqueue(
     return item
 
 
+class SqlReviewQueue:
+    """The review queue as the pipeline sees it (triage.queue.ReviewQueue): stored drafts become pending items."""
+
+    def enqueue(
+        self,
+        session: Session,
+        *,
+        question_id: int,
+        urgent: bool,
+        vector: np.ndarray | None = None,
+        embedder: str | None = None,
+    ) -> ReviewItem:
+        return enqueue(session, question_id=question_id, urgent=urgent, vector=vector, embedder=embedder)
+
+
 def aware(moment: datetime) -> datetime:
     """SQLite hands back naive UTC datetimes; PostgreSQL aware ones."""
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)

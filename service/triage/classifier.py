@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+import threading
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -72,6 +73,8 @@ class LocalClassifier:
         self._cache_dir = cache_dir
         self._examples = taxonomy.examples()
         self._extra_vectors: dict[str, np.ndarray] = {}
+        # Held by whoever reads the relabels and retrains, so the last retrain always includes every relabel.
+        self.retrain_lock = threading.Lock()
         self._model = self._fit(self._examples)
 
     @property

@@ -2,17 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, DateTime, Float, ForeignKey, Integer, String, Text
+from sqlalchemy import JSON, Boolean, Float, ForeignKey, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from service.db import Base
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
+from service.db import Base, UTCDateTime, utcnow
 
 
 class Question(Base):
@@ -25,7 +21,7 @@ class Question(Base):
     source: Mapped[str] = mapped_column(String(16))  # widget | api | survey | cli | eval
     department: Mapped[str | None] = mapped_column(String(100), nullable=True)
     asker: Mapped[str | None] = mapped_column(String(200), nullable=True)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, index=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
 
     answer: Mapped[Answer] = relationship(back_populates="question", uselist=False)
     classification: Mapped[ClassificationRow] = relationship(back_populates="question", uselist=False)
@@ -75,4 +71,4 @@ class Feedback(Base):
     question_id: Mapped[int] = mapped_column(ForeignKey("questions.id", ondelete="CASCADE"), index=True)
     helpful: Mapped[bool] = mapped_column(Boolean)
     comment: Mapped[str | None] = mapped_column(Text, nullable=True)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

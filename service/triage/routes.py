@@ -9,11 +9,12 @@ from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import StreamingResponse
 
-from service.deps import SessionDep, SessionsDep, TriageDep
+from service.auth.deps import AskerDep
+from service.deps import SessionDep, SessionsDep
 from service.errors import NemawashiError
 from service.retrieval.service import clean_query
-from service.review.auth import AskerDep
 from service.triage import service
+from service.triage.deps import TriageDep
 from service.triage.schemas import AskRequest, AskResponse, FeedbackRequest, FeedbackResponse
 
 router = APIRouter(tags=["ask"])

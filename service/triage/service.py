@@ -21,7 +21,6 @@ from service.privacy import redact
 from service.retrieval.approved import ApprovedAnswers
 from service.retrieval.documents import detect_lang
 from service.retrieval.service import KnowledgeIndex, SearchOptions, clean_query, expanded_query, search_passages
-from service.review.service import enqueue
 from service.triage.classifier import Classification, RootCauseClassifier
 from service.triage.drafting import (
     ABSTAIN_TEXT,
@@ -35,6 +34,7 @@ from service.triage.drafting import (
     stream_chunks,
 )
 from service.triage.models import Answer, ClassificationRow, Feedback, Question
+from service.triage.queue import ReviewQueue
 from service.triage.schemas import AskResponse, Citation, RootCause, UsageOut
 
 log = get_logger("triage")
@@ -52,6 +52,7 @@ class Triage:
     llm: ChatModel | None
     draft_prompt: Prompt
     redact_for_llm: bool
+    queue: ReviewQueue  # where every stored draft goes for review
 
 
 @dataclass
@@ -186,29 +187,17 @@ def _store(
     visible: str,
     latency_ms: int,
 ) -> AskResponse:
-    """Question, draft and classification in one transaction, and a pending review item."""
-    with session_scope(sessions) as session:
-        answer = Answer(
-            mode=draft.mode,
-            text=draft.text,
-            citations=[c.model_dump() for c in draft.citations],
-            flags=draft.flags,
-            model=triage.llm.model if draft.mode == "llm" and triage.llm else None,
-            prompt_id=triage.draft_prompt.id if draft.mode == "llm" else None,
-            prompt_hash=triage.draft_prompt.hash if draft.mode == "llm" else None,
-            usage=usage.__dict__,
-            latency_ms=latency_ms,
-        )
-        question = store_for_review(
-            session,
-            Question(text=text, lang=lang, source=source, department=department, asker=asker),
-            classification,
-            answer=answer,
-            urgent=bool(draft.flags or classification.flags) or draft.mode == "abstain",
-            vector=vector,
-            embedder=triage.knowledge.store.embedder.name,
-        )
-        public_id = question.public_id
+    """Store the result for review, then answer with it."""
+    public_id = _persist(
+        sessions,
+        triage,
+        question=Question(text=text, lang=lang, source=source, department=department, asker=asker),
+        draft=draft,
+        classification=classification,
+        usage=usage,
+        vector=vector,
+        latency_ms=latency_ms,
+    )
     log.info(
         "ask.done",
         id=public_id,
@@ -218,6 +207,66 @@ def _store(
         latency_ms=latency_ms,
         llm_calls=usage.calls,
     )
+    return _response(
+        public_id,
+        lang=lang,
+        draft=draft,
+        classification=classification,
+        usage=usage,
+        visible=visible,
+        latency_ms=latency_ms,
+    )
+
+
+def _persist(
+    sessions: sessionmaker[Session],
+    triage: Triage,
+    *,
+    question: Question,
+    draft: Draft,
+    classification: Classification,
+    usage: Usage,
+    vector: np.ndarray,
+    latency_ms: int,
+) -> str:
+    """Question, draft and classification in one transaction, and a pending review item; returns the public id."""
+    by_llm = draft.mode == "llm"
+    answer = Answer(
+        mode=draft.mode,
+        text=draft.text,
+        citations=[c.model_dump() for c in draft.citations],
+        flags=draft.flags,
+        model=triage.llm.model if by_llm and triage.llm else None,
+        prompt_id=triage.draft_prompt.id if by_llm else None,
+        prompt_hash=triage.draft_prompt.hash if by_llm else None,
+        usage=usage.__dict__,
+        latency_ms=latency_ms,
+    )
+    with session_scope(sessions) as session:
+        stored = store_for_review(
+            session,
+            question,
+            classification,
+            queue=triage.queue,
+            answer=answer,
+            urgent=bool(draft.flags or classification.flags) or draft.mode == "abstain",
+            vector=vector,
+            embedder=triage.knowledge.store.embedder.name,
+        )
+        return stored.public_id
+
+
+def _response(
+    public_id: str,
+    *,
+    lang: str,
+    draft: Draft,
+    classification: Classification,
+    usage: Usage,
+    visible: str,
+    latency_ms: int,
+) -> AskResponse:
+    """What the asker gets: the visible answer, the draft, citations, root cause, status and usage."""
     return AskResponse(
         id=public_id,
         answer=visible,
@@ -251,12 +300,13 @@ def store_for_review(
     question: Question,
     classification: Classification,
     *,
+    queue: ReviewQueue,
     answer: Answer | None = None,
     urgent: bool,
     vector: np.ndarray | None = None,
     embedder: str | None = None,
 ) -> Question:
-    """A new question with its classification (and draft, when there is one), queued for reviewers."""
+    """A new question with its classification (and draft, when there is one), handed to the review queue."""
     question.public_id = question.public_id or str(uuid.uuid4())
     session.add(question)
     session.flush()
@@ -278,7 +328,7 @@ def store_for_review(
             flags=list(classification.flags),
         )
     )
-    enqueue(session, question_id=question.id, urgent=urgent, vector=vector, embedder=embedder)
+    queue.enqueue(session, question_id=question.id, urgent=urgent, vector=vector, embedder=embedder)
     return question
 
 

@@ -12,9 +12,9 @@ import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
+from service.auth.deps import signed_in_reviewer
 from service.config import Settings
 from service.main import create_app
-from service.review.auth import signed_in_reviewer
 from tests.conftest import make_settings, set_mock_fault
 from tests.jobs.helpers import distinct_comments, survey_rows, write_csv
 from tests.test_api import wait_ready

@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from service.db import make_engine, make_sessionmaker, migrate
 from service.retrieval.models import KbDocument
 from service.review.models import ReviewItem
+from service.review.service import SqlReviewQueue
 from service.triage.classifier import Classification
 from service.triage.models import Answer, Feedback, Question
 from service.triage.service import store_for_review
@@ -74,6 +75,7 @@ def add_question(
         ),
         Classification(cause, None, 0.8, objection, "「…」", "local"),
         answer=Answer(mode=mode, text="回答", citations=citations, flags=[], usage={}, latency_ms=5),
+        queue=SqlReviewQueue(),
         urgent=False,
     )
     session.scalars(select(ReviewItem).where(ReviewItem.question_id == question.id)).one().status = status

@@ -12,10 +12,10 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
+from service.auth.deps import signed_in_reviewer
 from service.config import Settings
 from service.main import create_app
 from service.reports.records import REPORT_TZ, iso_week
-from service.review.auth import signed_in_reviewer
 from tests.conftest import make_settings
 from tests.test_api import wait_ready
 

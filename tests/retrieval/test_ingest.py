@@ -1,14 +1,20 @@
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from alembic.config import Config
+from sqlalchemy import text
 
+from alembic import command
 from service.bootstrap import Clients, open_clients
-from service.db import session_scope
-from service.errors import NotReady
+from service.config import PROJECT_ROOT
+from service.db import make_engine, migrate, session_scope
+from service.errors import BadInput, NotReady
 from service.retrieval import repository
 from service.retrieval.ingest import ingest_knowledge
+from service.retrieval.models import KNOWLEDGE
 from service.retrieval.schemas import IngestReport
-from service.retrieval.service import search_passages
+from service.retrieval.service import Page, put_page, remove_page, search_passages
 from service.retrieval.store import ChunkStore
 from tests.conftest import make_settings
 from tests.retrieval.helpers import write_doc
@@ -56,7 +62,7 @@ def knowledge(tmp_path: Path) -> Path:
 def clients(tmp_path: Path, database_url: str) -> Clients:
     opened = open_clients(make_settings(tmp_path / "data", database_url=database_url))
     opened.knowledge.store = ChunkStore(
-        opened.knowledge.store._client, "knowledge", CountingEmbedder(opened.knowledge.store.embedder)
+        opened.knowledge.store.client, "knowledge", CountingEmbedder(opened.knowledge.store.embedder)
     )
     yield opened  # type: ignore[misc]
     opened.close()
@@ -123,6 +129,69 @@ def test_searching_an_index_built_by_another_embedder_says_to_rebuild(clients: C
     ingest(clients, knowledge)
     other = CountingEmbedder(clients.knowledge.store.embedder)
     other.name = "openai/text-embedding-3-small"
-    clients.knowledge.store = ChunkStore(clients.knowledge.store._client, "knowledge", other)
+    clients.knowledge.store = ChunkStore(clients.knowledge.store.client, "knowledge", other)
     with pytest.raises(NotReady, match=r"nemawashi ingest --rebuild"):
         search_passages(clients.knowledge, query="給料", k=1)
+
+
+def faq_page(doc_id: str, *, origin: str = "review") -> Page:
+    return Page(
+        doc_id=doc_id,
+        origin=origin,
+        title="賞与は減りますか？",
+        type="faq",
+        lang="ja",
+        root_causes=["job_fear"],
+        updated=None,
+        body="## Q: 賞与は減りますか？\n\n減りません。\n",
+        path=f"somewhere/{doc_id}.md",  # not the old `review:` marker: the origin column alone protects it
+    )
+
+
+def doc_ids(clients: Clients) -> set[str]:
+    with session_scope(clients.sessionmaker) as session:
+        return {doc.doc_id for doc in repository.list_documents(session)}
+
+
+def test_ingest_removes_only_its_own_documents_never_pages_put_by_other_domains(
+    clients: Clients, knowledge: Path
+) -> None:
+    ingest(clients, knowledge)
+    with session_scope(clients.sessionmaker) as session:
+        put_page(session, faq_page("approved-7"))
+    (knowledge / "faq-pay-en.md").unlink()
+    ingest(clients, knowledge)
+    assert doc_ids(clients) == {"faq-pay-ja", "faq-data-ja", "approved-7"}
+    with session_scope(clients.sessionmaker) as session:
+        remove_page(session, doc_id="approved-7")
+    assert doc_ids(clients) == {"faq-pay-ja", "faq-data-ja"}
+
+
+def test_a_page_cannot_pretend_to_come_from_the_knowledge_folder(clients: Clients) -> None:
+    with session_scope(clients.sessionmaker) as session, pytest.raises(BadInput):
+        put_page(session, faq_page("approved-8", origin=KNOWLEDGE))
+    assert "approved-8" not in doc_ids(clients)
+
+
+def test_the_migration_marks_approved_answer_pages_of_older_databases_as_review_pages(database_url: str) -> None:
+    engine = make_engine(database_url)
+    config = Config(str(PROJECT_ROOT / "alembic.ini"))
+    config.set_main_option("script_location", str(PROJECT_ROOT / "alembic"))
+    try:
+        with engine.begin() as connection:
+            config.attributes["connection"] = connection
+            command.upgrade(config, "0004")
+            for doc_id, path in (("approved-3", "review:items/3"), ("faq-pay-ja", "faq/faq-pay-ja.md")):
+                connection.execute(
+                    text(
+                        "INSERT INTO kb_documents (doc_id, title, type, lang, root_causes, path, content_hash, body,"
+                        " chunks, indexed_at) VALUES (:id, 't', 'faq', 'ja', '[]', :path, 'h', 'b', 0, :at)"
+                    ),
+                    {"id": doc_id, "path": path, "at": datetime.now(UTC)},
+                )
+        migrate(engine)
+        with engine.connect() as connection:
+            origins = dict(connection.execute(text("SELECT doc_id, origin FROM kb_documents")).tuples().all())
+        assert origins == {"approved-3": "review", "faq-pay-ja": KNOWLEDGE}
+    finally:
+        engine.dispose()

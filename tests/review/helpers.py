@@ -14,11 +14,12 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
+from service.auth import service as auth
 from service.config import Settings
 from service.db import session_scope
 from service.main import create_app
-from service.review import auth
 from service.review.models import ReviewItem
+from service.review.service import SqlReviewQueue
 from service.triage.classifier import Classification
 from service.triage.models import Answer, Question
 from service.triage.service import store_for_review
@@ -125,6 +126,7 @@ def add_item(
             usage={},
             latency_ms=5,
         ),
+        queue=SqlReviewQueue(),
         urgent=urgent,
     )
     return session.scalars(select(ReviewItem).where(ReviewItem.question_id == question.id)).one()

@@ -15,10 +15,10 @@ import pytest
 import uvicorn
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
+from service.auth import service as auth
 from service.config import Settings
 from service.db import session_scope
 from service.main import create_app
-from service.review import auth
 from tests.conftest import free_port, make_settings
 from tests.review.helpers import COST, TRAINING, TRAINING_PARAPHRASE
 

@@ -9,11 +9,11 @@ from typing import Any
 import httpx
 import pytest
 
+from service.auth.service import Reviewer
 from service.config import Settings
 from service.db import session_scope
 from service.retrieval.ingest import ingest_knowledge
 from service.review import decisions
-from service.review.auth import Reviewer
 from service.review.schemas import Approve
 from tests.conftest import mock_requests
 from tests.review.helpers import (
@@ -232,6 +232,7 @@ def test_an_approval_whose_transaction_rolls_back_is_never_served(review: Review
         try:
             result = decisions.decide(
                 session,
+                sessions=review.sessions,
                 item_id=item,
                 decision=Approve(action="approve", version=1),
                 reviewer=Reviewer("sato", "reviewer"),

@@ -6,8 +6,8 @@ import re
 
 import pytest
 
+from service.auth.service import csrf_token
 from service.db import session_scope
-from service.review.auth import csrf_token
 from tests.review.helpers import TRAINING, TRAINING_PARAPHRASE, ReviewApp, add_item
 
 # The first test of a session also pays for indexing the knowledge base (a session fixture).

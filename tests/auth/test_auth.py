@@ -11,11 +11,13 @@ from sqlalchemy.orm import Session, sessionmaker
 from starlette.requests import Request
 from typer.testing import CliRunner
 
+from service.auth.deps import asker_identity
+from service.auth.models import ReviewerAccount
+from service.auth.service import hash_token
 from service.cli import app as cli
 from service.config import get_settings
 from service.db import session_scope
-from service.review.auth import asker_identity, hash_token
-from service.review.models import ReviewerAccount
+from service.main import create_app
 from tests.conftest import make_settings
 from tests.review.helpers import ReviewApp, add_item, review_app
 
@@ -167,3 +169,21 @@ def test_a_question_asked_through_the_trusted_proxy_shows_its_asker_to_reviewers
 
 
 _SSO = {"X-Forwarded-User": "sato.taro@minato.example"}
+
+
+def test_the_api_docs_show_the_bearer_scheme_on_reviewer_endpoints_and_not_on_asking(tmp_path: Any) -> None:
+    schema = create_app(make_settings(tmp_path)).openapi()
+    assert schema["components"]["securitySchemes"]["HTTPBearer"] == {
+        "type": "http",
+        "scheme": "bearer",
+        "description": "A reviewer's token: `nemawashi users add NAME` prints one.",
+    }
+    paths = schema["paths"]
+    for path, method in (
+        ("/v1/review/items", "get"),
+        ("/v1/review/users", "post"),
+        ("/v1/reports/objections", "get"),
+        ("/v1/jobs/classify", "post"),
+    ):
+        assert paths[path][method]["security"] == [{"HTTPBearer": []}], path
+    assert "security" not in paths["/v1/ask"]["post"]

@@ -1,0 +1,1 @@
+"""Who may do what: reviewer and admin accounts, their tokens, browser sign-in, and askers named by an SSO proxy."""

@@ -1,0 +1,86 @@
+"""Access as a type: endpoints take `ReviewerDep`, `AdminDep`, `ReaderDep` or `AskerDep` and never parse headers.
+
+The review API authenticates by the Authorization header only, so no cookie can be replayed against it (no CSRF).
+The reviewer pages, the dashboard and bulk jobs also accept the login cookie the sign-in form sets (HttpOnly,
+SameSite=Strict: no other site can send it); their forms echo a CSRF value derived from the token.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from sqlalchemy.orm import Session
+
+from service.auth.service import Reviewer, asker_name, authenticate, require_admin
+from service.config import Settings
+from service.deps import SessionDep, SettingsDep
+from service.errors import SignInRequired, Unauthorized
+
+COOKIE_NAME = "nemawashi_review"
+
+# auto_error=False: a missing or non-bearer header reaches our own 401 with its {"error", "detail"} body.
+bearer = HTTPBearer(auto_error=False, description="A reviewer's token: `nemawashi users add NAME` prints one.")
+BearerDep = Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
+
+
+def bearer_token(credentials: HTTPAuthorizationCredentials | None) -> str | None:
+    return credentials.credentials if credentials else None
+
+
+def _header_token(request: Request) -> str | None:
+    scheme, _, value = request.headers.get("authorization", "").partition(" ")
+    return (value.strip() or None) if scheme.lower() == "bearer" else None
+
+
+def signed_in(request: Request, session: Session) -> tuple[Reviewer, str] | None:
+    """The reviewer of the UI's login cookie (or a bearer header), with the token; None when there is none valid."""
+    token = request.cookies.get(COOKIE_NAME) or _header_token(request)
+    try:
+        return (authenticate(session, token), token) if token else None
+    except Unauthorized:
+        return None
+
+
+def signed_in_reviewer(request: Request, session: SessionDep, _bearer: BearerDep) -> Reviewer:
+    """Who may read reports and run bulk jobs: a reviewer or admin, by bearer token or the reviewer UI's login cookie.
+    A page answers a browser without either with the sign-in form. Tests override this function, not the auth behind
+    it. (_bearer is read by signed_in too; declaring it shows the scheme in /docs.)"""
+    who = signed_in(request, session)
+    if who is None:
+        refused = Unauthorized if request.url.path.startswith("/v1/") else SignInRequired
+        raise refused("this is for reviewers: send `Authorization: Bearer <token>` or sign in at /review")
+    return who[0]
+
+
+ReaderDep = Annotated[Reviewer, Depends(signed_in_reviewer)]
+
+
+def current_reviewer(session: SessionDep, credentials: BearerDep) -> Reviewer:
+    """The bearer token's reviewer; the API ignores the login cookie."""
+    return authenticate(session, bearer_token(credentials))
+
+
+ReviewerDep = Annotated[Reviewer, Depends(current_reviewer)]
+
+
+def current_admin(reviewer: ReviewerDep) -> Reviewer:
+    return require_admin(reviewer)
+
+
+AdminDep = Annotated[Reviewer, Depends(current_admin)]
+
+
+def asker_identity(request: Request, settings: Settings) -> str | None:
+    """The asker named by the trusted SSO proxy's header, else None (anonymous)."""
+    peer = request.client.host if request.client else None
+    header = request.headers.get(settings.sso_header) if settings.sso_header else None
+    return asker_name(peer=peer, header=header, settings=settings)
+
+
+def get_asker(request: Request, settings: SettingsDep) -> str | None:
+    return asker_identity(request, settings)
+
+
+AskerDep = Annotated[str | None, Depends(get_asker)]

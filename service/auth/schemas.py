@@ -1,0 +1,30 @@
+"""Pydantic I/O for accounts: /v1/review/me and /v1/review/users."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+
+class UserOut(BaseModel):
+    name: str
+    role: str
+    active: bool
+    created_at: datetime
+    revoked_at: datetime | None
+
+
+class NewUser(BaseModel):
+    name: str = Field(min_length=1, max_length=100)
+    role: Literal["reviewer", "admin"] = "reviewer"
+
+
+class NewUserOut(UserOut):
+    token: str = Field(description="Shown once: only its hash is stored.")
+
+
+class Me(BaseModel):
+    name: str
+    role: str
