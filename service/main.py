@@ -24,7 +24,7 @@ from service.logging import configure_logging, get_logger
 from service.reports import routes as reports_routes
 from service.retrieval import routes as retrieval_routes
 from service.retrieval.approved import ApprovedAnswers
-from service.retrieval.embeddings import make_embedder
+from service.retrieval.embeddings import Embedder, make_embedder
 from service.retrieval.ingest import ingest_knowledge
 from service.retrieval.lexical import load_synonyms
 from service.retrieval.service import KnowledgeIndex
@@ -97,11 +97,11 @@ def build_triage(settings: Settings, clients: Clients) -> Triage:
     return Triage(settings, clients.knowledge, approved, classifier, llm, prompts["draft"], redact_for_llm)
 
 
-def open_clients(settings: Settings) -> Clients:
-    """Migrate the database and connect the vector store and embedder."""
+def open_clients(settings: Settings, *, embedder: Embedder | None = None) -> Clients:
+    """Migrate the database and connect the vector store and embedder (the configured one unless handed in)."""
     engine = make_engine(settings.sqlalchemy_url)
     migrate(engine)
-    store = ChunkStore(make_chroma_client(settings), settings.collection, make_embedder(settings))
+    store = ChunkStore(make_chroma_client(settings), settings.collection, embedder or make_embedder(settings))
     synonyms = load_synonyms(settings.knowledge_dir / "synonyms.yaml")
     return Clients(engine, make_sessionmaker(engine), KnowledgeIndex(store, synonyms))
 

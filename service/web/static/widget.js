@@ -1,3 +1,4 @@
+// @ts-check
 /*! nemawashi chat widget. Embed with one tag:
  *  <script src="https://HOST/widget.js" defer data-nemawashi-url="https://HOST"></script>
  * Options (data attributes on that tag): data-lang="ja|en|auto", data-title, data-color, data-position="bottom-right|
