@@ -11,6 +11,7 @@ import json
 from collections.abc import AsyncIterable, Iterator
 
 import anyio
+from fastapi.encoders import jsonable_encoder
 from fastapi.sse import KEEPALIVE_COMMENT, EventSourceResponse, ServerSentEvent, format_sse_event
 from starlette.types import Send
 
@@ -22,7 +23,7 @@ def encode_event(event: ServerSentEvent) -> bytes:
     if event.raw_data is not None:
         data: str | None = event.raw_data
     elif event.data is not None:
-        data = json.dumps(event.data, ensure_ascii=False)
+        data = json.dumps(jsonable_encoder(event.data))
     else:
         data = None
     return format_sse_event(data_str=data, event=event.event, id=event.id, retry=event.retry, comment=event.comment)

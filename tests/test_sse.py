@@ -55,3 +55,8 @@ def test_a_silent_source_gets_a_ping_comment_and_then_its_next_event() -> None:
     assert KEEPALIVE_COMMENT in bodies
     events = [body for body in bodies if body != KEEPALIVE_COMMENT]
     assert events == [b"event: meta\ndata: {}\n\n", b'event: done\ndata: {"id": "a1"}\n\n', b""]
+
+
+def test_a_payload_given_as_data_is_json_encoded_as_fastapi_does() -> None:
+    events = iter([ServerSentEvent(event="done", data={"id": "a1", "citations": []})])
+    assert run(KeepAliveEventSource(events))[0] == b'event: done\ndata: {"id": "a1", "citations": []}\n\n'
