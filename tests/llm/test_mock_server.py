@@ -304,6 +304,7 @@ def test_recorded_requests_show_exactly_what_was_sent_and_can_be_cleared(mock_ur
     assert httpx.get(f"{mock_url}/mock/requests").json() == []
 
 
+@pytest.mark.slow  # the mock embeds with the real model
 def test_embeddings_have_384_dimensions_and_are_deterministic(mock_url: str) -> None:
     client = make_client(mock_url)
     texts = ["給料は下がりますか？", "Will my salary go down?"]
