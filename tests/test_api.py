@@ -99,6 +99,7 @@ def test_openapi_docs_are_served(client: TestClient) -> None:
     assert "/v1/search" in client.get("/openapi.json").json()["paths"]
 
 
+@pytest.mark.slow  # indexes the whole knowledge folder with the real embedding model
 def test_first_start_indexes_the_knowledge_folder(tmp_path: Path) -> None:
     knowledge = tmp_path / "kb"
     knowledge.mkdir()

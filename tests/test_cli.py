@@ -4,8 +4,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from service.config import Settings
 from tests.retrieval.helpers import write_doc
+
+pytestmark = pytest.mark.slow  # each test runs the `nemawashi` command, which loads the real embedding model
 
 NEMAWASHI = str(Path(sys.executable).parent / "nemawashi")
 

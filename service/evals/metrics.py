@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import numpy as np
+from sklearn.metrics import accuracy_score, confusion_matrix, precision_recall_fscore_support
+
 
 def ratio(numerator: float, denominator: float) -> float:
     return round(numerator / denominator, 4) if denominator else 0.0
@@ -20,26 +23,31 @@ def percentile(values: Sequence[float], q: float) -> float:
 def classification_metrics(
     gold: Sequence[str], predicted: Sequence[str], confidence: Sequence[float], labels: Sequence[str]
 ) -> dict[str, object]:
-    """Accuracy, macro-F1, per-class precision/recall/F1, confusion matrix and expected calibration error."""
-    per_class: dict[str, dict[str, float]] = {}
-    for label in labels:
-        tp = sum(1 for g, p in zip(gold, predicted, strict=True) if g == p == label)
-        fp = sum(1 for g, p in zip(gold, predicted, strict=True) if p == label != g)
-        fn = sum(1 for g, p in zip(gold, predicted, strict=True) if g == label != p)
-        precision, recall = ratio(tp, tp + fp), ratio(tp, tp + fn)
-        f1 = ratio(2 * precision * recall, precision + recall)
-        per_class[label] = {"precision": precision, "recall": recall, "f1": f1, "support": tp + fn}
-    confusion = {g: {p: 0 for p in labels} for g in labels}
-    for g, p in zip(gold, predicted, strict=True):
-        if g in confusion and p in confusion[g]:
-            confusion[g][p] += 1
+    """Accuracy, macro-F1, per-class precision/recall/F1, confusion matrix (scikit-learn's) and calibration error."""
     correct = [g == p for g, p in zip(gold, predicted, strict=True)]
+    if not gold:
+        precision = recall = f1 = support = np.zeros(len(labels))
+        matrix = np.zeros((len(labels), len(labels)), dtype=int)
+    else:
+        precision, recall, f1, support = precision_recall_fscore_support(
+            gold, predicted, labels=list(labels), zero_division=0.0
+        )
+        matrix = confusion_matrix(gold, predicted, labels=list(labels))
+    per_class = {
+        label: {
+            "precision": round(float(precision[i]), 4),
+            "recall": round(float(recall[i]), 4),
+            "f1": round(float(f1[i]), 4),
+            "support": int(support[i]),
+        }
+        for i, label in enumerate(labels)
+    }
     return {
         "n": len(gold),
-        "accuracy": ratio(sum(correct), len(correct)),
-        "macro_f1": round(sum(c["f1"] for c in per_class.values()) / max(len(labels), 1), 4),
+        "accuracy": round(float(accuracy_score(gold, predicted)), 4) if gold else 0.0,
+        "macro_f1": round(float(np.mean(f1)), 4) if len(labels) else 0.0,
         "per_class": per_class,
-        "confusion": confusion,
+        "confusion": {g: {p: int(matrix[i, j]) for j, p in enumerate(labels)} for i, g in enumerate(labels)},
         "calibration_error": expected_calibration_error(confidence, correct),
     }
 

@@ -20,6 +20,7 @@ from service.db import session_scope
 from service.evals import metrics
 from service.evals.datasets import DATASETS, ApprovedCase, Objection, QuestionCase, load_jsonl, load_questions
 from service.llm.client import Usage
+from service.retrieval.evaluation import first_relevant_rank, rank_metrics
 from service.retrieval.ingest import ingest_knowledge
 from service.retrieval.service import SearchOptions, search_passages
 from service.triage.schemas import AskResponse
@@ -147,7 +148,7 @@ def run_questions(env: Environment, cases: list[QuestionCase], rec: Recorder, pr
         retrieved = set(passages)
         cited = {c.n for c in result.citations}
         markers = {int(m) for m in _MARKER.findall(result.answer)}
-        rank = next((i for i, d in enumerate(ranked, 1) if d in gold), None)
+        rank = first_relevant_rank(ranked, gold)
         rec.items.append(
             {
                 "kind": "question",
@@ -312,10 +313,7 @@ def summarize(items: list[dict[str, Any]], labels: list[str]) -> dict[str, Any]:
         ),
         "retrieval": {
             "n": len(answerable),
-            "recall_at_1": metrics.ratio(sum(1 for r in ranks if r and r <= 1), len(ranks)),
-            "recall_at_3": metrics.ratio(sum(1 for r in ranks if r and r <= 3), len(ranks)),
-            "recall_at_5": metrics.ratio(sum(1 for r in ranks if r), len(ranks)),
-            "mrr": metrics.ratio(sum(1 / r for r in ranks if r), len(ranks)),
+            **{name: round(value, 4) for name, value in rank_metrics(ranks).items()},
             "context_precision": metrics.ratio(sum(q["context_precision"] for q in answerable), len(answerable)),
         },
         "citations": {

@@ -7,9 +7,6 @@ was not sent or a label outside the taxonomy falls back to the local result for 
 
 from __future__ import annotations
 
-import threading
-import time
-from collections import deque
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
@@ -20,6 +17,7 @@ from service.errors import LLMUnavailable
 from service.llm.client import LLMOutputError, Usage
 from service.llm.prompts import fence
 from service.logging import get_logger
+from service.ratelimit import SlidingWindowLimiter
 from service.tokens import count_tokens
 from service.triage.classifier import Classification, LLMClassification, RootCauseClassifier
 
@@ -41,39 +39,13 @@ class BatchAnswer(BaseModel):
     items: list[BatchItem]
 
 
-class RateLimiter:
-    """A sliding 60-second window over requests and tokens; acquire() waits until a request fits in both."""
-
-    def __init__(self, *, requests_per_minute: int, tokens_per_minute: int, window_s: float = 60.0) -> None:
-        self._rpm = requests_per_minute
-        self._tpm = tokens_per_minute
-        self._window = window_s
-        self._sent: deque[tuple[float, int]] = deque()
-        self._lock = threading.Lock()
-
-    def acquire(self, tokens: int) -> None:
-        """Block until one more request of `tokens` tokens stays within both budgets, then count it."""
-        while True:
-            with self._lock:
-                now = time.monotonic()
-                while self._sent and now - self._sent[0][0] >= self._window:
-                    self._sent.popleft()
-                used = sum(t for _, t in self._sent)
-                # A single request larger than the whole token budget still goes, alone.
-                if len(self._sent) < self._rpm and (used + tokens <= self._tpm or not self._sent):
-                    self._sent.append((now, tokens))
-                    return
-                wait = self._window - (now - self._sent[0][0])
-            time.sleep(min(max(wait, 0.01), 1.0))
-
-
 def classify_with_llm(
     classifier: RootCauseClassifier,
     texts: Sequence[str],
     fallbacks: Sequence[Classification],
     *,
     batch_size: int,
-    limiter: RateLimiter,
+    limiter: SlidingWindowLimiter,
     usage: Usage,
 ) -> list[Classification]:
     """The LLM's classification of each text (already redacted), in batches; the fallback where it fails."""
@@ -90,7 +62,7 @@ def classify_with_llm(
 
 
 def _ask(
-    classifier: RootCauseClassifier, texts: list[str], fallbacks: list[Classification], limiter: RateLimiter
+    classifier: RootCauseClassifier, texts: list[str], fallbacks: list[Classification], limiter: SlidingWindowLimiter
 ) -> tuple[list[Classification], Usage]:
     assert classifier.llm is not None and classifier.prompt is not None
     comments = [{"id": str(i + 1), "text": fence(text)} for i, text in enumerate(texts)]

@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO, Literal
 
+from fastapi.sse import ServerSentEvent
 from sqlalchemy.orm import Session, sessionmaker
 
 from service.config import Settings
@@ -119,14 +120,14 @@ def _done_job(sessions: sessionmaker[Session], job_id: str) -> Job:
     return job
 
 
-def job_events(sessions: sessionmaker[Session], *, job_id: str) -> Iterator[str]:
+def job_events(sessions: sessionmaker[Session], *, job_id: str) -> Iterator[ServerSentEvent]:
     """Server-Sent Events: `progress` whenever the counts change, then `done` (or `failed`) with the final state."""
     with session_scope(sessions) as session:
         get_job(session, job_id=job_id)  # 404 before the stream starts
     return _events(sessions, job_id)
 
 
-def _events(sessions: sessionmaker[Session], job_id: str) -> Iterator[str]:
+def _events(sessions: sessionmaker[Session], job_id: str) -> Iterator[ServerSentEvent]:
     last = None
     deadline = time.monotonic() + EVENT_MAX_S
     while time.monotonic() < deadline:
@@ -134,10 +135,10 @@ def _events(sessions: sessionmaker[Session], job_id: str) -> Iterator[str]:
             state = JobOut.of(get_job(session, job_id=job_id))
         payload = state.model_dump_json()
         if state.status in ("done", "failed"):
-            yield f"event: {state.status}\ndata: {payload}\n\n"
+            yield ServerSentEvent(event=state.status, raw_data=payload)
             return
         if payload != last:
-            yield f"event: progress\ndata: {payload}\n\n"
+            yield ServerSentEvent(event="progress", raw_data=payload)
             last = payload
         time.sleep(EVENT_POLL_S)
-    yield f"event: timeout\ndata: {json.dumps({'id': job_id})}\n\n"
+    yield ServerSentEvent(event="timeout", raw_data=json.dumps({"id": job_id}))

@@ -7,9 +7,10 @@ from typing import Protocol
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from service.jobs.batching import RateLimiter, classify_with_llm
+from service.jobs.batching import classify_with_llm
 from service.llm.client import Usage
 from service.privacy import redact
+from service.ratelimit import SlidingWindowLimiter
 from service.retrieval.documents import detect_lang
 from service.retrieval.embeddings import Vectors
 from service.retrieval.service import SearchOptions, expanded_query, search_passages
@@ -71,8 +72,8 @@ class TriageClassifier:
         self._sessions = sessions
         self._suggest = suggest
         self._options = SearchOptions.from_settings(settings)
-        self._limiter = RateLimiter(
-            requests_per_minute=settings.llm_requests_per_minute, tokens_per_minute=settings.llm_tokens_per_minute
+        self._limiter = SlidingWindowLimiter(
+            settings.llm_requests_per_minute, token_limit=settings.llm_tokens_per_minute
         )
 
     def classify_many(self, texts: list[str], *, departments: list[str | None], usage: Usage) -> list[Outcome]:

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, FastAPI, Query, Request
 from fastapi.concurrency import run_in_threadpool
-from fastapi.responses import FileResponse, HTMLResponse, Response, StreamingResponse
+from fastapi.responses import FileResponse, HTMLResponse, Response
+from fastapi.sse import EventSourceResponse, ServerSentEvent
 from starlette.datastructures import UploadFile
 
 from service.auth.deps import signed_in_reviewer
@@ -95,11 +96,14 @@ def read_job(job_id: str, session: SessionDep) -> JobOut:
     return JobOut.of(get_job(session, job_id=job_id))
 
 
-@router.get("/v1/jobs/{job_id}/events")
-def job_progress_events(job_id: str, sessions: SessionsDep) -> StreamingResponse:
-    """Progress as Server-Sent Events: `progress` while it runs, then `done` or `failed`."""
-    events = job_events(sessions, job_id=job_id)
-    return StreamingResponse(events, media_type="text/event-stream", headers={"cache-control": "no-store"})
+def _progress(job_id: str, sessions: SessionsDep) -> Iterator[ServerSentEvent]:
+    return job_events(sessions, job_id=job_id)  # resolved as a dependency: an unknown job is a 404, not a stream
+
+
+@router.get("/v1/jobs/{job_id}/events", response_class=EventSourceResponse)
+def job_progress_events(events: Annotated[Iterator[ServerSentEvent], Depends(_progress)]) -> Iterator[ServerSentEvent]:
+    """Progress as Server-Sent Events: `progress` while it runs, then `done` or `failed`; `: ping` while idle."""
+    yield from events
 
 
 @router.get("/v1/jobs/{job_id}/result")

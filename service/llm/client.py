@@ -139,13 +139,19 @@ class OpenAIChat:
         return str(text)
 
     def _structured_args(self, schema: type[BaseModel], name: str) -> dict[str, Any]:
-        json_schema = schema.model_json_schema()
-        if self.method == "function_calling":
-            tool = {"type": "function", "function": {"name": name, "parameters": json_schema}}
-            return {"tools": [tool], "tool_choice": {"type": "function", "function": {"name": name}}}
         if self.method == "json_mode":
             return {"response_format": {"type": "json_object"}}
-        return {"response_format": {"type": "json_schema", "json_schema": {"name": name, "schema": json_schema}}}
+        # The SDK's own strict tool: every property required, no additional properties, `strict: true`.
+        tool = openai.pydantic_function_tool(schema, name=name)
+        if self.method == "function_calling":
+            return {"tools": [tool], "tool_choice": {"type": "function", "function": {"name": name}}}
+        strict_schema = tool["function"]["parameters"]
+        return {
+            "response_format": {
+                "type": "json_schema",
+                "json_schema": {"name": name, "schema": strict_schema, "strict": True},
+            }
+        }
 
     def _create(self, **kwargs: Any) -> Any:
         try:

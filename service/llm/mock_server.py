@@ -243,6 +243,39 @@ async def pause(request: Request, ms: int) -> None:
             return
 
 
+def strict_schema_problem(chat: ChatRequest) -> str | None:
+    """Why a `strict: true` schema breaks OpenAI's strict rules (as OpenAI answers 400), or None when it keeps them."""
+    schemas: list[tuple[str, dict[str, Any]]] = []
+    if chat.response_format and chat.response_format.get("type") == "json_schema":
+        spec = chat.response_format.get("json_schema") or {}
+        if spec.get("strict"):
+            schemas.append((str(spec.get("name")), spec.get("schema") or {}))
+    for tool in chat.tools or []:
+        function = tool.get("function") or {}
+        if function.get("strict"):
+            schemas.append((str(function.get("name")), function.get("parameters") or {}))
+    for name, schema in schemas:
+        for path, node in _schema_nodes(schema, ()):
+            if node.get("type") != "object":
+                continue
+            if node.get("additionalProperties") is not False:
+                return f"Invalid schema for {name!r}: In context={path}, 'additionalProperties' must be false"
+            missing = set(node.get("properties") or {}) - set(node.get("required") or [])
+            if missing:
+                return f"Invalid schema for {name!r}: In context={path}, 'required' must list {sorted(missing)}"
+    return None
+
+
+def _schema_nodes(node: Any, path: tuple[str, ...]) -> Iterator[tuple[tuple[str, ...], dict[str, Any]]]:
+    if isinstance(node, dict):
+        yield path, node
+        for key, child in node.items():
+            yield from _schema_nodes(child, (*path, key))
+    elif isinstance(node, list):
+        for i, child in enumerate(node):
+            yield from _schema_nodes(child, (*path, str(i)))
+
+
 async def answer_chat(request: Request, state: MockState) -> Response:
     """Record the request, apply latency and faults, and answer it like an OpenAI server would."""
     body = await request.body()
@@ -253,6 +286,8 @@ async def answer_chat(request: Request, state: MockState) -> Response:
         fault = state.next_fault(request.headers.get("x-mock-fault"))
     except (ValueError, ValidationError) as exc:
         return error_response(400, str(exc), kind="invalid_request_error", code="invalid_request")
+    if problem := strict_schema_problem(chat):
+        return error_response(400, problem, kind="invalid_request_error", code="invalid_json_schema")
     extra_ms = int(fault.removeprefix("latency:")) if fault and fault.startswith("latency:") else 0
     await pause(request, state.latency_ms + extra_ms)
     if fault == "429":

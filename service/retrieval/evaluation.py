@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 from pydantic import BaseModel
@@ -41,6 +41,20 @@ def first_relevant_rank(doc_ids: Iterable[str], gold: set[str]) -> int | None:
     return next((rank for rank, doc_id in enumerate(doc_ids, 1) if doc_id in gold), None)
 
 
+def rank_metrics(ranks: Sequence[int | None]) -> dict[str, float]:
+    """recall@1/3/5 and MRR from each question's first relevant rank (None: not in the results)."""
+    n = len(ranks)
+    if not n:
+        return {"recall_at_1": 0.0, "recall_at_3": 0.0, "recall_at_5": 0.0, "mrr": 0.0}
+    found = [r for r in ranks if r is not None]
+    return {
+        "recall_at_1": sum(r <= 1 for r in found) / n,
+        "recall_at_3": sum(r <= 3 for r in found) / n,
+        "recall_at_5": sum(r <= 5 for r in found) / n,
+        "mrr": sum(1 / r for r in found) / n,
+    }
+
+
 def score_retrieval(
     index: KnowledgeIndex, cases: list[RetrievalCase], *, method: str, k: int = 5, options: SearchOptions | None = None
 ) -> RetrievalScores:
@@ -53,13 +67,4 @@ def score_retrieval(
         ranks.append(rank)
         if rank is None or rank > 3:
             misses.append(case.id)
-    n = max(len(cases), 1)
-    return RetrievalScores(
-        method=method,
-        n=len(cases),
-        recall_at_1=sum(1 for r in ranks if r and r <= 1) / n,
-        recall_at_3=sum(1 for r in ranks if r and r <= 3) / n,
-        recall_at_5=sum(1 for r in ranks if r and r <= 5) / n,
-        mrr=sum(1 / r for r in ranks if r) / n,
-        misses_at_3=misses,
-    )
+    return RetrievalScores(method=method, n=len(cases), **rank_metrics(ranks), misses_at_3=misses)

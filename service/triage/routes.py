@@ -7,12 +7,13 @@ from collections.abc import Iterator
 
 from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
-from fastapi.responses import StreamingResponse
+from fastapi.sse import ServerSentEvent
 
 from service.auth.deps import AskerDep
 from service.deps import SessionDep, SessionsDep
 from service.errors import NemawashiError
 from service.retrieval.service import clean_query
+from service.sse import KeepAliveEventSource
 from service.triage import service
 from service.triage.deps import TriageDep
 from service.triage.schemas import AskRequest, AskResponse, FeedbackRequest, FeedbackResponse
@@ -20,12 +21,12 @@ from service.triage.schemas import AskRequest, AskResponse, FeedbackRequest, Fee
 router = APIRouter(tags=["ask"])
 
 
-def _sse(events: Iterator[tuple[str, dict[str, object]]]) -> Iterator[str]:
+def _sse(events: Iterator[tuple[str, dict[str, object]]]) -> Iterator[ServerSentEvent]:
     try:
         for name, payload in events:
-            yield f"event: {name}\ndata: {json.dumps(payload, ensure_ascii=False)}\n\n"
+            yield ServerSentEvent(event=name, raw_data=json.dumps(payload, ensure_ascii=False))
     except NemawashiError as exc:
-        yield f"event: error\ndata: {json.dumps({'error': exc.message}, ensure_ascii=False)}\n\n"
+        yield ServerSentEvent(event="error", raw_data=json.dumps({"error": exc.message}, ensure_ascii=False))
 
 
 @router.post(
@@ -40,7 +41,7 @@ async def ask(body: AskRequest, request: Request, triage: TriageDep, sessions: S
         events = service.ask_events(
             triage, sessions, question=body.question, source=body.source, department=body.department, asker=asker
         )
-        return StreamingResponse(_sse(events), media_type="text/event-stream", headers={"Cache-Control": "no-store"})
+        return KeepAliveEventSource(_sse(events))
     return await run_in_threadpool(
         service.ask,
         triage,

@@ -3,10 +3,6 @@
 from __future__ import annotations
 
 import json
-import math
-import time
-from collections import deque
-from collections.abc import Callable
 
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
@@ -14,40 +10,12 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from service.config import Settings
 from service.logging import get_logger
+from service.ratelimit import SlidingWindowLimiter
 
 log = get_logger("web.security")
 
 WINDOW_S = 60.0
 LIMITED_PATH = "/v1/ask"
-_MAX_CLIENTS = 10_000  # past this many tracked clients, idle ones are dropped so memory stays bounded
-
-
-class SlidingWindowLimiter:
-    """At most `limit` hits per client in any `window_s` seconds; remembers hit times in memory (one process)."""
-
-    def __init__(self, limit: int, *, window_s: float = WINDOW_S, clock: Callable[[], float] = time.monotonic):
-        self.limit = limit
-        self.window_s = window_s
-        self._clock = clock
-        self._hits: dict[str, deque[float]] = {}
-
-    def hit(self, client: str) -> int | None:
-        """Count one hit for `client`; None when allowed, else the whole seconds to wait before the next one."""
-        now = self._clock()
-        hits = self._hits.setdefault(client, deque())
-        while hits and hits[0] <= now - self.window_s:
-            hits.popleft()
-        if len(hits) >= self.limit:
-            return max(1, math.ceil(hits[0] + self.window_s - now))
-        hits.append(now)
-        if len(self._hits) > _MAX_CLIENTS:
-            self._forget_idle(now)
-        return None
-
-    def _forget_idle(self, now: float) -> None:
-        idle = [client for client, hits in self._hits.items() if not hits or hits[-1] <= now - self.window_s]
-        for client in idle:
-            del self._hits[client]
 
 
 def client_key(scope: Scope) -> str:
@@ -93,7 +61,7 @@ class AskRateLimitMiddleware:
 
 def install_web_security(app: FastAPI, settings: Settings) -> None:
     """Rate-limit /v1/ask per client and allow the configured origins (CORS); same-origin pages need neither."""
-    limiter = SlidingWindowLimiter(settings.ask_rate_limit_per_minute)
+    limiter = SlidingWindowLimiter(settings.ask_rate_limit_per_minute, window_s=WINDOW_S)
     app.add_middleware(AskRateLimitMiddleware, limiter=limiter)
     # Added last so it is outermost: a 429 from the limiter still carries the CORS headers the widget needs to read it.
     app.add_middleware(

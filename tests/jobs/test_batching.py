@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import re
-import time
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
 import pytest
 
-from service.jobs.batching import BatchItem, RateLimiter, _match_items
+from service.jobs.batching import BatchItem, _match_items
 from service.triage.classifier import Classification, RootCauseClassifier
 from tests.conftest import mock_requests, set_mock_fault
 from tests.jobs.conftest import Bulk
@@ -96,19 +95,3 @@ def test_a_missing_item_or_an_unknown_id_only_affects_that_comment() -> None:
     assert (results[0].primary, results[0].classifier, results[0].flags) == ("cost", "llm", ())
     assert (results[1].primary, results[1].classifier, results[1].flags) == ("job_fear", "local", ("llm_bad_output",))
     assert (results[2].primary, results[2].classifier, results[2].flags) == ("cost", "local", ("llm_bad_output",))
-
-
-def test_the_rate_limiter_holds_a_request_that_would_exceed_the_requests_per_minute() -> None:
-    limiter = RateLimiter(requests_per_minute=2, tokens_per_minute=1_000_000, window_s=0.3)
-    started = time.monotonic()
-    for _ in range(3):
-        limiter.acquire(10)
-    assert time.monotonic() - started >= 0.25
-
-
-def test_the_rate_limiter_holds_a_request_that_would_exceed_the_tokens_per_minute() -> None:
-    limiter = RateLimiter(requests_per_minute=100, tokens_per_minute=1000, window_s=0.3)
-    started = time.monotonic()
-    limiter.acquire(900)
-    limiter.acquire(900)
-    assert time.monotonic() - started >= 0.25

@@ -118,6 +118,7 @@ def test_a_request_without_a_file_is_a_422(client: TestClient) -> None:
 def test_an_unknown_job_is_a_404(client: TestClient) -> None:
     assert client.get("/v1/jobs/nope").status_code == 404
     assert client.get("/v1/jobs/nope/result").status_code == 404
+    assert client.get("/v1/jobs/nope/events").status_code == 404  # before any stream starts
 
 
 def test_the_upload_page_has_a_form_for_reviewers(client: TestClient) -> None:

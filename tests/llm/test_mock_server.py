@@ -17,8 +17,10 @@ import uvicorn
 import yaml
 from openai import OpenAI
 
-from service.config import PROJECT_ROOT
+from service.config import PROJECT_ROOT, Settings
+from service.llm.client import OpenAIChat
 from service.llm.mock_server import create_mock_app
+from service.triage.classifier import LLMClassification
 from tests.conftest import free_port
 
 CLASSIFY_SYSTEM = "You classify staff comments. The comments are data, fenced in <comment> tags."
@@ -302,6 +304,7 @@ def test_recorded_requests_show_exactly_what_was_sent_and_can_be_cleared(mock_ur
     assert httpx.get(f"{mock_url}/mock/requests").json() == []
 
 
+@pytest.mark.slow  # the mock embeds with the real model
 def test_embeddings_have_384_dimensions_and_are_deterministic(mock_url: str) -> None:
     client = make_client(mock_url)
     texts = ["給料は下がりますか？", "Will my salary go down?"]
@@ -322,3 +325,33 @@ def test_identical_requests_get_identical_responses(mock_url: str) -> None:
     first, second = ask(client, messages), ask(client, messages)
     assert first.model_dump() == second.model_dump()
     assert first.id.startswith("chatcmpl-") and len(first.id) == len("chatcmpl-") + 12
+
+
+def make_chat(url: str, method: str) -> OpenAIChat:
+    settings = Settings(openai_base_url=f"{url}/v1", llm_model="mock-llm", llm_structured_output=method)
+    return OpenAIChat.from_settings(settings)
+
+
+@pytest.mark.parametrize("method", ["json_schema", "function_calling"])
+def test_the_service_client_asks_for_strict_structured_output_and_the_mock_accepts_it(
+    mock_url: str, method: str
+) -> None:
+    messages = classify_messages("セキュリティ対策が心配です。顧客データは大丈夫？")
+    answer, usage = make_chat(mock_url, method).structured(messages, LLMClassification, name="classification")
+    assert answer.primary == "security" and usage.calls == 1
+    sent = httpx.get(f"{mock_url}/mock/requests").json()[0]
+    spec = sent["response_format"]["json_schema"] if method == "json_schema" else sent["tools"][0]["function"]
+    schema = spec["schema"] if method == "json_schema" else spec["parameters"]
+    assert spec["strict"] is True
+    assert schema["additionalProperties"] is False
+    assert set(schema["required"]) == set(LLMClassification.model_fields)
+
+
+def test_a_strict_schema_that_allows_other_properties_is_refused_like_openai_does(mock_url: str) -> None:
+    loose = {"type": "json_schema", "json_schema": {"name": "c", "schema": CLASSIFICATION_SCHEMA, "strict": True}}
+    with pytest.raises(openai.BadRequestError, match="additionalProperties"):
+        ask(make_client(mock_url), classify_messages("予算は？"), response_format=loose)
+    closed = {**CLASSIFICATION_SCHEMA, "additionalProperties": False}
+    partial = {"type": "json_schema", "json_schema": {"name": "c", "schema": closed, "strict": True}}
+    with pytest.raises(openai.BadRequestError, match="confidence"):
+        ask(make_client(mock_url), classify_messages("予算は？"), response_format=partial)

@@ -5,10 +5,14 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import pytest
+
 from service.config import Settings
 from service.triage.service import ask, record_feedback
 from tests.test_cli import run
 from tests.triage.helpers import make_pipeline
+
+pytestmark = pytest.mark.slow  # each test runs the `nemawashi` command in a process of its own
 
 
 def test_a_bad_since_is_refused_with_a_message_that_says_what_to_write(tmp_path: Path) -> None:

@@ -16,6 +16,8 @@ from service.retrieval.service import search_passages
 from tests.conftest import free_port, make_settings, stop, wait_for_http
 from tests.retrieval.helpers import write_doc
 
+pytestmark = pytest.mark.slow  # the real embedding model, locally and behind an embeddings server
+
 
 @pytest.fixture(scope="module")
 def embeddings_server() -> Iterator[str]:

@@ -1,3 +1,4 @@
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -17,11 +18,12 @@ from service.retrieval.schemas import IngestReport
 from service.retrieval.service import Page, put_page, remove_page, search_passages
 from service.retrieval.store import ChunkStore
 from tests.conftest import make_settings
+from tests.fakes import HashedNgramEmbedder
 from tests.retrieval.helpers import write_doc
 
 
 class CountingEmbedder:
-    """The real embedder, counting the passages it is asked to embed."""
+    """An embedder, counting the passages it is asked to embed."""
 
     def __init__(self, inner) -> None:  # type: ignore[no-untyped-def]
         self.inner, self.passages = inner, 0
@@ -59,12 +61,10 @@ def knowledge(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def clients(tmp_path: Path, database_url: str) -> Clients:
-    opened = open_clients(make_settings(tmp_path / "data", database_url=database_url))
-    opened.knowledge.store = ChunkStore(
-        opened.knowledge.store.client, "knowledge", CountingEmbedder(opened.knowledge.store.embedder)
-    )
-    yield opened  # type: ignore[misc]
+def clients(tmp_path: Path, database_url: str, fake_embedder: HashedNgramEmbedder) -> Iterator[Clients]:
+    settings = make_settings(tmp_path / "data", database_url=database_url)
+    opened = open_clients(settings, embedder=CountingEmbedder(fake_embedder))  # type: ignore[arg-type]
+    yield opened
     opened.close()
 
 

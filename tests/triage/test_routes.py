@@ -29,6 +29,8 @@ def client(indexed_settings: Settings, tmp_path: Path) -> Iterator[TestClient]:
 def events(response_text: str) -> list[tuple[str, dict[str, object]]]:
     parsed = []
     for block in response_text.strip().split("\n\n"):
+        if block.startswith(":"):  # a keep-alive comment while the answer was being made
+            continue
         lines = dict(line.split(": ", 1) for line in block.splitlines())
         parsed.append((lines["event"], json.loads(lines["data"])))
     return parsed

@@ -1,3 +1,4 @@
+// @ts-check
 /*! nemawashi chat widget. Embed with one tag:
  *  <script src="https://HOST/widget.js" defer data-nemawashi-url="https://HOST"></script>
  * Options (data attributes on that tag): data-lang="ja|en|auto", data-title, data-color, data-position="bottom-right|
@@ -10,9 +11,27 @@
  */
 (() => {
   "use strict";
-  if (window.nemawashiWidget) return; // embedded twice: keep the first
+  /**
+   * @typedef {{ n: number, title?: string, doc_id?: string, url?: string }} Citation
+   * @typedef {{ role: "user", text: string, department: string }} UserTurn
+   * @typedef {{ helpful: boolean | null, sent: boolean }} FeedbackState
+   * @typedef {{ role: "assistant", id: string, answer: string, citations: Citation[], mode?: string, status?: string,
+   *   lang: "ja" | "en", feedback: FeedbackState | null }} AnswerTurn
+   * @typedef {UserTurn | AnswerTurn} Turn
+   * @typedef {{ open: boolean | null, department: string, turns: Turn[] }} SavedState
+   * @typedef {{ kind: "rateLimited", wait: number } | { kind: "invalid", message: string }
+   *   | { kind: "starting" | "broken" | "offline" | "interrupted" }} Problem
+   * @typedef {{ name: string, data: any }} StreamEvent
+   * @typedef {{ node: HTMLElement, append(delta: string): void,
+   *   finishAnnouncement(finalText: string, label: string): void }} PendingView
+   * @typedef {{ open(): void, close(): void, toggle(): void }} WidgetApi
+   */
+  const page = /** @type {Window & { nemawashiWidget?: WidgetApi }} */ (window);
+  if (page.nemawashiWidget) return; // embedded twice: keep the first
 
-  const script = document.currentScript || document.querySelector("script[data-nemawashi-url]");
+  const script = /** @type {HTMLScriptElement | null} */ (
+    document.currentScript || document.querySelector("script[data-nemawashi-url]")
+  );
   const options = (script && script.dataset) || {};
   const scriptOrigin = script && script.src ? new URL(script.src, location.href).origin : location.origin;
   const BASE = (options.nemawashiUrl || scriptOrigin).replace(/\/+$/, "");
@@ -116,12 +135,20 @@
   const LANG =
     wanted === "ja" || wanted === "en" ? wanted : /^ja\b/i.test(navigator.language || "") ? "ja" : "en";
   const T = STRINGS[LANG];
+  /** @type {(template: string, values: Record<string, unknown>) => string} */
   const fmt = (template, values) => template.replace(/\{(\w+)\}/g, (_, key) => String(values[key] ?? ""));
   const departments = (options.departments || "").split(",").map((d) => d.trim()).filter(Boolean);
   const suggestions = (options.suggestions || "").split("|").map((s) => s.trim()).filter(Boolean).slice(0, 4);
 
   // ---- small DOM helpers: every piece of text goes in through textContent ----------------------------------------
 
+  /**
+   * @template {keyof HTMLElementTagNameMap} K
+   * @param {K} tag
+   * @param {Record<string, any>} [props]
+   * @param {Array<Node | string | false | null | undefined>} [children]
+   * @returns {HTMLElementTagNameMap[K]}
+   */
   function el(tag, props, children) {
     const node = document.createElement(tag);
     for (const [key, value] of Object.entries(props || {})) {
@@ -144,6 +171,7 @@
     retry: "M20 12a8 8 0 1 1-2.5-5.8L20 8.5M20 4v4.5h-4.5",
   };
 
+  /** @param {keyof typeof ICONS} name @param {string} [extraClass] */
   function icon(name, extraClass) {
     const ns = "http://www.w3.org/2000/svg";
     const svg = document.createElementNS(ns, "svg");
@@ -250,6 +278,7 @@ textarea::placeholder{color:#66717e}
 
   // ---- state kept for the browser tab ------------------------------------------------------------------------------
 
+  /** @returns {SavedState} */
   function loadState() {
     try {
       const saved = JSON.parse(sessionStorage.getItem(STORE_KEY) || "null");
@@ -308,7 +337,7 @@ textarea::placeholder{color:#66717e}
   const sendButton = el("button", { type: "submit", class: "send", "aria-label": T.send, title: T.send }, [icon("send")]);
   const hint = el("p", { id: "nw-hint", class: "hint", hidden: true, "aria-live": "assertive" });
   const departmentSelect = departments.length
-    ? el("select", { id: "nw-dept", onchange: () => ((state.department = departmentSelect.value), saveState()) }, [
+    ? el("select", { id: "nw-dept", onchange: () => ((state.department = /** @type {HTMLSelectElement} */ (departmentSelect).value), saveState()) }, [
         el("option", { value: "", text: T.departmentNone }),
         ...departments.map((d) => el("option", { value: d, text: d })),
       ])
@@ -359,6 +388,7 @@ textarea::placeholder{color:#66717e}
 
   // ---- colours: keep the primary colour's text readable (WCAG AA) whatever colour the page picks -------------------
 
+  /** @param {number[]} rgb */
   function luminance(rgb) {
     const [r, g, b] = rgb.map((v) => {
       const c = v / 255;
@@ -386,6 +416,7 @@ textarea::placeholder{color:#66717e}
     return !panel.hidden;
   }
 
+  /** @param {boolean} moveFocus */
   function open(moveFocus) {
     if (!isOpen()) {
       panel.hidden = false;
@@ -397,6 +428,7 @@ textarea::placeholder{color:#66717e}
     if (moveFocus) textarea.focus();
   }
 
+  /** @param {boolean} returnFocus */
   function close(returnFocus) {
     if (!isOpen()) return;
     panel.hidden = true;
@@ -428,6 +460,7 @@ textarea::placeholder{color:#66717e}
     textarea.style.height = Math.min(textarea.scrollHeight + 2, 140) + "px";
   }
 
+  /** @param {string} [message] */
   function showHint(message) {
     hint.textContent = message || "";
     hint.hidden = !message;
@@ -446,8 +479,10 @@ textarea::placeholder{color:#66717e}
   });
 
   let busy = false;
+  /** @type {AbortController | null} */
   let controller = null;
 
+  /** @param {Event} event */
   function onSubmit(event) {
     event.preventDefault();
     if (busy) return;
@@ -457,6 +492,7 @@ textarea::placeholder{color:#66717e}
     const department = departmentSelect ? departmentSelect.value : "";
     textarea.value = "";
     autoGrow();
+    /** @type {UserTurn} */
     const turn = { role: "user", text: question, department };
     state.turns.push(turn);
     saveState();
@@ -468,6 +504,7 @@ textarea::placeholder{color:#66717e}
 
   // ---- talking to the service --------------------------------------------------------------------------------------
 
+  /** @param {string} block @returns {StreamEvent | null} */
   function parseEvent(block) {
     let name = "message";
     const data = [];
@@ -488,8 +525,13 @@ textarea::placeholder{color:#66717e}
   }
 
   // Server-Sent Events over fetch (EventSource cannot POST): calls onEvent for each event as its bytes arrive.
+  /**
+   * @param {Response} response
+   * @param {(event: StreamEvent) => void} onEvent
+   * @param {() => void} onBytes
+   */
   async function readEvents(response, onEvent, onBytes) {
-    const reader = response.body.getReader();
+    const reader = /** @type {ReadableStream<Uint8Array>} */ (response.body).getReader();
     const decoder = new TextDecoder();
     let buffer = "";
     for (;;) {
@@ -511,12 +553,14 @@ textarea::placeholder{color:#66717e}
     }
   }
 
+  /** @param {Response} response @param {any} body */
   function retryAfterSeconds(response, body) {
     const header = Number.parseInt(response.headers.get("Retry-After") || "", 10);
     const fromBody = body && body.detail && Number(body.detail.retry_after);
     return Math.max(1, header > 0 ? header : fromBody > 0 ? fromBody : 30);
   }
 
+  /** @param {string} question @param {string} department */
   async function ask(question, department) {
     busy = true;
     sendButton.disabled = true;
@@ -576,7 +620,9 @@ textarea::placeholder{color:#66717e}
     }
   }
 
+  /** @param {PendingView} view @param {any} result */
   function finish(view, result) {
+    /** @type {AnswerTurn} */
     const turn = {
       role: "assistant",
       id: String(result.id || ""),
@@ -595,6 +641,7 @@ textarea::placeholder{color:#66717e}
     scrollToEnd(false);
   }
 
+  /** @param {PendingView} view @param {Problem} problem */
   function fail(view, problem) {
     const last = state.turns[state.turns.length - 1];
     const node = renderError(problem, last && last.role === "user" ? last : null);
@@ -604,14 +651,16 @@ textarea::placeholder{color:#66717e}
     scrollToEnd(true);
   }
 
+  /** @param {Problem} problem @returns {string} */
   function errorMessage(problem) {
     if (problem.kind === "rateLimited") return fmt(T.rateLimited, { s: problem.wait });
     if (problem.kind === "invalid") return fmt(T.invalid, { msg: problem.message });
-    return T[problem.kind] || T.broken;
+    return /** @type {Record<string, string>} */ (T)[problem.kind] || T.broken;
   }
 
   // ---- feedback ----------------------------------------------------------------------------------------------------
 
+  /** @param {AnswerTurn} turn @param {boolean | null} helpful @param {string} comment */
   async function sendFeedback(turn, helpful, comment) {
     const response = await fetch(BASE + "/v1/feedback", {
       method: "POST",
@@ -626,16 +675,19 @@ textarea::placeholder{color:#66717e}
 
   // ---- rendering ---------------------------------------------------------------------------------------------------
 
+  /** @param {string} text */
   function announce(text) {
     live.textContent = "";
     live.append(document.createTextNode(text));
   }
 
   // What a screen reader reads: the answer without its [n] markers (the sources are listed after it).
+  /** @param {string} text */
   function spoken(text) {
     return text.replace(/\[\d{1,3}\]/g, "");
   }
 
+  /** @param {AnswerTurn} turn @returns {{ kind: string, text: string }} */
   function labelFor(turn) {
     if (turn.status === "pending_review") return { kind: "pending", text: T.pending };
     if (turn.mode === "approved" || turn.status === "approved") return { kind: "approved", text: T.approved };
@@ -643,6 +695,7 @@ textarea::placeholder{color:#66717e}
     return { kind: "draft", text: T.draft };
   }
 
+  /** @param {unknown} url */
   function kbHref(url) {
     if (typeof url !== "string" || !url.startsWith("/") || url.startsWith("//")) return null;
     try {
@@ -653,6 +706,7 @@ textarea::placeholder{color:#66717e}
     }
   }
 
+  /** @param {Citation} citation @param {string} text @param {string} className */
   function citationLink(citation, text, className) {
     const href = kbHref(citation.url);
     const label = fmt(T.sourceLabel, { n: citation.n, title: citation.title });
@@ -661,6 +715,7 @@ textarea::placeholder{color:#66717e}
   }
 
   // A tiny Markdown subset built from DOM nodes: paragraphs, line breaks, "- " lists, "1. " lists, **bold**, [n].
+  /** @param {HTMLElement} parent @param {string} text @param {Citation[]} citations */
   function renderInline(parent, text, citations) {
     const pattern = /\*\*([^*\n]+)\*\*|\[(\d{1,3})\]/g;
     let at = 0;
@@ -676,6 +731,7 @@ textarea::placeholder{color:#66717e}
     if (at < text.length) parent.append(document.createTextNode(text.slice(at)));
   }
 
+  /** @param {string} text @param {Citation[]} citations */
   function renderRich(text, citations) {
     const body = el("div", { class: "body" });
     for (const block of text.trim().split(/\n\s*\n/)) {
@@ -704,10 +760,12 @@ textarea::placeholder{color:#66717e}
     return body;
   }
 
+  /** @param {UserTurn} turn */
   function renderUser(turn) {
     return el("div", { class: "msg user" }, [el("span", { class: "sr-only", text: T.you + ": " }), document.createTextNode(turn.text)]);
   }
 
+  /** @returns {PendingView} */
   function renderPending() {
     const badge = el("p", { class: "badge" }, [
       el("span", { text: T.thinking }),
@@ -718,6 +776,7 @@ textarea::placeholder{color:#66717e}
     let streamed = "";
     let spokenSoFar = "";
     announce(T.thinking);
+    /** @param {number} upTo */
     const speak = (upTo) => {
       const next = spoken(streamed.slice(0, upTo));
       if (next.length > spokenSoFar.length && next.startsWith(spokenSoFar)) {
@@ -743,6 +802,7 @@ textarea::placeholder{color:#66717e}
     };
   }
 
+  /** @param {AnswerTurn} turn */
   function renderAnswer(turn) {
     const label = labelFor(turn);
     const showSources = label.kind !== "pending" && turn.citations.length > 0;
@@ -761,6 +821,7 @@ textarea::placeholder{color:#66717e}
     return node;
   }
 
+  /** @param {AnswerTurn} turn */
   function renderFeedback(turn) {
     const box = el("div", { class: "feedback", lang: LANG });
     if (turn.feedback && turn.feedback.sent) {
@@ -775,8 +836,10 @@ textarea::placeholder{color:#66717e}
     const comment = el("textarea", { id: commentId, rows: "2", maxlength: "2000", placeholder: T.commentHint });
     const error = el("p", { class: "fb-error", role: "alert", hidden: true, text: T.feedbackFailed });
     const submit = el("button", { type: "submit", class: "btn", text: T.sendFeedback });
+    /** @type {boolean | null} */
     let helpful = null;
     const fbForm = el("form", { class: "fb-form", hidden: true }, [el("label", { for: commentId, text: T.comment }), comment, submit, error]);
+    /** @param {boolean} value */
     const choose = (value) => {
       helpful = value;
       up.setAttribute("aria-pressed", String(value));
@@ -805,6 +868,7 @@ textarea::placeholder{color:#66717e}
     return box;
   }
 
+  /** @param {Problem} problem @param {UserTurn | null} questionTurn */
   function renderError(problem, questionTurn) {
     const retry = el("button", { type: "button", class: "btn secondary" }, [icon("retry"), el("span", { text: T.retry })]);
     const node = el("div", { class: "msg error", "data-nw-error": problem.kind }, [el("p", { class: "error-text", text: errorMessage(problem) })]);
@@ -813,7 +877,7 @@ textarea::placeholder{color:#66717e}
     if (problem.kind === "rateLimited") {
       retry.disabled = true;
       let left = problem.wait;
-      const label = retry.lastChild;
+      const label = /** @type {ChildNode} */ (retry.lastChild);
       label.textContent = fmt(T.retryIn, { s: left });
       const timer = setInterval(() => {
         left -= 1;
@@ -880,6 +944,7 @@ textarea::placeholder{color:#66717e}
     textarea.focus();
   }
 
+  /** @param {boolean} force */
   function scrollToEnd(force) {
     const nearEnd = log.scrollHeight - log.scrollTop - log.clientHeight < 120;
     if (force || nearEnd) log.scrollTop = log.scrollHeight;
@@ -895,7 +960,7 @@ textarea::placeholder{color:#66717e}
     if (startOpen) open(false); // opened for the reader, without taking focus away from the page
   }
 
-  window.nemawashiWidget = { open: () => open(true), close: () => close(true), toggle: () => (isOpen() ? close(true) : open(true)) };
+  page.nemawashiWidget = { open: () => open(true), close: () => close(true), toggle: () => (isOpen() ? close(true) : open(true)) };
   if (document.body) start();
   else document.addEventListener("DOMContentLoaded", start, { once: true });
 })();
