@@ -34,7 +34,8 @@ from service.review.auth import SignInRequired, active_names
 from service.review.decisions import retrain_classifier
 from service.review.pages import sign_in_form
 from service.triage import routes as triage_routes
-from service.triage.classifier import LocalClassifier, RootCauseClassifier
+from service.triage.cascade import RootCauseClassifier
+from service.triage.classifier import LocalClassifier
 from service.triage.service import Triage
 from service.triage.taxonomy import load_taxonomy
 from service.web import routes as web_routes

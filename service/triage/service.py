@@ -22,7 +22,8 @@ from service.retrieval.approved import ApprovedAnswers
 from service.retrieval.documents import detect_lang
 from service.retrieval.service import KnowledgeIndex, SearchOptions, clean_query, expanded_query, search_passages
 from service.review.service import enqueue
-from service.triage.classifier import Classification, RootCauseClassifier
+from service.triage.cascade import RootCauseClassifier, review_call
+from service.triage.classifier import Classification
 from service.triage.drafting import (
     ABSTAIN_TEXT,
     NO_ANSWER,
@@ -89,7 +90,9 @@ def ask_events(
         draft = Draft(approved.answer, "approved", [], [])
         yield "meta", {"citations": [], "lang": lang, "mode": "approved"}
     else:
-        classification = triage.classifier.classify(text, llm_text=outgoing, usage=usage, vector=vector)
+        classification = triage.classifier.classify_many(
+            [text], usage=usage, redact=triage.redact_for_llm, vectors=[vector]
+        )[0]
         hits = search_passages(
             triage.knowledge,
             query=text,
@@ -204,7 +207,12 @@ def _store(
             Question(text=text, lang=lang, source=source, department=department, asker=asker),
             classification,
             answer=answer,
-            urgent=bool(draft.flags or classification.flags) or draft.mode == "abstain",
+            urgent=review_call(
+                classification,
+                threshold=triage.classifier.threshold,
+                draft_flags=draft.flags,
+                abstained=draft.mode == "abstain",
+            ).urgent,
             vector=vector,
             embedder=triage.knowledge.store.embedder.name,
         )

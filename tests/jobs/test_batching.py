@@ -10,8 +10,9 @@ from typing import Any
 
 import pytest
 
-from service.jobs.batching import BatchItem, RateLimiter, _match_items
-from service.triage.classifier import Classification, RootCauseClassifier
+from service.jobs.batching import RateLimiter
+from service.triage.cascade import BatchItem, RootCauseClassifier
+from service.triage.classifier import Classification
 from tests.conftest import mock_requests, set_mock_fault
 from tests.jobs.conftest import Bulk
 from tests.jobs.helpers import distinct_comments, read_output, write_csv
@@ -92,7 +93,7 @@ def test_a_missing_item_or_an_unknown_id_only_affects_that_comment() -> None:
         BatchItem(id="7", primary="cost", confidence=0.9, is_objection=True),
         BatchItem(id="3", primary="hacked", confidence=0.9, is_objection=True),
     ]
-    results = _match_items(classifier, items, [local("other"), local("job_fear"), local("cost")])
+    results = classifier.match_items(items, [local("other"), local("job_fear"), local("cost")])
     assert (results[0].primary, results[0].classifier, results[0].flags) == ("cost", "llm", ())
     assert (results[1].primary, results[1].classifier, results[1].flags) == ("job_fear", "local", ("llm_bad_output",))
     assert (results[2].primary, results[2].classifier, results[2].flags) == ("cost", "local", ("llm_bad_output",))
