@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import time
+from collections.abc import Callable
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -113,3 +114,14 @@ def test_the_rate_limiter_holds_a_request_that_would_exceed_the_tokens_per_minut
     limiter.acquire(900)
     limiter.acquire(900)
     assert time.monotonic() - started >= 0.25
+
+
+def test_personal_data_in_survey_comments_is_redacted_before_a_batch_reaches_the_llm(
+    make_bulk: Callable[..., Bulk], mock_llm: str, tmp_path: Path
+) -> None:
+    bulk = make_bulk(openai_base_url=mock_llm, llm_model="mock-llm", classifier="llm", redact_pii="always")
+    texts = ["減給の件は yamada@minato-seiki.example まで", "090-1234-5678 に折り返しください、委託料が高い"]
+    job, _ = bulk.classify(write_csv(tmp_path / "s.csv", [[str(i), "営業", t] for i, t in enumerate(texts)]))
+    sent = str(mock_requests(mock_llm))
+    assert job.llm_calls == 1 and "<comment id=" in sent, "both comments went out in one batch"
+    assert "yamada@" not in sent and "090-1234-5678" not in sent and "[email]" in sent
