@@ -10,7 +10,7 @@ def call(
     classification: Classification, *, draft_flags: list[str] | None = None, abstained: bool = False
 ) -> tuple[bool, bool]:
     """(goes to reviewers, urgent) with the default threshold, 0.6."""
-    decision = review_call(classification, draft_flags=draft_flags, abstained=abstained)
+    decision = review_call(classification, threshold=0.6, draft_flags=draft_flags, abstained=abstained)
     return decision.needed, decision.urgent
 
 
