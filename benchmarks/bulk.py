@@ -266,16 +266,19 @@ def memory_child(survey: Path, db: Path, out: Path) -> None:
     from service.llm import mock_rules
     from service.llm.client import Usage
     from service.logging import configure_logging
+    from service.triage.cascade import review_call
+    from service.triage.classifier import Classification
 
     configure_logging("WARNING")
 
     class KeywordRules:
         def classify_many(self, texts: list[str], *, departments: list[str | None], usage: Usage) -> list[Outcome]:
             results = [mock_rules.classify_comment(t) for t in texts]
-            return [
-                Outcome(r["primary"], r["secondary"], r["confidence"], r["is_objection"], r["confidence"] < 0.6)
+            labels = [
+                Classification(r["primary"], r["secondary"], r["confidence"], r["is_objection"], "", "local")
                 for r in results
             ]
+            return [Outcome(c, review_call(c, threshold=0.6)) for c in labels]
 
     settings = Settings(_env_file=None, database_url=f"sqlite:///{db}", data_dir=db.parent)  # type: ignore[call-arg]
     engine = make_engine(settings.sqlalchemy_url)

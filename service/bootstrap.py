@@ -27,7 +27,8 @@ from service.retrieval.lock import EmbeddedStoreLock
 from service.retrieval.service import KnowledgeIndex
 from service.retrieval.store import ChunkStore, make_chroma_client
 from service.review.service import SqlReviewQueue
-from service.triage.classifier import LocalClassifier, RootCauseClassifier
+from service.triage.cascade import RootCauseClassifier
+from service.triage.classifier import LocalClassifier
 from service.triage.service import Triage
 from service.triage.taxonomy import load_taxonomy
 

@@ -101,14 +101,7 @@ class Recorder:
         started = time.perf_counter()
         result = ask(env.triage, env.clients.sessionmaker, question=text, source="eval")
         self.latencies.append((time.perf_counter() - started) * 1000)
-        self.usage.add(
-            Usage(
-                calls=result.usage.llm_calls,
-                prompt_tokens=result.usage.prompt_tokens,
-                completion_tokens=result.usage.completion_tokens,
-                cost_usd=result.usage.cost_usd,
-            )
-        )
+        self.usage.add(result.usage.spent())
         return result
 
 

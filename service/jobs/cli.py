@@ -128,7 +128,8 @@ def build_labels(settings: Settings) -> list[Any]:
 def _job_for(sessions: Any, err: Console, file: Path, out: Path, options: Any, *, resume: bool) -> Job:
     """The interrupted job to continue (--resume), or a new one."""
     from service.db import session_scope
-    from service.jobs.service import create_job, file_sha256, find_resumable
+    from service.jobs.repository import find_resumable
+    from service.jobs.service import create_job, file_sha256
 
     with session_scope(sessions) as session:
         previous = find_resumable(session, input_sha256=file_sha256(file), output_path=out)

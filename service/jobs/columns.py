@@ -5,10 +5,15 @@ from __future__ import annotations
 import itertools
 import re
 import unicodedata
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, fields
+from typing import TYPE_CHECKING, Any
 
 from service.errors import BadInput
 from service.jobs.readers import Source, read_text
+
+if TYPE_CHECKING:
+    from service.jobs.models import JobRow
 
 SAMPLE_ROWS = 200
 TEXT_HINTS = (
@@ -53,20 +58,44 @@ DEPARTMENT_HINTS = (
     "課",
 )
 MIN_TEXT_CHARS = 6.0  # average length under which a column holds codes or numbers, not comments
-RESULT_COLUMNS = (
-    "root_cause",
-    "secondary_cause",
-    "confidence",
-    "is_objection",
-    "needs_review",
-    "matched_doc_id",
-    "matched_title",
-    "classifier",
-    "model",
-    "prompt_id",
-    "flags",
-    "error",
-)
+
+
+@dataclass(frozen=True)
+class RowResult:
+    """What a job adds to every row: the result columns, in output order (suggested_answer only when it was asked
+    for), and what job_rows stores for the row under the same names."""
+
+    root_cause: str | None = None
+    secondary_cause: str | None = None
+    confidence: float | None = None
+    is_objection: bool | None = None
+    needs_review: bool | None = None
+    matched_doc_id: str | None = None
+    matched_title: str | None = None
+    suggested_answer: str | None = None
+    classifier: str | None = None
+    model: str | None = None
+    prompt_id: str | None = None
+    flags: tuple[str, ...] = ()
+    error: str | None = None
+
+    @classmethod
+    def from_row(cls, row: JobRow) -> RowResult:
+        """The result as stored."""
+        values = {name: getattr(row, name) for name in RESULT_COLUMNS}
+        return cls(**{**values, "flags": tuple(row.flags or ())})
+
+    def values(self) -> dict[str, Any]:
+        """The job_rows columns."""
+        return {**asdict(self), "flags": list(self.flags)}
+
+    def cells(self, columns: Sequence[str]) -> list[Any]:
+        """The output cells under these columns; flags comma-separated."""
+        values = {**asdict(self), "flags": ",".join(self.flags)}
+        return [values[c] for c in columns]
+
+
+RESULT_COLUMNS = tuple(f.name for f in fields(RowResult))
 
 
 @dataclass(frozen=True)
@@ -102,7 +131,7 @@ def resolve_layout(source: Source, *, text_column: str | None = None, department
 
 
 def _refuse_result_columns(source: Source) -> None:
-    clash = [name for name in source.columns if name in (*RESULT_COLUMNS, "suggested_answer")]
+    clash = [name for name in source.columns if name in RESULT_COLUMNS]
     if clash:
         raise BadInput(
             f"{source.path.name} already has the column(s) {', '.join(clash)}: is it the output of an earlier run? "

@@ -7,53 +7,48 @@ from typing import Protocol
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from service.jobs.batching import classify_with_llm
+from service.jobs.columns import RowResult
 from service.llm.client import Usage
-from service.privacy import redact
 from service.ratelimit import SlidingWindowLimiter
 from service.retrieval.documents import detect_lang
 from service.retrieval.embeddings import Vectors
 from service.retrieval.service import SearchOptions, expanded_query, search_passages
+from service.triage.cascade import ReviewCall, review_call
 from service.triage.classifier import Classification
 from service.triage.service import Triage, ask
 
 
 @dataclass(frozen=True)
 class Outcome:
-    """What one distinct comment was classified as, plus its best FAQ entry."""
+    """What one distinct comment was classified as, whether reviewers must see it, and its best FAQ entry."""
 
-    root_cause: str
-    secondary_cause: str | None
-    confidence: float
-    is_objection: bool
-    needs_review: bool
+    classification: Classification
+    review: ReviewCall
+    lang: str = "ja"
     matched_doc_id: str | None = None
     matched_title: str | None = None
-    classifier: str = "local"
-    model: str | None = None
-    prompt_id: str | None = None
-    prompt_hash: str | None = None
-    flags: tuple[str, ...] = ()
-    rationale: str = ""
-    lang: str = "ja"
     suggested_answer: str | None = None
     question_public_id: str | None = None  # set when ask() already stored it and queued it for review
     # The comment's expanded query vector and its embedder: the review queue groups with it instead of embedding again.
     vector: Vectors | None = field(default=None, compare=False, repr=False)
     embedder: str | None = None
 
-    def classification(self) -> Classification:
-        return Classification(
-            primary=self.root_cause,
-            secondary=self.secondary_cause,
-            confidence=self.confidence,
-            is_objection=self.is_objection,
-            rationale=self.rationale,
-            classifier=self.classifier,
-            model=self.model,
-            prompt_id=self.prompt_id,
-            prompt_hash=self.prompt_hash,
-            flags=self.flags,
+    def result(self) -> RowResult:
+        """The columns this outcome fills in each of its rows."""
+        c = self.classification
+        return RowResult(
+            root_cause=c.primary,
+            secondary_cause=c.secondary,
+            confidence=c.confidence,
+            is_objection=c.is_objection,
+            needs_review=self.review.needed,
+            matched_doc_id=self.matched_doc_id,
+            matched_title=self.matched_title,
+            suggested_answer=self.suggested_answer,
+            classifier=c.classifier,
+            model=c.model,
+            prompt_id=c.prompt_id,
+            flags=c.flags,
         )
 
 
@@ -79,53 +74,31 @@ class TriageClassifier:
     def classify_many(self, texts: list[str], *, departments: list[str | None], usage: Usage) -> list[Outcome]:
         knowledge = self._triage.knowledge
         vectors = knowledge.store.embedder.embed_queries([expanded_query(knowledge, t) for t in texts])
-        local = [self._triage.classifier.local.classify(t, vector=v) for t, v in zip(texts, vectors, strict=True)]
-        final = self._with_llm(texts, local, usage)
+        classifications = self._triage.classifier.classify_many(
+            texts,
+            usage=usage,
+            redact=self._triage.redact_for_llm,
+            vectors=list(vectors),
+            batch_size=self._triage.settings.llm_batch_size,
+            budget=self._limiter,
+        )
         return [
             self._outcome(text, vector, classification, department, usage)
-            for text, vector, classification, department in zip(texts, vectors, final, departments, strict=True)
+            for text, vector, classification, department in zip(
+                texts, vectors, classifications, departments, strict=True
+            )
         ]
-
-    def _with_llm(self, texts: list[str], local: list[Classification], usage: Usage) -> list[Classification]:
-        classifier = self._triage.classifier
-        if classifier.mode == "local" or classifier.llm is None or classifier.prompt is None:
-            return local
-        unsure = [i for i, c in enumerate(local) if classifier.mode == "llm" or c.confidence < classifier.threshold]
-        if not unsure:
-            return local
-        outgoing = [redact(texts[i]) if self._triage.redact_for_llm else texts[i] for i in unsure]
-        answered = classify_with_llm(
-            classifier,
-            outgoing,
-            [local[i] for i in unsure],
-            batch_size=self._triage.settings.llm_batch_size,
-            limiter=self._limiter,
-            usage=usage,
-        )
-        final = list(local)
-        for i, classification in zip(unsure, answered, strict=True):
-            final[i] = classification
-        return final
 
     def _outcome(self, text: str, vector: Vectors, c: Classification, department: str | None, usage: Usage) -> Outcome:
         lang = detect_lang(text)
         doc_id, title = self._match(text, vector, lang)
         answer, question = self._suggestion(text, department, usage) if self._suggest else (None, None)
         return Outcome(
-            root_cause=c.primary,
-            secondary_cause=c.secondary,
-            confidence=c.confidence,
-            is_objection=c.is_objection,
-            needs_review=c.confidence < self._triage.settings.cascade_threshold or bool(c.flags),
+            classification=c,
+            review=review_call(c, threshold=self._triage.classifier.threshold),
+            lang=lang,
             matched_doc_id=doc_id,
             matched_title=title,
-            classifier=c.classifier,
-            model=c.model,
-            prompt_id=c.prompt_id,
-            prompt_hash=c.prompt_hash,
-            flags=c.flags,
-            rationale=c.rationale,
-            lang=lang,
             suggested_answer=answer,
             question_public_id=question,
             vector=vector,
@@ -151,14 +124,5 @@ class TriageClassifier:
         """A drafted answer through the /v1/ask pipeline (which also stores it and queues it for review); its LLM
         calls count in the job's usage."""
         response = ask(self._triage, self._sessions, question=text, source="survey", department=department)
-        spent = response.usage
-        usage.add(
-            Usage(
-                calls=spent.llm_calls,
-                prompt_tokens=spent.prompt_tokens,
-                completion_tokens=spent.completion_tokens,
-                latency_ms=spent.llm_latency_ms,
-                cost_usd=spent.cost_usd,
-            )
-        )
+        usage.add(response.usage.spent())
         return (response.draft if response.mode != "abstain" else None), response.id

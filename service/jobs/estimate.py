@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from service.config import Settings
-from service.jobs.batching import ANSWER_TOKENS_PER_COMMENT, batch_prompt_tokens
 from service.jobs.columns import Layout
 from service.jobs.readers import Source
 from service.jobs.service import prepare_row
 from service.llm.prompts import fence, load_prompts
 from service.privacy import redact
 from service.tokens import count_tokens
+from service.triage.cascade import ANSWER_TOKENS_PER_COMMENT
 from service.triage.taxonomy import load_taxonomy
 
 
@@ -63,6 +64,12 @@ def estimate(source: Source, layout: Layout, settings: Settings) -> Estimate:
             f"(confidence < {settings.cascade_threshold:g})"
         )
     return Estimate(rows, len(seen), errors, mode, -(-len(comment_tokens) // size), prompt, completion, cost, note)
+
+
+def batch_prompt_tokens(classifier_prompt_tokens: int, comment_tokens: Sequence[int], *, batch_size: int) -> int:
+    """Prompt tokens for sending these comments in batches: the fixed part once per request, plus each comment."""
+    requests = -(-len(comment_tokens) // batch_size) if comment_tokens else 0
+    return requests * classifier_prompt_tokens + sum(comment_tokens)
 
 
 def _fixed_prompt_tokens(settings: Settings) -> int:

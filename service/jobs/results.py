@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from service.jobs.columns import RESULT_COLUMNS
+from service.jobs.columns import RESULT_COLUMNS, RowResult
 from service.jobs.models import Job, JobRow
 from service.jobs.service import job_options, open_input
 from service.jobs.writers import open_writer
@@ -22,31 +22,14 @@ NOT_REACHED = "not classified: the job stopped before this row"
 
 def result_columns(job: Job) -> list[str]:
     """The columns added to every row, suggested_answer only when it was asked for."""
-    columns = list(RESULT_COLUMNS)
-    if job_options(job).suggest:
-        columns.insert(columns.index("classifier"), "suggested_answer")
-    return columns
+    suggest = job_options(job).suggest
+    return [c for c in RESULT_COLUMNS if suggest or c != "suggested_answer"]
 
 
 def _cells(row: JobRow | None, columns: list[str]) -> list[Any]:
     if row is None:
         return [NOT_REACHED if c == "error" else None for c in columns]
-    values = {
-        "root_cause": row.root_cause,
-        "secondary_cause": row.secondary_cause,
-        "confidence": row.confidence,
-        "is_objection": row.is_objection,
-        "needs_review": row.needs_review,
-        "matched_doc_id": row.matched_doc_id,
-        "matched_title": row.matched_title,
-        "suggested_answer": row.suggested_answer,
-        "classifier": row.classifier,
-        "model": row.model,
-        "prompt_id": row.prompt_id,
-        "flags": ",".join(row.flags or []),
-        "error": row.error,
-    }
-    return [values[c] for c in columns]
+    return RowResult.from_row(row).cells(columns)
 
 
 def _stored(session: Session, job: Job) -> Iterator[JobRow]:

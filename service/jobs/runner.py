@@ -13,7 +13,8 @@ from sqlalchemy.orm import Session, sessionmaker
 from service.config import Settings
 from service.db import session_scope
 from service.jobs.engine import TriageClassifier
-from service.jobs.service import JobContext, fail_job, get_job, job_options, run_job, unfinished_jobs
+from service.jobs.repository import unfinished_jobs
+from service.jobs.service import JobContext, fail_job, get_job, job_options, run_job
 from service.logging import get_logger
 from service.triage.service import Triage
 

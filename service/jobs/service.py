@@ -10,28 +10,26 @@ from __future__ import annotations
 
 import hashlib
 import itertools
-import re
 import threading
 import time
-import unicodedata
 import uuid
-from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import insert, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from service.config import Settings
 from service.db import session_scope
 from service.errors import NemawashiError, NotFound
-from service.jobs.columns import Layout, resolve_layout
+from service.jobs.columns import Layout, RowResult, resolve_layout
+from service.jobs.dedup import Cached, ResultCache, comment_key
 from service.jobs.engine import CommentClassifier, Outcome
-from service.jobs.models import UNFINISHED, Job, JobRow
+from service.jobs.models import Job
 from service.jobs.readers import InputRow, Source, open_source, read_text
+from service.jobs.repository import add_rows, job_by_public_id, question_pk, stored_row_indexes
 from service.llm.client import Usage
 from service.logging import get_logger
 from service.review.service import SqlReviewQueue
@@ -40,7 +38,6 @@ from service.triage.service import store_for_review
 
 log = get_logger("jobs")
 CHUNK_ROWS = 128
-CACHE_SIZE = 50_000
 DEPARTMENT_CHARS = 100
 
 
@@ -75,21 +72,7 @@ class Prepared:
     error: str | None
 
 
-Cached = tuple[Outcome, int | None]
 ProgressHook = Callable[[Job], None]
-
-
-_SPACE_NEXT_TO_CJK = re.compile(r"(?<=[^\x00-\x7f]) | (?=[^\x00-\x7f])")
-
-
-def normalise_comment(text: str) -> str:
-    """The form duplicates are found by: NFKC (width), case folded, spaces collapsed (dropped beside Japanese)."""
-    collapsed = " ".join(unicodedata.normalize("NFKC", text).casefold().split())
-    return _SPACE_NEXT_TO_CJK.sub("", collapsed)
-
-
-def comment_key(text: str) -> str:
-    return hashlib.blake2b(normalise_comment(text).encode(), digest_size=16).hexdigest()
 
 
 def file_sha256(path: Path) -> str:
@@ -152,7 +135,7 @@ def create_job(
 
 
 def get_job(session: Session, *, job_id: str) -> Job:
-    job = session.scalars(select(Job).where(Job.public_id == job_id)).one_or_none()
+    job = job_by_public_id(session, job_id)
     if job is None:
         raise NotFound(f"no job with id {job_id!r}", detail={"id": job_id})
     return job
@@ -160,23 +143,6 @@ def get_job(session: Session, *, job_id: str) -> Job:
 
 def job_options(job: Job) -> JobOptions:
     return JobOptions(**job.options)
-
-
-def find_resumable(session: Session, *, input_sha256: str, output_path: Path) -> Job | None:
-    """The latest CLI job for the same file and output, finished or not."""
-    query = (
-        select(Job)
-        .where(Job.source == "cli", Job.input_sha256 == input_sha256, Job.output_path == str(output_path))
-        .order_by(Job.id.desc())
-        .limit(1)
-    )
-    return session.scalars(query).one_or_none()
-
-
-def unfinished_jobs(session: Session, *, source: str) -> list[str]:
-    """Ids of jobs that were queued or running when their process stopped, oldest first."""
-    query = select(Job.public_id).where(Job.source == source, Job.status.in_(UNFINISHED)).order_by(Job.id)
-    return list(session.scalars(query))
 
 
 def run_job(
@@ -188,8 +154,9 @@ def run_job(
         job.status, job.message = "running", None
     try:
         source, layout = open_input(Path(job.input_path), job_options(job))
-        done = _stored_rows(ctx.sessions, job.id)
-        cache = _ResultCache(ctx.sessions, job.id)
+        with session_scope(ctx.sessions) as session:
+            done = stored_row_indexes(session, job_pk=job.id)
+        cache = ResultCache(ctx.sessions, job.id)
         pending = (row for row in source.rows() if row.index not in done)
         for chunk in _chunks(pending, CHUNK_ROWS):
             if stop is not None and stop.is_set():
@@ -201,11 +168,6 @@ def run_job(
     except NemawashiError as exc:
         return fail_job(ctx.sessions, job_id, exc.message)
     return _finish(ctx.sessions, job_id)
-
-
-def _stored_rows(sessions: sessionmaker[Session], job_pk: int) -> set[int]:
-    with session_scope(sessions) as session:
-        return set(session.scalars(select(JobRow.row_index).where(JobRow.job_id == job_pk)))
 
 
 def _chunks(rows: Iterator[InputRow], size: int) -> Iterator[list[InputRow]]:
@@ -245,7 +207,7 @@ def prepare_row(row: InputRow, layout: Layout, max_chars: int) -> Prepared:
     return Prepared(row, text, department, None if error else comment_key(text), error)
 
 
-def _process_chunk(ctx: JobContext, job: Job, chunk: list[InputRow], layout: Layout, cache: _ResultCache) -> Job:
+def _process_chunk(ctx: JobContext, job: Job, chunk: list[InputRow], layout: Layout, cache: ResultCache) -> Job:
     started = time.perf_counter()
     prepared = [prepare_row(row, layout, ctx.settings.max_query_chars) for row in chunk]
     known = cache.get_many({p.key for p in prepared if p.key})
@@ -260,21 +222,12 @@ def _process_chunk(ctx: JobContext, job: Job, chunk: list[InputRow], layout: Lay
         for key, p in fresh.items():
             outcome = outcomes[key]
             if isinstance(outcome, Outcome):
-                new[key] = (outcome, _review_question(session, p, outcome))
+                new[key] = (outcome.result(), _review_question(session, p, outcome))
         results = {**known, **new}
         rows = [
             _row_values(job.id, p, results.get(p.key) if p.key else None, outcomes.get(p.key or "")) for p in prepared
         ]
-        session.execute(insert(JobRow), rows)
-        stored = session.get_one(Job, job.id)
-        stored.done_rows += len(rows)
-        stored.error_rows += sum(1 for r in rows if r["error"])
-        stored.review_rows += sum(1 for r in rows if r["needs_review"])
-        stored.unique_texts += len(new)
-        stored.llm_calls += usage.calls
-        stored.prompt_tokens += usage.prompt_tokens
-        stored.completion_tokens += usage.completion_tokens
-        stored.cost_usd = round(stored.cost_usd + usage.cost_usd, 6)
+        stored = add_rows(session, job_pk=job.id, rows=rows, unique=len(new), usage=usage)
         stored.seconds += time.perf_counter() - started
     cache.put_many(new)
     return stored
@@ -304,112 +257,27 @@ def _classify(classifier: CommentClassifier, fresh: list[Prepared], usage: Usage
 def _review_question(session: Session, p: Prepared, outcome: Outcome) -> int | None:
     """The review-queue question for a low-confidence comment (ask() already made one with --suggest)."""
     if outcome.question_public_id:
-        return session.scalars(select(Question.id).where(Question.public_id == outcome.question_public_id)).first()
-    if not outcome.needs_review:
+        return question_pk(session, public_id=outcome.question_public_id)
+    if not outcome.review.needed:
         return None
     question = Question(text=p.text, lang=outcome.lang, source="survey", department=p.department)
     store_for_review(
         session,
         question,
-        outcome.classification(),
+        outcome.classification,
         queue=SqlReviewQueue(),
-        urgent=bool(outcome.flags),
+        urgent=outcome.review.urgent,
         vector=outcome.vector,
         embedder=outcome.embedder,
     )
     return question.id
 
 
-_RESULT_FIELDS = (
-    "root_cause",
-    "secondary_cause",
-    "confidence",
-    "is_objection",
-    "needs_review",
-    "matched_doc_id",
-    "matched_title",
-    "suggested_answer",
-    "classifier",
-    "model",
-    "prompt_id",
-    "question_id",
-)
-
-
 def _row_values(job_pk: int, p: Prepared, cached: Cached | None, failure: Outcome | str | None) -> dict[str, Any]:
-    values: dict[str, Any] = dict.fromkeys(_RESULT_FIELDS)
-    values.update(
-        job_id=job_pk, row_index=p.row.index, text_key=p.key, department=p.department, flags=[], error=p.error
-    )
+    """The job_rows values for one input row: its comment's result, or why it has none."""
+    keys = {"job_id": job_pk, "row_index": p.row.index, "text_key": p.key, "department": p.department}
     if cached is None:
-        if p.error is None:
-            values["error"] = failure if isinstance(failure, str) else "not classified"
-        return values
-    outcome, question_id = cached
-    values.update(
-        root_cause=outcome.root_cause,
-        secondary_cause=outcome.secondary_cause,
-        confidence=outcome.confidence,
-        is_objection=outcome.is_objection,
-        needs_review=outcome.needs_review,
-        matched_doc_id=outcome.matched_doc_id,
-        matched_title=outcome.matched_title,
-        suggested_answer=outcome.suggested_answer,
-        classifier=outcome.classifier,
-        model=outcome.model,
-        prompt_id=outcome.prompt_id,
-        flags=list(outcome.flags),
-        question_id=question_id,
-    )
-    return values
-
-
-class _ResultCache:
-    """Outcomes of comments seen before in this job: recent ones in memory, older ones from the job's rows."""
-
-    def __init__(self, sessions: sessionmaker[Session], job_pk: int, size: int = CACHE_SIZE) -> None:
-        self._sessions = sessions
-        self._job = job_pk
-        self._size = size
-        self._memory: OrderedDict[str, Cached] = OrderedDict()
-
-    def get_many(self, keys: set[str]) -> dict[str, Cached]:
-        found = {key: self._memory[key] for key in keys if key in self._memory}
-        for key in found:
-            self._memory.move_to_end(key)
-        missing = keys - found.keys()
-        if missing:
-            found.update(self._load(missing))
-        return found
-
-    def put_many(self, items: dict[str, Cached]) -> None:
-        self._memory.update(items)
-        while len(self._memory) > self._size:
-            self._memory.popitem(last=False)
-
-    def _load(self, keys: set[str]) -> dict[str, Cached]:
-        query = select(JobRow).where(
-            JobRow.job_id == self._job, JobRow.text_key.in_(sorted(keys)), JobRow.root_cause.is_not(None)
-        )
-        with session_scope(self._sessions) as session:
-            loaded = {row.text_key: _cached_from_row(row) for row in session.scalars(query) if row.text_key}
-        self.put_many(loaded)
-        return loaded
-
-
-def _cached_from_row(row: JobRow) -> Cached:
-    outcome = Outcome(
-        root_cause=row.root_cause or "other",
-        secondary_cause=row.secondary_cause,
-        confidence=row.confidence or 0.0,
-        is_objection=bool(row.is_objection),
-        needs_review=bool(row.needs_review),
-        matched_doc_id=row.matched_doc_id,
-        matched_title=row.matched_title,
-        classifier=row.classifier or "local",
-        model=row.model,
-        prompt_id=row.prompt_id,
-        flags=tuple(row.flags or ()),
-        suggested_answer=row.suggested_answer,
-    )
-    return outcome, row.question_id
+        error = p.error or (failure if isinstance(failure, str) else "not classified")
+        return {**keys, **RowResult(error=error).values(), "question_id": None}
+    result, question_id = cached
+    return {**keys, **result.values(), "question_id": question_id}

@@ -1,11 +1,12 @@
-"""Root-cause classification: a local model trained at start-up, the LLM, or a cascade of the two."""
+"""Root-cause classification: the result type, the LLM's answer schema, and the local model trained at start-up
+(service/triage/cascade.py adds the LLM)."""
 
 from __future__ import annotations
 
 import hashlib
 import re
 import threading
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -13,9 +14,6 @@ from pydantic import BaseModel, Field
 from sklearn.calibration import CalibratedClassifierCV
 from sklearn.linear_model import LogisticRegression
 
-from service.errors import LLMUnavailable
-from service.llm.client import ChatModel, LLMOutputError, Usage
-from service.llm.prompts import Prompt, fence
 from service.logging import get_logger
 from service.retrieval.embeddings import Embedder
 from service.retrieval.lexical import Synonyms
@@ -135,59 +133,3 @@ class LocalClassifier:
             path.parent.mkdir(parents=True, exist_ok=True)
             np.save(path, vectors)
         return vectors
-
-
-@dataclass
-class RootCauseClassifier:
-    """Modes: local, llm, or cascade (the LLM only when the local confidence is below the threshold)."""
-
-    local: LocalClassifier
-    taxonomy: Taxonomy
-    mode: str
-    threshold: float
-    llm: ChatModel | None = None
-    prompt: Prompt | None = None
-
-    def classify(self, text: str, *, llm_text: str, usage: Usage, vector: np.ndarray | None = None) -> Classification:
-        """Classify text; llm_text is the same text as it may be sent out (redacted)."""
-        local = self.local.classify(text, vector=vector)
-        if self.mode == "local" or self.llm is None or self.prompt is None:
-            return local
-        if self.mode == "cascade" and local.confidence >= self.threshold:
-            return local
-        try:
-            return self._ask_llm(llm_text, usage)
-        except LLMOutputError as exc:
-            log.warning("classify.llm_bad_output", reason=exc.message)
-            return replace(local, flags=("llm_bad_output",))
-        except LLMUnavailable as exc:
-            log.warning("classify.llm_unavailable", reason=exc.message)
-            return replace(local, flags=("llm_unavailable",))
-
-    def _ask_llm(self, text: str, usage: Usage) -> Classification:
-        assert self.llm is not None and self.prompt is not None
-        messages = self.prompt.render(labels=self.taxonomy.labels, comments=[{"id": "1", "text": fence(text)}])
-        answer, call_usage = self.llm.structured(messages, LLMClassification, name="classification")
-        usage.add(call_usage)
-        return self.from_llm(answer)
-
-    def from_llm(self, answer: LLMClassification) -> Classification:
-        """The LLM's answer checked against the taxonomy: LLMOutputError when its primary label is not in it; a
-        secondary label outside it (or equal to the primary) is dropped."""
-        assert self.llm is not None and self.prompt is not None
-        if answer.primary not in self.taxonomy.ids:
-            raise LLMOutputError(f"the LLM answered a label outside the taxonomy: {answer.primary[:40]!r}")
-        secondary = (
-            answer.secondary if answer.secondary in self.taxonomy.ids and answer.secondary != answer.primary else None
-        )
-        return Classification(
-            primary=answer.primary,
-            secondary=secondary,
-            confidence=round(answer.confidence, 3),
-            is_objection=answer.is_objection,
-            rationale=answer.rationale.strip()[:300],
-            classifier="llm",
-            model=self.llm.model,
-            prompt_id=self.prompt.id,
-            prompt_hash=self.prompt.hash,
-        )

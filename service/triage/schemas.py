@@ -6,6 +6,8 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
+from service.llm.client import Usage
+
 Mode = Literal["approved", "llm", "extractive", "abstain"]
 # Where a stored question came from: the three a client may claim, plus the CLI and the eval suite.
 Source = Literal["widget", "api", "survey", "cli", "eval"]
@@ -43,6 +45,16 @@ class UsageOut(BaseModel):
     cost_usd: float = 0.0
     llm_latency_ms: int = Field(default=0, description="Time spent waiting for the LLM.")
     latency_ms: int = Field(default=0, description="Time for the whole request inside the service.")
+
+    def spent(self) -> Usage:
+        """The LLM usage, for adding to a job's or an eval run's totals."""
+        return Usage(
+            calls=self.llm_calls,
+            prompt_tokens=self.prompt_tokens,
+            completion_tokens=self.completion_tokens,
+            latency_ms=self.llm_latency_ms,
+            cost_usd=self.cost_usd,
+        )
 
 
 class AskResponse(BaseModel):

@@ -21,7 +21,8 @@ from service.privacy import redact
 from service.retrieval.approved import ApprovedAnswers
 from service.retrieval.documents import detect_lang
 from service.retrieval.service import KnowledgeIndex, SearchOptions, clean_query, expanded_query, search_passages
-from service.triage.classifier import Classification, RootCauseClassifier
+from service.triage.cascade import RootCauseClassifier, review_call
+from service.triage.classifier import Classification
 from service.triage.drafting import (
     ABSTAIN_TEXT,
     NO_ANSWER,
@@ -90,7 +91,9 @@ def ask_events(
         draft = Draft(approved.answer, "approved", [], [])
         yield "meta", {"citations": [], "lang": lang, "mode": "approved"}
     else:
-        classification = triage.classifier.classify(text, llm_text=outgoing, usage=usage, vector=vector)
+        classification = triage.classifier.classify_many(
+            [text], usage=usage, redact=triage.redact_for_llm, vectors=[vector]
+        )[0]
         hits = search_passages(
             triage.knowledge,
             query=text,
@@ -249,7 +252,12 @@ def _persist(
             classification,
             queue=triage.queue,
             answer=answer,
-            urgent=bool(draft.flags or classification.flags) or draft.mode == "abstain",
+            urgent=review_call(
+                classification,
+                threshold=triage.classifier.threshold,
+                draft_flags=draft.flags,
+                abstained=draft.mode == "abstain",
+            ).urgent,
             vector=vector,
             embedder=triage.knowledge.store.embedder.name,
         )

@@ -41,7 +41,7 @@ class Bulk:
 
     def classify(self, path: Path, out: Path | None = None, **options: object) -> tuple[Job, Path]:
         """Create and run a job, then write its result CSV."""
-        job = run_job(self.context(), job_id=self.create(path, **options).public_id)
+        job = run_job(self.context(suggest=bool(options.get("suggest"))), job_id=self.create(path, **options).public_id)
         out = out or path.with_name("out.csv")
         write_result(self.clients.sessionmaker, job, out)
         return job, out

@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
 import pytest
 
-from service.jobs.batching import BatchItem, _match_items
-from service.triage.classifier import Classification, RootCauseClassifier
+from service.triage.cascade import BatchItem, RootCauseClassifier
+from service.triage.classifier import Classification
 from tests.conftest import mock_requests, set_mock_fault
 from tests.jobs.conftest import Bulk
 from tests.jobs.helpers import distinct_comments, read_output, write_csv
@@ -91,7 +92,18 @@ def test_a_missing_item_or_an_unknown_id_only_affects_that_comment() -> None:
         BatchItem(id="7", primary="cost", confidence=0.9, is_objection=True),
         BatchItem(id="3", primary="hacked", confidence=0.9, is_objection=True),
     ]
-    results = _match_items(classifier, items, [local("other"), local("job_fear"), local("cost")])
+    results = classifier.match_items(items, [local("other"), local("job_fear"), local("cost")])
     assert (results[0].primary, results[0].classifier, results[0].flags) == ("cost", "llm", ())
     assert (results[1].primary, results[1].classifier, results[1].flags) == ("job_fear", "local", ("llm_bad_output",))
     assert (results[2].primary, results[2].classifier, results[2].flags) == ("cost", "local", ("llm_bad_output",))
+
+
+def test_personal_data_in_survey_comments_is_redacted_before_a_batch_reaches_the_llm(
+    make_bulk: Callable[..., Bulk], mock_llm: str, tmp_path: Path
+) -> None:
+    bulk = make_bulk(openai_base_url=mock_llm, llm_model="mock-llm", classifier="llm", redact_pii="always")
+    texts = ["減給の件は yamada@minato-seiki.example まで", "090-1234-5678 に折り返しください、委託料が高い"]
+    job, _ = bulk.classify(write_csv(tmp_path / "s.csv", [[str(i), "営業", t] for i, t in enumerate(texts)]))
+    sent = str(mock_requests(mock_llm))
+    assert job.llm_calls == 1 and "<comment id=" in sent, "both comments went out in one batch"
+    assert "yamada@" not in sent and "090-1234-5678" not in sent and "[email]" in sent

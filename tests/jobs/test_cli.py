@@ -61,7 +61,9 @@ def test_an_xlsx_is_classified_into_an_xlsx_with_its_cells_carried_through(
     values = [list(r) for r in sheet.iter_rows(values_only=True)]
     assert values[0][:4] == ["回答ID", "部署", "コメント", "root_cause"]
     assert [v[:3] for v in values[1:]] == rows  # numbers stay numbers, empty cells stay empty
-    assert isinstance(values[1][5], float) and values[1][6] in (True, False)
+    root_cause, confidence, is_objection = values[1][3], values[1][5], values[1][6]
+    assert isinstance(confidence, float) and 0 < confidence <= 1
+    assert is_objection is (root_cause != "other"), "is_objection is a real boolean cell, true for an objection"
 
 
 def test_a_jsonl_file_is_classified(indexed_settings: Settings, tmp_path: Path) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -148,3 +149,39 @@ def test_drafting_suggested_answers_counts_in_the_jobs_llm_usage(llm_bulk: Bulk,
     drafted = run_job(llm_bulk.context(suggest=True), job_id=llm_bulk.create(path, suggest=True).public_id)
     # Each distinct comment adds its draft (and ask's own classification) to the calls the job reports.
     assert drafted.llm_calls >= plain.llm_calls + 2 and drafted.prompt_tokens > plain.prompt_tokens
+
+
+RESULT_HEADER = [
+    "root_cause",
+    "secondary_cause",
+    "confidence",
+    "is_objection",
+    "needs_review",
+    "matched_doc_id",
+    "matched_title",
+    "classifier",
+    "model",
+    "prompt_id",
+    "flags",
+    "error",
+]
+
+
+def test_the_result_columns_their_order_and_their_cells_are_the_ones_spreadsheets_rely_on(
+    make_bulk: Callable[..., Bulk], tmp_path: Path
+) -> None:
+    bulk = make_bulk()
+    rows = [["1", "営業一課", "委託料が高すぎて元が取れない"], ["2", "営業二課", ""]]
+    path = write_csv(tmp_path / "s.csv", rows)
+    _, out = bulk.classify(path)
+    header, classified, empty = read_output(out)
+    assert header == ["回答ID", "部署", "コメント", *RESULT_HEADER]
+    cells = dict(zip(header, classified, strict=True))
+    assert (cells["root_cause"], cells["is_objection"], cells["classifier"]) == ("cost", "true", "local")
+    assert cells["needs_review"] in ("true", "false") and float(cells["confidence"]) > 0
+    assert (cells["model"], cells["prompt_id"], cells["flags"], cells["error"]) == ("", "", "", "")
+    assert empty[3:] == [""] * 11 + ["no comment in column 'コメント'"]
+
+    _, suggested = bulk.classify(path, tmp_path / "suggested.csv", suggest=True)
+    header, *_ = read_output(suggested)
+    assert header[3:] == [*RESULT_HEADER[:7], "suggested_answer", *RESULT_HEADER[7:]]
