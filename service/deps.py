@@ -10,7 +10,6 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from service.config import Settings
 from service.db import session_scope
-from service.retrieval.service import KnowledgeIndex
 
 
 def get_settings_dep(request: Request) -> Settings:
@@ -24,10 +23,6 @@ def get_session(request: Request) -> Iterator[Session]:
         yield session
 
 
-def get_knowledge_index(request: Request) -> KnowledgeIndex:
-    return request.app.state.knowledge  # type: ignore[no-any-return]
-
-
 def get_sessionmaker(request: Request) -> sessionmaker[Session]:
     """For work that outlives the request (a streamed answer stores its result at the end)."""
     return request.app.state.sessionmaker  # type: ignore[no-any-return]
@@ -36,5 +31,4 @@ def get_sessionmaker(request: Request) -> sessionmaker[Session]:
 SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
 # scope="function": the commit happens before the response is sent, so a failed commit is never reported as done.
 SessionDep = Annotated[Session, Depends(get_session, scope="function")]
-KnowledgeDep = Annotated[KnowledgeIndex, Depends(get_knowledge_index)]
 SessionsDep = Annotated[sessionmaker[Session], Depends(get_sessionmaker)]

@@ -6,8 +6,9 @@ from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse
 
-from service.deps import KnowledgeDep, SessionDep, SettingsDep
+from service.deps import SessionDep, SettingsDep
 from service.retrieval import service
+from service.retrieval.deps import KnowledgeDep
 from service.retrieval.schemas import SearchRequest, SearchResponse
 from service.retrieval.service import SearchOptions
 from service.web.pages import templates

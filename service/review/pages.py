@@ -19,8 +19,9 @@ from starlette.background import BackgroundTask
 
 from service.auth.deps import COOKIE_NAME, signed_in
 from service.auth.service import Reviewer, active_names, authenticate, csrf_matches, csrf_token
-from service.deps import KnowledgeDep, SessionDep, SessionsDep, SettingsDep
+from service.deps import SessionDep, SessionsDep, SettingsDep
 from service.errors import BadInput, NemawashiError, Unauthorized
+from service.retrieval.deps import KnowledgeDep
 from service.review import decisions, repository, service
 from service.review.grouping import QuestionSpace
 from service.review.i18n import TEXTS, pick_lang

@@ -7,7 +7,8 @@ from typing import Annotated
 from fastapi import APIRouter, BackgroundTasks, Header, Query, Response
 
 from service.auth.deps import ReviewerDep
-from service.deps import KnowledgeDep, SessionDep, SessionsDep, SettingsDep
+from service.deps import SessionDep, SessionsDep, SettingsDep
+from service.retrieval.deps import KnowledgeDep
 from service.review import decisions, service
 from service.review.grouping import QuestionSpace
 from service.review.pages import router as pages_router
