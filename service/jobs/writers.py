@@ -14,6 +14,8 @@ from typing import Any, Protocol
 from service.errors import BadInput
 
 XLSX_MAX_CELL = 32_767  # Excel's limit; longer cells make Excel "repair" the file
+# OWASP CSV injection: a text cell starting with one of these is a formula to Excel (tab and CR too, before =).
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
 class RowWriter(Protocol):
@@ -30,7 +32,12 @@ def csv_value(value: Any) -> str:
         return value.isoformat(sep=" ") if isinstance(value, datetime) else value.isoformat()
     if isinstance(value, float):
         return f"{value:g}" if value.is_integer() or abs(value) >= 1e6 else repr(round(value, 6))
-    return str(value)
+    return neutralise_formula(str(value)) if isinstance(value, str) else str(value)
+
+
+def neutralise_formula(text: str) -> str:
+    """Text that Excel would run as a formula, made inert with a leading apostrophe (as OWASP recommends)."""
+    return "'" + text if text.startswith(FORMULA_START) else text
 
 
 class _CsvWriter:

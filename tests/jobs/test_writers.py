@@ -57,3 +57,23 @@ def test_a_failed_write_leaves_no_half_written_file(tmp_path: Path) -> None:
         writer.write(["a"])
         raise RuntimeError("stop")
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    "comment",
+    [
+        '=HYPERLINK("http://evil.example","詳細")',
+        "+81-3-0000",
+        "-2+3+cmd|' /C calc'!A0",
+        "@SUM(1+1)*cmd",
+        "\t=1+1",
+        "\r=1+1",
+    ],
+)
+def test_a_csv_cell_excel_would_run_as_a_formula_is_written_as_inert_text(tmp_path: Path, comment: str) -> None:
+    path = tmp_path / "out.csv"
+    with open_writer(path) as writer:
+        writer.write([comment, -0.5, 3])
+    cells = path.read_bytes().decode("utf-8-sig").rstrip("\r\n")
+    assert cells.lstrip('"').startswith("'" + comment[0])
+    assert cells.endswith(",-0.5,3"), "numbers stay numbers"
