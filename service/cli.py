@@ -52,7 +52,8 @@ def serve(
     base = f"http://{host}:{port}"
     typer.echo(f"nemawashi on {base}: chat demo {base}/demo · review queue {base}/review · API {base}/docs", err=True)
     # An import string, so nothing imports main.py and uvicorn builds the app from the same environment.
-    uvicorn.run("service.main:create_app", factory=True, host=host, port=port, log_level="warning")
+    # proxy_headers=False: proxy trust is decided by the app from NEMAWASHI_TRUSTED_PROXIES (service/auth/proxy.py).
+    uvicorn.run("service.main:create_app", factory=True, host=host, port=port, log_level="warning", proxy_headers=False)
 
 
 @app.command()

@@ -12,6 +12,7 @@ from fastapi.responses import JSONResponse, RedirectResponse
 
 from service import __version__
 from service.auth import routes as auth_routes
+from service.auth.proxy import TrustedProxyMiddleware
 from service.auth.service import active_names
 from service.bootstrap import build_triage, open_clients, unavailable
 from service.config import Settings, get_settings
@@ -93,6 +94,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_error_handlers(app)
     app.add_exception_handler(SignInRequired, sign_in_form)
     install_web_security(app, settings)
+    app.add_middleware(TrustedProxyMiddleware, proxies=settings.trusted_proxies)  # outermost: decides first
     app.include_router(retrieval_routes.router)
     app.include_router(triage_routes.router)
     app.include_router(jobs_routes.router)

@@ -13,6 +13,7 @@ from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session
 
+from service.auth.proxy import came_through_trusted_proxy
 from service.auth.service import Reviewer, asker_name, authenticate, require_admin
 from service.config import Settings
 from service.deps import SessionDep, SettingsDep
@@ -74,9 +75,9 @@ AdminDep = Annotated[Reviewer, Depends(current_admin)]
 
 def asker_identity(request: Request, settings: Settings) -> str | None:
     """The asker named by the trusted SSO proxy's header, else None (anonymous)."""
-    peer = request.client.host if request.client else None
+    via_proxy = came_through_trusted_proxy(request.scope, settings.trusted_proxies)
     header = request.headers.get(settings.sso_header) if settings.sso_header else None
-    return asker_name(peer=peer, header=header, settings=settings)
+    return asker_name(via_trusted_proxy=via_proxy, header=header, settings=settings)
 
 
 def get_asker(request: Request, settings: SettingsDep) -> str | None:

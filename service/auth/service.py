@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import ipaddress
 import secrets
 import unicodedata
 from dataclasses import dataclass
@@ -115,26 +114,10 @@ def require_admin(reviewer: Reviewer) -> Reviewer:
     return reviewer
 
 
-def _trusted(peer: str, proxies: list[str]) -> bool:
-    try:
-        address = ipaddress.ip_address(peer)
-    except ValueError:
-        return False
-    for proxy in proxies:
-        try:
-            if address in ipaddress.ip_network(proxy.strip(), strict=False):
-                return True
-        except ValueError:
-            continue
-    return False
-
-
-def asker_name(*, peer: str | None, header: str | None, settings: Settings) -> str | None:
-    """The asker's name from the SSO header, only when the request came from a configured proxy; else None
+def asker_name(*, via_trusted_proxy: bool, header: str | None, settings: Settings) -> str | None:
+    """The asker's name from the SSO header, only when the request came through a configured proxy; else None
     (anonymous). A header from anyone else is ignored: any browser can send it."""
-    if not settings.sso_header or not settings.trusted_proxies or peer is None:
-        return None
-    if not _trusted(peer, settings.trusted_proxies):
+    if not settings.sso_header or not settings.trusted_proxies or not via_trusted_proxy:
         return None
     value = "".join(c for c in header or "" if not unicodedata.category(c).startswith("C")).strip()
     return value[:200] or None

@@ -19,8 +19,8 @@ LIMITED_PATH = "/v1/ask"
 
 
 def client_key(scope: Scope) -> str:
-    """The client's address. Behind a proxy, uvicorn already puts X-Forwarded-For's client here for trusted
-    proxies (FORWARDED_ALLOW_IPS), so the header itself is not read: anyone could forge it."""
+    """The client's address. Behind a trusted proxy, auth's TrustedProxyMiddleware has already put
+    X-Forwarded-For's client here; the header itself is never read: anyone could forge it."""
     client = scope.get("client")
     return str(client[0]) if client else "unknown"
 
