@@ -34,6 +34,7 @@ from service.review.auth import SignInRequired, active_names
 from service.review.decisions import retrain_classifier
 from service.review.pages import sign_in_form
 from service.triage import routes as triage_routes
+from service.triage.answering import build_answering
 from service.triage.classifier import LocalClassifier, RootCauseClassifier
 from service.triage.service import Triage
 from service.triage.taxonomy import load_taxonomy
@@ -91,10 +92,24 @@ def build_triage(settings: Settings, clients: Clients) -> Triage:
     )
     if refreshed := approved.refresh():
         log.info("approved.refreshed", answers=refreshed)
+    faq, scope = build_answering(
+        settings, clients.knowledge, in_scope=[t for t, label in taxonomy.examples() if label != "other"]
+    )
     redact_for_llm = settings.redact_pii == "always" or (
         settings.redact_pii == "auto" and not _is_loopback(settings.openai_base_url)
     )
-    return Triage(settings, clients.knowledge, approved, classifier, llm, prompts["draft"], redact_for_llm)
+    return Triage(
+        settings,
+        clients.knowledge,
+        approved,
+        classifier,
+        llm,
+        prompts["draft"],
+        redact_for_llm,
+        faq,
+        scope,
+        prompts.get("rewrite"),
+    )
 
 
 def open_clients(settings: Settings) -> Clients:
