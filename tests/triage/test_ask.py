@@ -194,6 +194,6 @@ def test_review_first_policy_shows_a_notice_and_keeps_the_draft_for_reviewers(
 ) -> None:
     pipeline = make_pipeline(indexed_settings, database_url, answer_policy="review_first")
     result = run(pipeline)
-    assert result.status == "pending_review" and "プロジェクトチーム" in result.answer
+    assert result.status == "pending_review" and "project team" in result.answer
     assert result.draft != result.answer and pipeline.stored(result.id)[1].text == result.draft
     pipeline.clients.close()
