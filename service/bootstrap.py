@@ -27,6 +27,7 @@ from service.retrieval.lock import EmbeddedStoreLock
 from service.retrieval.service import KnowledgeIndex
 from service.retrieval.store import ChunkStore, make_chroma_client
 from service.review.service import SqlReviewQueue
+from service.triage.answering import build_answering
 from service.triage.cascade import RootCauseClassifier
 from service.triage.classifier import LocalClassifier
 from service.triage.service import Triage
@@ -133,6 +134,9 @@ def build_triage(settings: Settings, opened: Clients) -> Triage:
     )
     if refreshed := approved.refresh():
         log.info("approved.refreshed", answers=refreshed)
+    faq, scope = build_answering(
+        settings, opened.knowledge, in_scope=[t for t, label in taxonomy.examples() if label != "other"]
+    )
     return Triage(
         settings,
         opened.knowledge,
@@ -142,4 +146,7 @@ def build_triage(settings: Settings, opened: Clients) -> Triage:
         prompts["draft"],
         settings.redact_for_llm,
         SqlReviewQueue(),
+        faq,
+        scope,
+        prompts.get("rewrite"),
     )

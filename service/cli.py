@@ -185,6 +185,7 @@ def ask(
         return
     label = {
         "approved": "承認済みの回答 / approved",
+        "faq": "FAQの回答 / FAQ answer",
         "llm": "AI下書き（確認中）/ AI draft under review",
         "extractive": "抜粋（確認中）/ extract under review",
         "abstain": "PMOに回送 / sent to the project team",

@@ -63,6 +63,10 @@ class Settings(BaseSettings):
     # so retrieval alone separates little: 0.81 abstained on 3 of 12 off-topic questions and 0 of 90 in scope.
     abstain_below: float = Field(default=0.81, ge=0, le=1)
     approved_min_similarity: float = Field(default=0.93, ge=0, le=1)  # reuse an approved answer above this
+    # A curated FAQ answer is given when the question is this close to an entry's question and this far ahead
+    # of the next entry (tuned on the dev split: precision first; see evals/thresholds.yaml).
+    faq_min_similarity: float = Field(default=0.92, ge=0, le=1)
+    faq_min_margin: float = Field(default=0.01, ge=0, le=1)
 
     # Widget and browsers: origins allowed to call the API (CORS), and a per-client limit on /v1/ask.
     allowed_origins: list[str] = []

@@ -33,6 +33,19 @@ class QuestionCase(BaseModel):
     doc_ids: list[str]
     answerable: bool = True
     split: Split
+    faq_id: str | None = None  # the FAQ entry (without -ja/-en) that answers it as written, when one does
+
+
+class FollowUpCase(BaseModel):
+    """A follow-up that leans on the previous question, and the same question asked standalone."""
+
+    id: str
+    lang: str
+    split: Split
+    previous: str
+    followup: str
+    standalone: str
+    doc_ids: list[str]
 
 
 class Probe(BaseModel):

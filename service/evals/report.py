@@ -24,8 +24,15 @@ HEADLINE = (
     "citations.support",
     "abstention.precision",
     "abstention.recall",
+    "abstention.answered_in_scope",
     "approved.precision",
     "approved.recall",
+    "faq.precision",
+    "faq.recall",
+    "faq.wrong",
+    "followup.recall_at_3",
+    "followup.recall_at_3_standalone",
+    "followup.recall_at_3_alone",
 )
 
 

@@ -18,12 +18,22 @@ from service.bootstrap import Clients, build_triage, clients
 from service.config import Settings
 from service.db import session_scope
 from service.evals import metrics
-from service.evals.datasets import DATASETS, ApprovedCase, Objection, QuestionCase, load_jsonl, load_questions
+from service.evals.datasets import (
+    DATASETS,
+    ApprovedCase,
+    FollowUpCase,
+    Objection,
+    QuestionCase,
+    load_jsonl,
+    load_questions,
+)
 from service.llm.client import Usage
 from service.retrieval.evaluation import first_relevant_rank, rank_metrics
 from service.retrieval.ingest import ingest_knowledge
 from service.retrieval.service import SearchOptions, search_passages
-from service.triage.schemas import AskResponse
+from service.triage.faq import base_id
+from service.triage.followup import standalone_question
+from service.triage.schemas import AskResponse, Turn
 from service.triage.service import Triage, ask
 
 LLMChoice = Literal["mock", "openai", "none"]
@@ -158,16 +168,57 @@ def run_questions(env: Environment, cases: list[QuestionCase], rec: Recorder, pr
                 "abstained": result.mode == "abstain",
                 "answer": result.answer,
                 "cited_docs": [c.doc_id for c in result.citations],
+                "faq_id": case.faq_id,
+                "faq_given": base_id(result.citations[0].doc_id) if result.mode == "faq" and result.citations else None,
                 "cited_passages": [
                     f"[{c.n}] {c.title}: {passages[c.chunk_id].text if c.chunk_id in passages else c.snippet}"
                     for c in result.citations
                 ],
                 "flags": result.flags,
-                "citations_valid": markers <= cited and all(c.chunk_id in retrieved for c in result.citations),
+                # An FAQ answer cites the entry it matched (no passage search); anything else, retrieved passages.
+                "citations_valid": markers <= cited
+                and all(c.chunk_id in retrieved or _is_faq_citation(result.mode, c.doc_id) for c in result.citations),
                 "citation_supported": bool(gold & {c.doc_id for c in result.citations}) if gold else None,
             }
         )
         progress("questions", n, len(cases))
+
+
+def _is_faq_citation(mode: str, doc_id: str) -> bool:
+    return mode == "faq" and doc_id.startswith("faq-")
+
+
+def run_followups(env: Environment, cases: list[FollowUpCase], rec: Recorder, progress: Progress) -> None:
+    """Retrieval for a follow-up searched as the pipeline searches it, against the same question asked alone."""
+    options = SearchOptions.from_settings(env.settings)
+    for n, case in enumerate(cases, 1):
+        gold = set(case.doc_ids)
+        history = [Turn(question=case.previous)]
+        searched = standalone_question(
+            case.followup, history, lang=case.lang, llm=env.triage.llm, prompt=env.triage.rewrite_prompt, usage=Usage()
+        )
+        ranks = {}
+        for kind, text in (
+            ("conversation", searched or case.followup),
+            ("alone", case.followup),
+            ("standalone", case.standalone),
+        ):
+            hits = search_passages(env.triage.knowledge, query=text, k=3, options=options)
+            ranks[kind] = any(h.doc_id in gold for h in hits[:3])
+        rec.items.append(
+            {
+                "kind": "followup",
+                "id": case.id,
+                "split": case.split,
+                "lang": case.lang,
+                "text": case.followup,
+                "searched": searched,
+                "hit_conversation": ranks["conversation"],
+                "hit_alone": ranks["alone"],
+                "hit_standalone": ranks["standalone"],
+            }
+        )
+        progress("follow-ups", n, len(cases))
 
 
 def run_approved(env: Environment, cases: list[ApprovedCase], rec: Recorder, progress: Progress) -> None:
@@ -232,11 +283,15 @@ def run_suite(
     objections = load_jsonl(datasets / "objections.jsonl", Objection)
     questions = load_questions(datasets)
     approved = load_jsonl(datasets / "approved.jsonl", ApprovedCase)
+    followups = (
+        load_jsonl(datasets / "followups.jsonl", FollowUpCase) if (datasets / "followups.jsonl").exists() else []
+    )
     rec = Recorder()
     with eval_environment(base, llm=llm) as env:
         labels = env.triage.classifier.taxonomy.ids
         run_objections(env, objections, rec, say)
         run_questions(env, questions, rec, say)
+        run_followups(env, followups, rec, say)
         run_approved(env, approved, rec, say)
         faithfulness = judge_faithfulness(env, rec) if llm == "openai" else None
         model = env.triage.llm.model if env.triage.llm else None
@@ -248,6 +303,7 @@ def run_suite(
             "objections": len(objections),
             "questions": len(questions),
             "approved_probes": sum(len(a.probes) for a in approved),
+            "followups": len(followups),
         },
         "metrics": {
             split: {
@@ -317,8 +373,39 @@ def summarize(items: list[dict[str, Any]], labels: list[str]) -> dict[str, Any]:
                 sum(1 for q in answered if q["answerable"]),
             ),
         },
-        "abstention": metrics.binary_metrics(
-            [not q["answerable"] for q in questions], [q["abstained"] for q in questions]
-        ),
+        "abstention": {
+            **metrics.binary_metrics([not q["answerable"] for q in questions], [q["abstained"] for q in questions]),
+            "answered_in_scope": metrics.ratio(sum(not q["abstained"] for q in answerable), len(answerable)),
+        },
         "approved": approved_metrics(probes),
+        "faq": faq_metrics(questions),
+        "followup": followup_metrics([i for i in items if i["kind"] == "followup"]),
+    }
+
+
+def faq_metrics(questions: list[dict[str, Any]]) -> dict[str, float]:
+    """FAQ answers: precision over every FAQ answer given (right when the entry is the tagged one or among the gold
+    documents), recall and wrong rate over the questions tagged with an FAQ id."""
+    given = [q for q in questions if q.get("faq_given")]
+    tagged = [q for q in questions if q.get("faq_id")]
+
+    def right(q: dict[str, Any]) -> bool:
+        return q["faq_given"] == q.get("faq_id") or q["faq_given"] in {base_id(d) for d in q["gold_docs"]}
+
+    return {
+        "precision": metrics.ratio(sum(right(q) for q in given), len(given)),
+        "recall": metrics.ratio(sum(1 for q in tagged if q.get("faq_given") and right(q)), len(tagged)),
+        "wrong": metrics.ratio(sum(1 for q in tagged if q.get("faq_given") and not right(q)), len(tagged)),
+        "n": len(tagged),
+        "answered": len(given),
+    }
+
+
+def followup_metrics(items: list[dict[str, Any]]) -> dict[str, float]:
+    """Recall@3 of a follow-up searched with the conversation, alone, and as the standalone question."""
+    return {
+        "recall_at_3": metrics.ratio(sum(i["hit_conversation"] for i in items), len(items)),
+        "recall_at_3_alone": metrics.ratio(sum(i["hit_alone"] for i in items), len(items)),
+        "recall_at_3_standalone": metrics.ratio(sum(i["hit_standalone"] for i in items), len(items)),
+        "n": len(items),
     }

@@ -68,6 +68,8 @@ _WORD = re.compile(r"[a-z0-9]+(?:['-][a-z0-9]+)*")
 _ATTR = re.compile(r"""(\w+)\s*=\s*["']([^"']*)["']""")
 _COMMENT = re.compile(r"<comment(\s[^>]*)?>(.*?)</comment>", re.DOTALL)
 _QUESTION = re.compile(r"<question(?:\s[^>]*)?>(.*?)</question>", re.DOTALL)
+_FOLLOWUP = re.compile(r"<followup>(.*?)</followup>", re.DOTALL)
+_PREVIOUS = re.compile(r"<previous_question>(.*?)</previous_question>", re.DOTALL)
 _PASSAGE = re.compile(r"<passage(\s[^>]*)?>(.*?)</passage>", re.DOTALL)
 
 
@@ -103,7 +105,8 @@ class Passage:
 class Task:
     """What the prompt asks for."""
 
-    kind: Literal["classify", "draft", "none"]
+    kind: Literal["classify", "draft", "rewrite", "none"]
+    previous: str = ""  # rewrite: the previous question of the conversation
     comments: list[Comment] = field(default_factory=list)
     batch: bool = False
     question: str = ""
@@ -129,6 +132,10 @@ def read_task(messages: list[tuple[str, str]]) -> Task:
 
 
 def _task_in(text: str) -> Task:
+    if followup := _FOLLOWUP.search(text):
+        previous = _PREVIOUS.findall(text)
+        last = html.unescape(previous[-1]).strip() if previous else ""
+        return Task("rewrite", question=html.unescape(followup.group(1)).strip(), previous=last)
     if question := _QUESTION.search(text):
         passages = [_passage(i, m.group(1) or "", m.group(2)) for i, m in enumerate(_PASSAGE.finditer(text))]
         return Task("draft", question=html.unescape(question.group(1)).strip(), passages=passages)
@@ -159,6 +166,8 @@ def reply_text(task: Task, *, system: str, fault: str | None = None) -> str:
         return f"{system}\n\n{IGNORE_INSTRUCTIONS}".strip()
     if task.kind == "none":
         return NO_TASK
+    if task.kind == "rewrite":  # deterministic stand-in for a rewrite: the previous question, then the follow-up
+        return f"{task.previous} {task.question}".strip()
     draft = compose_draft(task.question, task.passages)
     if fault == "bad_citation":
         draft = cite_missing_passage(draft, task)

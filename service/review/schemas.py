@@ -75,6 +75,8 @@ class QuestionOut(BaseModel):
     department: str | None
     asker: str | None
     created_at: datetime
+    conversation_id: str | None = None
+    standalone_text: str | None = Field(default=None, description="A follow-up as it was searched.")
 
 
 class DraftOut(BaseModel):

@@ -236,6 +236,8 @@ def item_detail(session: Session, *, item_id: int, knowledge: KnowledgeIndex, se
             department=question.department,
             asker=question.asker,
             created_at=aware(question.created_at),
+            conversation_id=question.conversation_id,
+            standalone_text=question.standalone_text,
         ),
         draft=DraftOut.model_validate(answer, from_attributes=True) if answer else None,
         citations=_citations(list(answer.citations) if answer else [], knowledge),

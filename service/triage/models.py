@@ -21,6 +21,9 @@ class Question(Base):
     source: Mapped[str] = mapped_column(String(16))  # widget | api | survey | cli | eval
     department: Mapped[str | None] = mapped_column(String(100), nullable=True)
     asker: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    # A follow-up keeps what the asker typed in text and the question it was searched as here.
+    conversation_id: Mapped[str | None] = mapped_column(String(64), nullable=True, index=True)
+    standalone_text: Mapped[str | None] = mapped_column(Text, nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
 
     answer: Mapped[Answer] = relationship(back_populates="question", uselist=False)
@@ -32,7 +35,7 @@ class Answer(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     question_id: Mapped[int] = mapped_column(ForeignKey("questions.id", ondelete="CASCADE"), unique=True)
-    mode: Mapped[str] = mapped_column(String(16))  # approved | llm | extractive | abstain
+    mode: Mapped[str] = mapped_column(String(16))  # approved | faq | llm | extractive | abstain
     text: Mapped[str] = mapped_column(Text)
     citations: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
     flags: Mapped[list[str]] = mapped_column(JSON)

@@ -10,12 +10,14 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.sse import ServerSentEvent
 
 from service.auth.deps import AskerDep
+from service.db import session_scope
 from service.deps import SessionDep, SessionsDep
 from service.errors import NemawashiError
 from service.retrieval.service import clean_query
 from service.sse import KeepAliveEventSource
 from service.triage import service
 from service.triage.deps import TriageDep
+from service.triage.followup import check_history
 from service.triage.schemas import AskRequest, AskResponse, FeedbackRequest, FeedbackResponse
 
 router = APIRouter(tags=["ask"])
@@ -36,10 +38,19 @@ def _sse(events: Iterator[tuple[str, dict[str, object]]]) -> Iterator[ServerSent
 )
 async def ask(body: AskRequest, request: Request, triage: TriageDep, sessions: SessionsDep, asker: AskerDep) -> object:
     """Answer a question with citations and a root cause; every draft goes to the review queue."""
+    with session_scope(sessions) as session:  # a turn of another conversation is a 422, before any work
+        check_history(session, conversation_id=body.conversation_id, history=body.history)
     if body.stream or "text/event-stream" in request.headers.get("accept", ""):
         clean_query(body.question, max_chars=triage.settings.max_query_chars)  # a 422 before the stream starts
         events = service.ask_events(
-            triage, sessions, question=body.question, source=body.source, department=body.department, asker=asker
+            triage,
+            sessions,
+            question=body.question,
+            source=body.source,
+            department=body.department,
+            asker=asker,
+            conversation_id=body.conversation_id,
+            history=body.history,
         )
         return KeepAliveEventSource(_sse(events))
     return await run_in_threadpool(
@@ -50,6 +61,8 @@ async def ask(body: AskRequest, request: Request, triage: TriageDep, sessions: S
         source=body.source,
         department=body.department,
         asker=asker,
+        conversation_id=body.conversation_id,
+        history=body.history,
     )
 
 

@@ -4,13 +4,24 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, model_validator
 
 from service.llm.client import Usage
 
-Mode = Literal["approved", "llm", "extractive", "abstain"]
+# approved: a reviewer-approved answer; faq: a curated FAQ answer as written; llm: an AI draft; extractive: an
+# excerpt of the knowledge base; abstain: sent to the project team.
+Mode = Literal["approved", "faq", "llm", "extractive", "abstain"]
+MAX_TURNS = 4  # previous turns a follow-up may carry; older ones add little and cost time
 # Where a stored question came from: the three a client may claim, plus the CLI and the eval suite.
 Source = Literal["widget", "api", "survey", "cli", "eval"]
+
+
+class Turn(BaseModel):
+    """A previous turn of the conversation, as the widget shows it."""
+
+    id: str | None = Field(default=None, max_length=36, description="The answer id /v1/ask returned for it.")
+    question: str = Field(min_length=1, max_length=2000)
+    answer: str | None = Field(default=None, max_length=4000)
 
 
 class AskRequest(BaseModel):
@@ -18,6 +29,26 @@ class AskRequest(BaseModel):
     department: str | None = Field(default=None, max_length=100)
     source: Literal["widget", "api", "survey"] = "api"
     stream: bool = Field(default=False, description="Answer as Server-Sent Events (also: Accept: text/event-stream).")
+    conversation_id: str | None = Field(
+        default=None, pattern=r"^[A-Za-z0-9_-]{8,64}$", description="The widget's conversation, for follow-ups."
+    )
+    history: list[Turn] = Field(
+        default_factory=list, max_length=MAX_TURNS, description=f"Up to {MAX_TURNS} previous turns, oldest first."
+    )
+
+    @model_validator(mode="after")
+    def _history_needs_conversation(self) -> AskRequest:
+        if self.history and not self.conversation_id:
+            raise ValueError("conversation_id is required with history")
+        return self
+
+
+class RelatedQuestion(BaseModel):
+    """A close FAQ entry the asker may have meant (もしかして)."""
+
+    question: str
+    doc_id: str
+    url: str
 
 
 class Citation(BaseModel):
@@ -64,7 +95,15 @@ class AskResponse(BaseModel):
     citations: list[Citation]
     root_cause: RootCause
     is_objection: bool
-    mode: Literal["approved", "llm", "extractive", "abstain"]
+    mode: Mode = Field(
+        description="approved: reviewer-approved answer; faq: curated FAQ answer; llm: AI draft; "
+        "extractive: excerpts of the knowledge base; abstain: sent to the project team"
+    )
+    related: list[RelatedQuestion] = Field(default_factory=list, description="Other FAQ questions close to this one.")
+    standalone_question: str | None = Field(
+        default=None, description="A follow-up as it was searched, with the previous turn; null when not a follow-up."
+    )
+    conversation_id: str | None = None
     status: Literal["draft", "approved", "pending_review"] = Field(
         description="draft: an AI draft under review; approved: a reviewer-approved answer; pending_review: hidden"
     )

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Generator, Iterator
-from dataclasses import dataclass
-from typing import Any
+from collections.abc import Generator, Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
 
 import numpy as np
 from sqlalchemy.orm import Session, sessionmaker
@@ -30,13 +30,17 @@ from service.triage.drafting import (
     Passage,
     StreamGuard,
     citations_for,
-    extractive_answer,
     number_passages,
     stream_chunks,
 )
+from service.triage.extractive import extractive_answer
+from service.triage.faq import FaqEntry, FaqIndex, FaqMatch, FaqPolicy, FaqResult
+from service.triage.faq_answers import faq_citation, related_questions
+from service.triage.followup import standalone_question
 from service.triage.models import Answer, ClassificationRow, Feedback, Question
 from service.triage.queue import ReviewQueue
-from service.triage.schemas import AskResponse, Citation, RootCause, UsageOut
+from service.triage.schemas import MAX_TURNS, AskResponse, Citation, RelatedQuestion, RootCause, Turn, UsageOut
+from service.triage.scope import ScopeGate
 
 log = get_logger("triage")
 Event = tuple[str, dict[str, Any]]
@@ -54,6 +58,9 @@ class Triage:
     draft_prompt: Prompt
     redact_for_llm: bool
     queue: ReviewQueue  # where every stored draft goes for review
+    faq: FaqIndex | None = None
+    scope: ScopeGate | None = None
+    rewrite_prompt: Prompt | None = None
 
 
 @dataclass
@@ -62,6 +69,7 @@ class Draft:
     mode: str
     flags: list[str]
     citations: list[Citation]
+    related: list[RelatedQuestion] = field(default_factory=list)
 
 
 def ask_events(
@@ -73,46 +81,65 @@ def ask_events(
     department: str | None = None,
     asker: str | None = None,
     stream: bool = True,
+    conversation_id: str | None = None,
+    history: Sequence[Turn] = (),
 ) -> Iterator[Event]:
     """Events for one question: meta (candidate citations), delta (answer text), done (the stored result)."""
     started = time.perf_counter()
     text = clean_query(question, max_chars=triage.settings.max_query_chars)
     lang = detect_lang(text)
     usage = Usage()
-    outgoing = redact(text) if triage.redact_for_llm else text
+    # A follow-up that leans on the previous turn is searched as a standalone question; the typed text is kept.
+    standalone = standalone_question(
+        text, list(history)[-MAX_TURNS:], lang=lang, llm=triage.llm, prompt=triage.rewrite_prompt, usage=usage
+    )
+    searched = standalone or text
+    outgoing = redact(searched) if triage.redact_for_llm else searched
     # One embedding of the synonym-expanded question serves the classifier and the search.
-    vector = triage.knowledge.store.embedder.embed_query(expanded_query(triage.knowledge, text))
+    vector = triage.knowledge.store.embedder.embed_query(expanded_query(triage.knowledge, searched))
     immediate = triage.settings.answer_policy == "immediate"
+    faq = triage.faq.match(vector, lang=lang) if triage.faq else FaqResult(None, [])
+    policy = FaqPolicy(triage.settings.faq_min_similarity, triage.settings.faq_min_margin)
 
-    approved = triage.approved.best_match(text, vector=vector)
+    approved = triage.approved.best_match(searched, vector=vector)
     if approved and approved.similarity >= triage.settings.approved_min_similarity:
         # A reviewed answer is reused without any LLM call: the local classifier labels the question.
         classification = triage.classifier.local.classify(text, vector=vector)
         draft = Draft(approved.answer, "approved", [], [])
         yield "meta", {"citations": [], "lang": lang, "mode": "approved"}
+    elif faq.best and policy.confident(faq):
+        # A curated FAQ answer, as the project office wrote it, wins over any draft: no LLM call.
+        classification = triage.classifier.local.classify(searched, vector=vector)
+        draft = faq_draft(faq.best.entry, triage.knowledge, policy.related(faq, include_best=False))
+        yield "meta", {"citations": [c.model_dump() for c in draft.citations], "lang": lang, "mode": "faq"}
     else:
         classification = triage.classifier.classify_many(
-            [text], usage=usage, redact=triage.redact_for_llm, vectors=[vector]
+            [searched], usage=usage, redact=triage.redact_for_llm, vectors=[vector]
         )[0]
         hits = search_passages(
             triage.knowledge,
-            query=text,
+            query=searched,
             k=triage.settings.ask_k,
             options=SearchOptions.from_settings(triage.settings),
             query_vector=vector,
         )
         passages = number_passages(hits, lang=lang)
-        supported = any((h.dense_score or 0) >= triage.settings.abstain_below for h in hits)
+        if triage.scope is not None:
+            supported = triage.scope.decide(vector, faq=faq.similarity, hits=hits).in_scope
+        else:
+            supported = any((h.dense_score or 0) >= triage.settings.abstain_below for h in hits)
         yield "meta", {"citations": [p.citation().model_dump() for p in passages] if supported else [], "lang": lang}
         if not supported:
             draft = Draft(ABSTAIN_TEXT[lang], "abstain", ["kb_not_supporting"], [])
         elif triage.llm is None or "llm_unavailable" in classification.flags:
-            draft = _fallback(text, passages, lang, [])
+            draft = _fallback(searched, passages, lang, [])
         else:
             draft = yield from _llm_draft(triage, outgoing, passages, lang=lang, usage=usage, live=immediate and stream)
+        if draft.mode != "abstain":  # もしかして: the FAQ questions close to this one
+            draft.related = related_questions(policy.related(faq, include_best=True))
     if draft.mode in ("llm", "extractive") and not draft.citations:
         draft.flags.append("no_citation")
-    visible = draft.text if immediate or draft.mode == "approved" else REVIEW_FIRST_TEXT[lang]
+    visible = draft.text if immediate or draft.mode in ("approved", "faq") else REVIEW_FIRST_TEXT[lang]
     if draft.mode != "llm" or not immediate or not stream:
         for delta in stream_chunks(visible):
             yield "delta", {"text": delta}
@@ -124,6 +151,7 @@ def ask_events(
         source=source,
         department=department,
         asker=asker,
+        conversation=(conversation_id, standalone),
         draft=draft,
         classification=classification,
         usage=usage,
@@ -174,6 +202,11 @@ def _fallback(question: str, passages: list[Passage], lang: str, flags: list[str
     return Draft(answer, "extractive", flags, citations_for(answer, passages))
 
 
+def faq_draft(entry: FaqEntry, knowledge: KnowledgeIndex, related: list[FaqMatch]) -> Draft:
+    """The curated answer as written, cited to its /kb page."""
+    return Draft(entry.answer, "faq", [], [faq_citation(entry, knowledge)], related_questions(related))
+
+
 def _store(
     sessions: sessionmaker[Session],
     triage: Triage,
@@ -183,6 +216,7 @@ def _store(
     source: str,
     department: str | None,
     asker: str | None,
+    conversation: tuple[str | None, str | None],
     draft: Draft,
     classification: Classification,
     usage: Usage,
@@ -194,7 +228,15 @@ def _store(
     public_id = _persist(
         sessions,
         triage,
-        question=Question(text=text, lang=lang, source=source, department=department, asker=asker),
+        question=Question(
+            text=text,
+            lang=lang,
+            source=source,
+            department=department,
+            asker=asker,
+            conversation_id=conversation[0],
+            standalone_text=conversation[1],
+        ),
         draft=draft,
         classification=classification,
         usage=usage,
@@ -213,6 +255,7 @@ def _store(
     return _response(
         public_id,
         lang=lang,
+        conversation=conversation,
         draft=draft,
         classification=classification,
         usage=usage,
@@ -268,6 +311,7 @@ def _response(
     public_id: str,
     *,
     lang: str,
+    conversation: tuple[str | None, str | None],
     draft: Draft,
     classification: Classification,
     usage: Usage,
@@ -289,7 +333,10 @@ def _response(
         ),
         is_objection=classification.is_objection,
         mode=draft.mode,
-        status="approved" if draft.mode == "approved" else ("draft" if visible == draft.text else "pending_review"),
+        related=draft.related,
+        standalone_question=conversation[1],
+        conversation_id=conversation[0],
+        status=_status(draft.mode, shown=visible == draft.text),
         flags=list(dict.fromkeys([*draft.flags, *classification.flags])),
         lang=lang,
         usage=UsageOut(
@@ -301,6 +348,13 @@ def _response(
             latency_ms=latency_ms,
         ),
     )
+
+
+def _status(mode: str, *, shown: bool) -> Literal["draft", "approved", "pending_review"]:
+    """approved: a reviewer-approved or curated FAQ answer; draft: shown while under review; else hidden."""
+    if mode in ("approved", "faq"):
+        return "approved"
+    return "draft" if shown else "pending_review"
 
 
 def store_for_review(
@@ -348,10 +402,20 @@ def ask(
     source: str,
     department: str | None = None,
     asker: str | None = None,
+    conversation_id: str | None = None,
+    history: Sequence[Turn] = (),
 ) -> AskResponse:
     """The pipeline once, returning the final result (the JSON form of the events)."""
     events = ask_events(
-        triage, sessions, question=question, source=source, department=department, asker=asker, stream=False
+        triage,
+        sessions,
+        question=question,
+        source=source,
+        department=department,
+        asker=asker,
+        stream=False,
+        conversation_id=conversation_id,
+        history=history,
     )
     for name, payload in events:
         if name == "done":

@@ -13,7 +13,9 @@ from service.triage.service import ask
 from tests.conftest import mock_requests, set_mock_fault
 from tests.triage.helpers import Pipeline, make_pipeline
 
-LAYOFF = "外注が始まったら営業はクビになるの？"
+LAYOFF = "外注が始まったら営業はクビになるの？"  # the layoff FAQ entry answers it as written
+# No FAQ entry answers this one as a whole, so it is drafted from passages (by the LLM, or extracted offline).
+DRAFTED = "What is the first-response time target for inbound inquiries?"
 TAXONOMY = {"job_fear", "security", "cost", "process", "other"}
 
 
@@ -34,18 +36,17 @@ def with_llm(indexed_settings: Settings, database_url: str, mock_llm: str) -> It
     pipeline.clients.close()
 
 
-def run(pipeline: Pipeline, question: str = LAYOFF):  # type: ignore[no-untyped-def]
+def run(pipeline: Pipeline, question: str = DRAFTED):  # type: ignore[no-untyped-def]
     return ask(pipeline.triage, pipeline.clients.sessionmaker, question=question, source="api")
 
 
-def test_offline_answer_quotes_the_layoff_faq_with_citations_and_waits_for_review(offline: Pipeline) -> None:
-    result = run(offline)
-    assert result.mode == "extractive" and result.status == "draft"
-    assert "faq-job-01-ja" in [c.doc_id for c in result.citations]
-    assert all(f"[{c.n}]" in result.answer for c in result.citations)
+def test_offline_the_layoff_question_gets_the_curated_faq_answer_cited_to_its_page(offline: Pipeline) -> None:
+    result = run(offline, LAYOFF)
+    assert result.mode == "faq" and result.status == "approved"
+    assert [c.doc_id for c in result.citations] == ["faq-job-01-ja"] and result.answer.startswith("ありません。")
     question, answer, label, item = offline.stored(result.id)
     assert question.text == LAYOFF and question.lang == "ja"
-    assert answer.mode == "extractive" and answer.citations == [c.model_dump() for c in result.citations]
+    assert answer.mode == "faq" and answer.citations == [c.model_dump() for c in result.citations]
     assert label.classifier == "local" and label.primary in TAXONOMY
     assert (item.status, item.version) == ("pending", 1)
 
@@ -73,6 +74,7 @@ def test_an_approved_answer_is_reused_verbatim_without_calling_the_llm(
     assert (result.mode, result.status, result.answer) == ("approved", "approved", approved_text)
     assert mock_requests(mock_llm) == []
     pipeline.triage.approved.withdraw("approved-1")
+    assert run(pipeline, LAYOFF).mode == "faq" and mock_requests(mock_llm) == []  # the curated answer, no LLM
     assert run(pipeline).mode == "llm"
     pipeline.clients.close()
 
@@ -168,6 +170,9 @@ def test_every_stored_draft_cites_only_passages_it_was_given(with_llm: Pipeline,
         set_mock_fault(mock_llm, "bad_citation" if n % 2 else None)
         result = run(with_llm, question)
         _, answer, _, _ = with_llm.stored(result.id)
+        if answer.mode == "faq":  # the curated answer as written, cited to its own page
+            assert [c["doc_id"][:4] for c in answer.citations] == ["faq-"], question
+            continue
         cited = {int(m) for m in re.findall(r"\[(\d+)\]", answer.text)}
         assert cited == {c["n"] for c in answer.citations}, question
 
@@ -189,6 +194,6 @@ def test_review_first_policy_shows_a_notice_and_keeps_the_draft_for_reviewers(
 ) -> None:
     pipeline = make_pipeline(indexed_settings, database_url, answer_policy="review_first")
     result = run(pipeline)
-    assert result.status == "pending_review" and "プロジェクトチーム" in result.answer
+    assert result.status == "pending_review" and "project team" in result.answer
     assert result.draft != result.answer and pipeline.stored(result.id)[1].text == result.draft
     pipeline.clients.close()

@@ -21,8 +21,9 @@ from service.triage.models import Feedback, Question
 from tests.conftest import free_port
 from tests.web.conftest import Intranet, Relay, RunningService, running_service
 
-JA_QUESTION = "外注が始まったら営業はクビになるの？"
-EN_QUESTION = "Will sales people get fired once the outsourcing starts?"
+# Questions no FAQ entry answers as a whole, so the (mock) LLM drafts the answer.
+JA_QUESTION = "インバウンドの問い合わせに最初に対応するまでの目標時間はどれくらいですか？"
+EN_QUESTION = "What is the first-response time target for inbound inquiries?"
 ARTIFACTS = PROJECT_ROOT / "tests" / "artifacts"
 ANSWER_TIMEOUT_MS = 30_000
 # The first test also pays for indexing the knowledge base (a session fixture) and starting the service.
@@ -167,6 +168,42 @@ def test_the_conversation_is_kept_for_the_tab_across_a_reload(page: Page, servic
     restored = answer_after(page)
     expect(restored.locator(".body")).to_have_text(text)
     expect(restored.locator(".badge")).to_have_text("AI下書き（確認中）")
+
+
+# --- FAQ answers, related questions and follow-ups ------------------------------------------------------------------
+
+
+def test_related_faq_questions_are_buttons_that_ask_them_and_get_the_faq_answer(
+    page: Page, service: RunningService
+) -> None:
+    page.goto(f"{service.url}/demo")
+    open_panel(page)
+    ask(page, "引き継ぎシートは誰が書くの？")
+    first = answer_after(page)
+    button = first.locator("[data-nw-related] button", has_text="引き継ぎ").first
+    expect(button).to_be_visible()
+    asked = button.inner_text()
+    button.click()
+    second = answer_after(page, 2)
+    expect(in_widget(page, ".user").last).to_have_text(asked)
+    expect(second.locator(".badge")).to_have_text("FAQの回答")
+    expect(second.locator(".body")).to_contain_text("社内担当者が記入")
+
+
+def test_a_follow_up_sends_the_conversation_id_and_the_previous_turn(page: Page, service: RunningService) -> None:
+    sent: list[dict[str, object]] = []
+    page.on("request", lambda r: sent.append(json.loads(r.post_data or "{}")) if r.url.endswith("/v1/ask") else None)
+    page.goto(f"{service.url}/demo")
+    open_panel(page)
+    ask(page, "再配置ってどうやって決まるんですか？")
+    first_id = answer_after(page).get_attribute("data-nw-answer")
+    ask(page, "それっていつから？")
+    answer_after(page, 2)
+    first, follow = sent[0], sent[1]
+    assert isinstance(first["conversation_id"], str) and first["history"] == []
+    assert follow["conversation_id"] == first["conversation_id"]
+    [turn] = follow["history"]  # type: ignore[misc]
+    assert turn["id"] == first_id and turn["question"] == "再配置ってどうやって決まるんですか？" and turn["answer"]
 
 
 # --- feedback ------------------------------------------------------------------------------------------------------

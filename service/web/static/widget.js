@@ -60,6 +60,10 @@
       thinking: "回答を作成しています…",
       draft: "AI下書き（確認中）",
       approved: "承認済みの回答",
+      faq: "FAQの回答",
+      extract: "資料の抜粋（確認中）",
+      extractNote: "AIは使っていません。社内資料の該当箇所をそのまま示しています。プロジェクトチームが確認しています。",
+      related: "もしかして：",
       abstain: "プロジェクトチームに回送しました",
       pending: "確認待ち",
       draftNote: "AIが社内資料から作成した下書きです。プロジェクトチームが内容を確認しています。",
@@ -104,6 +108,10 @@
       thinking: "Writing an answer…",
       draft: "AI draft — under review",
       approved: "Approved answer",
+      faq: "FAQ answer",
+      extract: "Excerpt from the documents — under review",
+      extractNote: "No AI was used: this is the passage of the company documents that matches; the project team is checking it.",
+      related: "Did you mean:",
       abstain: "Sent to the project team",
       pending: "Awaiting review",
       draftNote: "Drafted by AI from company documents; the project team is checking it.",
@@ -234,6 +242,10 @@ background:#eceff1;color:#37474f}
 .badge.draft{background:#fff1cc;color:#6b4400}
 .badge.approved{background:#dcf3e3;color:#14532d}
 .badge.abstain{background:#e3ebfd;color:#1e3a8a}
+.badge.faq{background:#dcf3e3;color:#14532d}
+.badge.extract{background:#eceff1;color:#37474f}
+.related{margin:8px 0 0;display:flex;flex-wrap:wrap;gap:6px;align-items:center}
+.related p{margin:0;font-size:13px}
 .dots{display:inline-flex;gap:3px}
 .dots i{width:5px;height:5px;border-radius:50%;background:currentColor;animation:nw-blink 1.2s infinite both}
 .dots i:nth-child(2){animation-delay:.2s}.dots i:nth-child(3){animation-delay:.4s}
@@ -289,7 +301,28 @@ textarea::placeholder{color:#66717e}
     return { open: null, department: "", turns: [] };
   }
 
+  function newConversationId() {
+    const random = crypto.randomUUID ? crypto.randomUUID() : String(Date.now()) + Math.random().toString(16).slice(2);
+    return "w-" + random.replace(/[^A-Za-z0-9_-]/g, "").slice(0, 40);
+  }
+
   const state = loadState();
+  if (typeof state.conversation !== "string") state.conversation = newConversationId();
+
+  // The previous turns a follow-up needs (the service takes at most 4): question, answer and its id.
+  const HISTORY_TURNS = 4;
+  function previousTurns() {
+    const turns = [];
+    const done = state.turns.slice(0, -1); // the question being asked is the last turn
+    for (let i = 1; i < done.length; i++) {
+      const q = done[i - 1];
+      const a = done[i];
+      if (q.role === "user" && a.role === "assistant" && a.id) {
+        turns.push({ id: a.id, question: q.text.slice(0, MAX_CHARS), answer: String(a.answer || "").slice(0, 4000) });
+      }
+    }
+    return turns.slice(-HISTORY_TURNS);
+  }
 
   function saveState() {
     state.turns = state.turns.slice(-MAX_TURNS);
@@ -581,7 +614,14 @@ textarea::placeholder{color:#66717e}
       const response = await fetch(BASE + "/v1/ask", {
         method: "POST",
         headers: { "Content-Type": "application/json", Accept: "text/event-stream" },
-        body: JSON.stringify({ question, department: department || null, source: "widget", stream: true }),
+        body: JSON.stringify({
+          question,
+          department: department || null,
+          source: "widget",
+          stream: true,
+          conversation_id: state.conversation,
+          history: previousTurns(),
+        }),
         credentials: "omit",
         signal: mine.signal,
       });
@@ -630,6 +670,7 @@ textarea::placeholder{color:#66717e}
       citations: Array.isArray(result.citations) ? result.citations : [],
       mode: result.mode,
       status: result.status,
+      related: Array.isArray(result.related) ? result.related : [],
       lang: result.lang === "en" ? "en" : "ja",
       feedback: null,
     };
@@ -690,8 +731,10 @@ textarea::placeholder{color:#66717e}
   /** @param {AnswerTurn} turn @returns {{ kind: string, text: string }} */
   function labelFor(turn) {
     if (turn.status === "pending_review") return { kind: "pending", text: T.pending };
+    if (turn.mode === "faq") return { kind: "faq", text: T.faq };
     if (turn.mode === "approved" || turn.status === "approved") return { kind: "approved", text: T.approved };
     if (turn.mode === "abstain") return { kind: "abstain", text: T.abstain };
+    if (turn.mode === "extractive") return { kind: "extract", text: T.extract };
     return { kind: "draft", text: T.draft };
   }
 
@@ -811,7 +854,23 @@ textarea::placeholder{color:#66717e}
       el("p", { class: "badge " + label.kind, text: label.text }),
       renderRich(turn.answer, turn.citations),
       label.kind === "draft" && el("p", { class: "note", lang: LANG, text: T.draftNote }),
+      label.kind === "extract" && el("p", { class: "note", lang: LANG, text: T.extractNote }),
     ]);
+    const related = Array.isArray(turn.related) ? turn.related : [];
+    if (label.kind !== "pending" && related.length) {
+      // もしかして: a click asks that FAQ question, which the service answers with the curated answer.
+      const box = el("div", { class: "related", lang: turn.lang, "data-nw-related": "" }, [el("p", { lang: LANG, text: T.related })]);
+      for (const item of related) {
+        const chip = el("button", { type: "button", class: "chip", text: String(item.question || "") });
+        chip.addEventListener("click", () => {
+          if (busy) return;
+          textarea.value = String(item.question || "");
+          form.requestSubmit ? form.requestSubmit() : onSubmit(new Event("submit"));
+        });
+        box.append(chip);
+      }
+      node.append(box);
+    }
     if (showSources) {
       const list = el("ol");
       for (const citation of turn.citations) list.append(el("li", {}, [citationLink(citation, String(citation.title || citation.doc_id), "")]));
@@ -938,6 +997,7 @@ textarea::placeholder{color:#66717e}
     busy = false;
     sendButton.disabled = false;
     state.turns = [];
+    state.conversation = newConversationId();
     saveState();
     renderConversation();
     announce(T.cleared);

@@ -1,0 +1,147 @@
+"""Curated FAQ answers: a question close enough to an FAQ entry's question gets that entry's answer as written."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from service.retrieval.documents import load_documents
+from service.retrieval.embeddings import Embedder, Vectors
+
+_QUESTION_HEADING = re.compile(r"^#{1,6}\s*(Q[:：]|質問[:：]?)\s*", re.MULTILINE)
+
+
+@dataclass(frozen=True)
+class FaqEntry:
+    doc_id: str  # faq-job-01-ja
+    base_id: str  # faq-job-01: the same entry in every language
+    lang: str
+    question: str
+    answer: str
+
+
+@dataclass(frozen=True)
+class FaqMatch:
+    entry: FaqEntry
+    similarity: float
+
+
+@dataclass(frozen=True)
+class FaqResult:
+    """The best entry (in the asker's language when it exists) and the close runners-up."""
+
+    best: FaqMatch | None
+    runners_up: list[FaqMatch]
+
+    @property
+    def similarity(self) -> float:
+        return self.best.similarity if self.best else 0.0
+
+    @property
+    def margin(self) -> float:
+        """How far the best entry is ahead of the next one."""
+        if self.best is None:
+            return 0.0
+        return self.best.similarity - (self.runners_up[0].similarity if self.runners_up else 0.0)
+
+
+def base_id(doc_id: str) -> str:
+    return re.sub(r"-(ja|en)$", "", doc_id)
+
+
+def answer_text(body: str) -> str:
+    """The body without its "## Q: ..." heading: the curated answer as the project office wrote it."""
+    lines = [line for line in body.strip().splitlines() if not _QUESTION_HEADING.match(line)]
+    return "\n".join(lines).strip()
+
+
+def load_faq(knowledge_dir: Path) -> list[FaqEntry]:
+    """Every document of type faq under knowledge_dir."""
+    if not knowledge_dir.is_dir():
+        return []
+    return [
+        FaqEntry(d.doc_id, base_id(d.doc_id), d.meta.lang, d.meta.title, answer_text(d.body))
+        for d in load_documents(knowledge_dir).documents
+        if d.meta.type == "faq"
+    ]
+
+
+class FaqIndex:
+    """The FAQ entries' questions, embedded like a question (synonym-expanded, e5 "query:"), held in memory.
+
+    44 entries × 2 languages fit in one small matrix; a match is one matrix product. Both languages' questions are
+    compared, and the answer is given in the asker's language when the entry has it."""
+
+    def __init__(
+        self,
+        entries: list[FaqEntry],
+        embedder: Embedder,
+        *,
+        expand: Callable[[str], str] = str,
+        cache_dir: Path | None = None,
+    ) -> None:
+        self.entries = entries
+        self._expand = expand
+        self._embedder = embedder
+        self._matrix = self._embed([expand(e.question) for e in entries], cache_dir)
+
+    def _embed(self, texts: list[str], cache_dir: Path | None) -> Vectors:
+        if not texts:
+            return np.zeros((0, 1), np.float32)
+        key = hashlib.sha256("\n".join([self._embedder.name, *texts]).encode()).hexdigest()[:16]
+        path = cache_dir / f"faq-{key}.npy" if cache_dir else None
+        if path and path.exists():
+            cached: Vectors = np.load(path)
+            return cached
+        vectors = self._embedder.embed_queries(texts)
+        if path:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            np.save(path, vectors)
+        return vectors
+
+    def similarities(self, vector: Vectors) -> dict[str, float]:
+        """The best similarity of each entry (over its languages) to a question's expanded query vector."""
+        if not self.entries:
+            return {}
+        scores = self._matrix @ vector.reshape(-1)
+        best: dict[str, float] = {}
+        for entry, score in zip(self.entries, scores, strict=True):
+            best[entry.base_id] = max(best.get(entry.base_id, -1.0), float(score))
+        return best
+
+    def match(self, vector: Vectors, *, lang: str, related: int = 3) -> FaqResult:
+        """The closest entries, best first, each in the asker's language where possible."""
+        ranked = sorted(self.similarities(vector).items(), key=lambda item: -item[1])
+        matches = [FaqMatch(self.entry(bid, lang), score) for bid, score in ranked[: related + 1]]
+        return FaqResult(matches[0] if matches else None, matches[1:])
+
+    def entry(self, base: str, lang: str) -> FaqEntry:
+        """An entry in lang, or in whatever language it exists."""
+        candidates = [e for e in self.entries if e.base_id == base]
+        return next((e for e in candidates if e.lang == lang), candidates[0])
+
+
+@dataclass(frozen=True)
+class FaqPolicy:
+    """When a match is confident enough to answer, and which runners-up are offered as related questions."""
+
+    min_similarity: float = 0.92
+    min_margin: float = 0.0  # how far ahead of the runner-up the best entry must be
+    related_within: float = 0.03  # runners-up this close to the best are offered (もしかして)
+    related_min: float = 0.85  # and never below this
+
+    def confident(self, result: FaqResult) -> bool:
+        return result.best is not None and result.similarity >= self.min_similarity and result.margin >= self.min_margin
+
+    def related(self, result: FaqResult, *, include_best: bool) -> list[FaqMatch]:
+        """The entries worth offering: the runners-up close to the best (and the best itself when not answered)."""
+        if result.best is None:
+            return []
+        pool = ([result.best] if include_best else []) + result.runners_up
+        top = result.similarity
+        return [m for m in pool if m.similarity >= self.related_min and top - m.similarity <= self.related_within]
