@@ -48,9 +48,10 @@ system-deps:
 pytest: $(VENV)/.dev system-deps
 	$(BIN)/pytest -q
 
-# The offline eval suite (mock LLM) fails the build when a metric drops below evals/thresholds.yaml.
+# The offline eval suite (mock LLM, then no LLM) fails the build when a metric drops below evals/thresholds.yaml.
 eval: $(VENV)/.dev
 	$(BIN)/nemawashi eval --llm mock
+	$(BIN)/nemawashi eval --llm none
 
 # The fast tier: no real embedding model, servers or browsers (under two minutes); `make test` runs everything.
 test-fast: $(VENV)/.dev

@@ -232,7 +232,7 @@ def eval_suite(
     ] = None,
     compare: Annotated[Path | None, typer.Option(help="An older JSON report: print what changed.")] = None,
     thresholds: Annotated[
-        Path | None, typer.Option(help="Gate file (default for --llm mock: evals/thresholds.yaml).")
+        Path | None, typer.Option(help="Gate file (default for --llm mock and none: evals/thresholds.yaml).")
     ] = None,
 ) -> None:
     """The offline eval suite; exits non-zero when a metric is below its threshold."""
@@ -266,7 +266,7 @@ def eval_suite(
         from service.evals.report import compare as compare_reports
 
         compare_reports(result, json_module.loads(compare.read_text(encoding="utf-8")), err)
-    gate = thresholds or (PROJECT_ROOT / "evals" / "thresholds.yaml" if llm == "mock" else None)
+    gate = thresholds or (PROJECT_ROOT / "evals" / "thresholds.yaml" if llm in ("mock", "none") else None)
     failures = check_thresholds(result, gate) if gate and gate.exists() else []
     for failure in failures:
         err.print(f"[bold red]below threshold:[/] {failure}")

@@ -57,6 +57,7 @@ class ApprovedCase(BaseModel):
     id: str
     lang: str
     approved_question: str
+    alternates: list[str] = []  # other phrasings a reviewer answered with the same decision
     approved_answer: str
     probes: list[Probe]
     split: Split

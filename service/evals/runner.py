@@ -224,7 +224,11 @@ def run_followups(env: Environment, cases: list[FollowUpCase], rec: Recorder, pr
 def run_approved(env: Environment, cases: list[ApprovedCase], rec: Recorder, progress: Progress) -> None:
     for case in cases:
         env.triage.approved.publish(
-            answer_id=case.id, question=case.approved_question, answer=case.approved_answer, lang=case.lang
+            answer_id=case.id,
+            question=case.approved_question,
+            answer=case.approved_answer,
+            lang=case.lang,
+            alternates=case.alternates,
         )
     probes = [(case, probe) for case in cases for probe in case.probes]
     for n, (case, probe) in enumerate(probes, 1):

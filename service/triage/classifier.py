@@ -3,15 +3,20 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import os
 import re
 import threading
+import unicodedata
+import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 from pydantic import BaseModel, Field
-from sklearn.calibration import CalibratedClassifierCV
+from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
 
 from service.logging import get_logger
@@ -21,6 +26,7 @@ from service.triage.taxonomy import Taxonomy
 
 log = get_logger("classifier")
 _SENTENCE = re.compile(r"[^。！？!?\n]+[。！？!?]?")
+_TAG = re.compile(r"<[^>]*>")
 
 
 @dataclass(frozen=True)
@@ -53,8 +59,80 @@ def quote(text: str, limit: int = 60) -> str:
     return first if len(first) <= limit else first[: limit - 1] + "…"
 
 
+class ExampleVectors:
+    """Example embeddings kept on disk, one file per embedder, keyed by the text embedded: a start-up or a retrain
+    embeds only the texts it has never seen (a new taxonomy line, a reviewer's relabel)."""
+
+    def __init__(self, embed: Callable[[list[str]], np.ndarray], *, embedder_name: str, cache_dir: Path | None) -> None:
+        self._embed = embed
+        digest = hashlib.sha256(embedder_name.encode()).hexdigest()[:16]
+        self._path = cache_dir / f"classifier-vectors-{digest}.npz" if cache_dir else None
+        self._vectors: dict[str, np.ndarray] | None = None
+
+    def get(self, texts: list[str]) -> np.ndarray:
+        """The vectors of texts, in order, embedding (and remembering) only those not seen before."""
+        known = self._load()
+        missing = list(dict.fromkeys(t for t in texts if _key(t) not in known))
+        if missing:
+            for text, vector in zip(missing, self._embed(missing), strict=True):
+                known[_key(text)] = vector
+            self._save(known)
+        return np.vstack([known[_key(t)] for t in texts])
+
+    def _load(self) -> dict[str, np.ndarray]:
+        if self._vectors is None:
+            self._vectors = {}
+            if self._path and self._path.exists():
+                with contextlib.suppress(OSError, ValueError, KeyError), np.load(self._path) as data:
+                    self._vectors = dict(zip(data["keys"].tolist(), data["vectors"], strict=True))
+        return self._vectors
+
+    def _save(self, vectors: dict[str, np.ndarray]) -> None:
+        if not self._path:
+            return
+        self._path.parent.mkdir(parents=True, exist_ok=True)
+        # Written aside and renamed, so a reader in another process never sees half a file.
+        tmp = self._path.with_name(f"{self._path.stem}.{uuid.uuid4().hex[:8]}.tmp.npz")
+        np.savez(tmp, keys=np.array(list(vectors)), vectors=np.vstack(list(vectors.values())))
+        os.replace(tmp, self._path)
+
+
+def _key(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()[:32]
+
+
+def lexical_text(text: str) -> str:
+    """What the character n-grams see: markup removed, NFKC, lower case."""
+    return unicodedata.normalize("NFKC", _TAG.sub(" ", text)).lower()
+
+
+@dataclass(frozen=True)
+class _Model:
+    """Everything one prediction needs, swapped as a whole on retrain."""
+
+    labels: list[str]
+    dense: LogisticRegression
+    ngrams: TfidfVectorizer
+    lexical: LogisticRegression
+    bank: np.ndarray  # example vectors, unit length, for the nearest-neighbour vote
+    bank_labels: np.ndarray  # label index of each row of bank
+    bank_weights: np.ndarray
+
+
 class LocalClassifier:
-    """Logistic regression on e5 embeddings of the taxonomy examples, with sigmoid-calibrated confidence."""
+    """Three views of the labelled examples, blended: logistic regression on e5 embeddings, logistic regression on
+    character n-grams (words the embedding blurs: 漏えい, 査定, 委託料), and a vote of the nearest examples."""
+
+    # Chosen on the dev split (120 comments, 32 examples per label and language): accuracy 0.81 dense alone,
+    # 0.67 n-grams alone, 0.78 neighbours alone, 0.875 blended; exponent 2.5 took the calibration error from
+    # 0.21 to 0.06. Less regularisation (C=100) suits unit-length embeddings.
+    dense_weight = 0.5
+    lexical_weight = 0.3
+    neighbour_weight = 0.2
+    neighbours = 5
+    neighbour_temperature = 0.02
+    sharpening = 2.5
+    relabel_weight = 2.0  # reviewers' corrections come from real traffic: they count twice
 
     def __init__(
         self,
@@ -68,12 +146,12 @@ class LocalClassifier:
         # Staff slang (クビ, 外注) is spelled out with the knowledge base's words before embedding.
         self._expand = synonyms.expand if synonyms else (lambda text: text)
         self._taxonomy = taxonomy
-        self._cache_dir = cache_dir
+        self._vectors = ExampleVectors(self._embed, embedder_name=embedder.name, cache_dir=cache_dir)
         self._examples = taxonomy.examples()
         self._extra_vectors: dict[str, np.ndarray] = {}
         # Held by whoever reads the relabels and retrains, so the last retrain always includes every relabel.
         self.retrain_lock = threading.Lock()
-        self._model = self._fit(self._examples)
+        self._model = self._fit(self._examples, extra=0)
 
     @property
     def examples(self) -> list[tuple[str, str]]:
@@ -81,55 +159,66 @@ class LocalClassifier:
 
     def retrain(self, extra: list[tuple[str, str]]) -> None:
         """Train again on the taxonomy plus extra (text, label) pairs, e.g. reviewers' corrected labels."""
-        self._examples = [*self._taxonomy.examples(), *extra]
-        self._model = self._fit(self._examples)
+        examples = [*self._taxonomy.examples(), *extra]
+        model = self._fit(examples, extra=len(extra))
+        self._examples, self._model = examples, model
 
     def classify(self, text: str, *, vector: np.ndarray | None = None) -> Classification:
         """Classify text; vector is its expanded form already embedded as a query, when the caller has it."""
+        model = self._model
         features = vector.reshape(1, -1) if vector is not None else self._embed([self._expand(text)])
-        probabilities = self._model.predict_proba(features)[0]
+        probabilities = self._blend(model, features, text)
         order = np.argsort(-probabilities)
-        labels = list(self._model.classes_)
-        primary, runner_up = labels[order[0]], labels[order[1]]
+        primary, runner_up = model.labels[order[0]], model.labels[order[1]]
         secondary = runner_up if probabilities[order[1]] >= 0.2 else None
-        confidence = round(float(probabilities[order[0]]), 3)
         return Classification(
             primary=primary,
             secondary=secondary,
-            confidence=confidence,
+            confidence=round(float(probabilities[order[0]]), 3),
             is_objection=primary != "other",
             rationale=f"「{quote(text)}」",
             classifier="local",
         )
 
-    def _fit(self, examples: list[tuple[str, str]]) -> CalibratedClassifierCV:
-        vectors = self._example_vectors([text for text, _ in examples])
-        # ensemble=False: one model and one calibrator, so a prediction costs one matrix product.
-        model = CalibratedClassifierCV(LogisticRegression(C=10, max_iter=3000), method="sigmoid", cv=4, ensemble=False)
-        model.fit(vectors, [label for _, label in examples])
-        return model
+    def _blend(self, model: _Model, features: np.ndarray, text: str) -> np.ndarray:
+        dense = model.dense.predict_proba(features)[0]
+        lexical = model.lexical.predict_proba(model.ngrams.transform([lexical_text(text)]))[0]
+        blended = (
+            self.dense_weight * dense
+            + self.lexical_weight * lexical
+            + self.neighbour_weight * self._vote(model, features[0])
+        )
+        # An average of three soft opinions is underconfident; sharpening brings confidence in line with accuracy.
+        sharpened = blended**self.sharpening
+        probabilities: np.ndarray = sharpened / sharpened.sum()
+        return probabilities
 
-    def _example_vectors(self, texts: list[str]) -> np.ndarray:
-        """The taxonomy's examples as one cached block; reviewers' extra examples one by one, remembered, so a
-        retrain after a relabel embeds only the new ones (3.6 s → 0.2 s on 160 examples, 2 cores)."""
-        base = [text for text, _ in self._taxonomy.examples()]
-        shared = len(base) if texts[: len(base)] == base else 0
-        blocks = [self._embed([self._expand(t) for t in texts[:shared]])] if shared else []
-        for text in texts[shared:]:
-            if text not in self._extra_vectors:
-                self._extra_vectors[text] = self._embed([self._expand(text)])[0]
-            blocks.append(self._extra_vectors[text].reshape(1, -1))
-        return np.vstack(blocks)
+    def _vote(self, model: _Model, vector: np.ndarray) -> np.ndarray:
+        """Similarity-weighted vote of the nearest examples (a softmax over cosine similarity)."""
+        similarity = model.bank @ (vector / (np.linalg.norm(vector) or 1.0))
+        nearest = np.argpartition(-similarity, min(self.neighbours, len(similarity) - 1))[: self.neighbours]
+        weights = np.exp((similarity[nearest] - similarity[nearest].max()) / self.neighbour_temperature)
+        weights *= model.bank_weights[nearest]
+        votes = np.bincount(model.bank_labels[nearest], weights=weights, minlength=len(model.labels))
+        total: float = float(votes.sum())
+        return votes / total if total else np.full(len(model.labels), 1 / len(model.labels))
+
+    def _fit(self, examples: list[tuple[str, str]], *, extra: int) -> _Model:
+        texts = [text for text, _ in examples]
+        labels = sorted({label for _, label in examples})
+        y = np.array([labels.index(label) for _, label in examples])
+        weights = np.ones(len(examples))
+        if extra:
+            weights[-extra:] = self.relabel_weight
+        vectors = self._vectors.get([self._expand(t) for t in texts])
+        dense = LogisticRegression(C=100, solver="newton-cg", max_iter=1000).fit(vectors, y, sample_weight=weights)
+        ngrams = TfidfVectorizer(analyzer="char_wb", ngram_range=(1, 3), sublinear_tf=True)
+        lexical = LogisticRegression(C=100, solver="newton-cg", max_iter=1000).fit(
+            ngrams.fit_transform([lexical_text(t) for t in texts]), y, sample_weight=weights
+        )
+        bank = vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
+        return _Model(labels, dense, ngrams, lexical, bank, y, weights)
 
     def _embed(self, texts: list[str]) -> np.ndarray:
         # Comments and examples are alike, so both get the e5 "query:" prefix (a symmetric task).
-        key = hashlib.sha256("\n".join([self._embedder.name, *texts]).encode()).hexdigest()[:16]
-        path = self._cache_dir / f"classifier-{key}.npy" if self._cache_dir and len(texts) > 1 else None
-        if path and path.exists():
-            cached: np.ndarray = np.load(path)
-            return cached
-        vectors = np.vstack([self._embedder.embed_query(t) for t in texts])
-        if path:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            np.save(path, vectors)
-        return vectors
+        return np.asarray(self._embedder.embed_queries(texts))

@@ -96,6 +96,28 @@ def test_approved_questions_match_through_the_synonyms_and_older_entries_are_emb
     assert run(offline, "委託先の担当者向けのCRM操作研修はいつ行われますか？").mode != "approved"
 
 
+CRM_ALTERNATE = "外部委託のスタッフは、何社ぶんの顧客レコードにアクセス可能ですか？"  # e5 0.914 to CRM
+
+
+def test_an_alternate_phrasing_reviewers_answered_gets_the_same_answer_until_it_is_dropped(
+    offline: Pipeline,
+) -> None:
+    approved = offline.triage.approved
+    approved.publish(
+        answer_id="approved-9", question=CRM, answer="担当顧客のみです。", lang="ja", alternates=[CRM_ALTERNATE]
+    )
+    result = run(offline, CRM_ALTERNATE)
+    assert (result.mode, result.answer) == ("approved", "担当顧客のみです。")
+    match = approved.best_match(CRM_ALTERNATE)
+    assert match is not None and match.answer_id == "approved-9"
+
+    approved.publish(answer_id="approved-9", question=CRM, answer="担当顧客のみです。", lang="ja")
+    assert run(offline, CRM_ALTERNATE).mode != "approved"
+    assert run(offline, CRM).mode == "approved"
+    approved.withdraw("approved-9")
+    assert run(offline, CRM).mode != "approved"
+
+
 def test_the_llm_draft_cites_passages_and_records_its_prompt(with_llm: Pipeline) -> None:
     result = run(with_llm)
     assert result.mode == "llm" and result.citations and not result.flags

