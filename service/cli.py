@@ -168,6 +168,7 @@ def ask(
 ) -> None:
     """The full pipeline once: answer with citations, root cause, and a review item in the queue."""
     from service.bootstrap import build_triage, clients
+    from service.triage.models import QuestionSource
     from service.triage.service import ask as ask_question
 
     settings = get_settings()
@@ -177,7 +178,9 @@ def ask(
             if not opened.knowledge.store.exists():
                 raise NotReady("the knowledge base is not indexed yet: run `nemawashi ingest`")
             triage = build_triage(settings, opened)
-            result = ask_question(triage, opened.sessionmaker, question=text, source="cli", department=department)
+            result = ask_question(
+                triage, opened.sessionmaker, question=text, source=QuestionSource.cli, department=department
+            )
     except NemawashiError as exc:
         raise _fail(exc) from exc
     if as_json:

@@ -3,13 +3,22 @@
 from __future__ import annotations
 
 from datetime import datetime
+from enum import StrEnum
 
 from sqlalchemy import Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from service.db import Base, UTCDateTime, utcnow
+from service.db import Base, StrEnumType, UTCDateTime, utcnow
 
-ROLES = ("reviewer", "admin")
+
+class Role(StrEnum):
+    """What a reviewer account may do: review the queue, or also manage reviewers."""
+
+    reviewer = "reviewer"
+    admin = "admin"
+
+
+ROLES = tuple(Role)
 
 
 class ReviewerAccount(Base):
@@ -19,7 +28,7 @@ class ReviewerAccount(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     name: Mapped[str] = mapped_column(String(100), unique=True)
-    role: Mapped[str] = mapped_column(String(16))  # see ROLES
+    role: Mapped[Role] = mapped_column(StrEnumType(Role))
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from sqlalchemy.orm import Session
 
 from service.auth import repository
-from service.auth.models import ROLES, ReviewerAccount
+from service.auth.models import ROLES, ReviewerAccount, Role
 from service.config import Settings
 from service.db import utcnow
 from service.errors import BadInput, Conflict, Forbidden, NotFound, Unauthorized
@@ -69,7 +69,12 @@ def add_user(session: Session, *, name: str, role: str) -> tuple[ReviewerAccount
         raise Conflict(f"user {name!r} exists already: revoke it first or choose another name", detail={"name": name})
     token = new_token()
     account = account or ReviewerAccount(name=name)
-    account.role, account.token_hash, account.revoked_at, account.created_at = role, hash_token(token), None, utcnow()
+    account.role, account.token_hash, account.revoked_at, account.created_at = (
+        Role(role),
+        hash_token(token),
+        None,
+        utcnow(),
+    )
     session.add(account)
     session.flush()
     return account, token

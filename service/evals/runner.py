@@ -33,6 +33,7 @@ from service.retrieval.ingest import ingest_knowledge
 from service.retrieval.service import SearchOptions, search_passages
 from service.triage.faq import base_id
 from service.triage.followup import standalone_question
+from service.triage.models import QuestionSource
 from service.triage.schemas import AskResponse, Turn
 from service.triage.service import Triage, ask
 
@@ -109,7 +110,7 @@ class Recorder:
 
     def ask(self, env: Environment, text: str) -> AskResponse:
         started = time.perf_counter()
-        result = ask(env.triage, env.clients.sessionmaker, question=text, source="eval")
+        result = ask(env.triage, env.clients.sessionmaker, question=text, source=QuestionSource.eval)
         self.latencies.append((time.perf_counter() - started) * 1000)
         self.usage.add(result.usage.spent())
         return result

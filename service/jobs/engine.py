@@ -15,6 +15,7 @@ from service.retrieval.embeddings import Vectors
 from service.retrieval.service import SearchOptions, expanded_query, search_passages
 from service.triage.cascade import ReviewCall, review_call
 from service.triage.classifier import Classification
+from service.triage.models import QuestionSource
 from service.triage.service import Triage, ask
 
 
@@ -123,6 +124,6 @@ class TriageClassifier:
     def _suggestion(self, text: str, department: str | None, usage: Usage) -> tuple[str | None, str | None]:
         """A drafted answer through the /v1/ask pipeline (which also stores it and queues it for review); its LLM
         calls count in the job's usage."""
-        response = ask(self._triage, self._sessions, question=text, source="survey", department=department)
+        response = ask(self._triage, self._sessions, question=text, source=QuestionSource.survey, department=department)
         usage.add(response.usage.spent())
         return (response.draft if response.mode != "abstain" else None), response.id

@@ -3,14 +3,25 @@
 from __future__ import annotations
 
 from datetime import datetime
+from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import JSON, Boolean, DateTime, Float, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from service.db import Base, utcnow
+from service.db import Base, StrEnumType, UTCDateTime, utcnow
 
-UNFINISHED = ("queued", "running")
+
+class JobStatus(StrEnum):
+    """A bulk job's life: queued, running (by one process), then done or failed."""
+
+    queued = "queued"
+    running = "running"
+    done = "done"
+    failed = "failed"
+
+
+UNFINISHED = (JobStatus.queued, JobStatus.running)
 
 
 class Job(Base):
@@ -18,7 +29,7 @@ class Job(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     public_id: Mapped[str] = mapped_column(String(36), unique=True, index=True)
-    status: Mapped[str] = mapped_column(String(16), default="queued", index=True)  # queued|running|done|failed
+    status: Mapped[JobStatus] = mapped_column(StrEnumType(JobStatus), default=JobStatus.queued, index=True)
     source: Mapped[str] = mapped_column(String(8))  # cli | api
     input_path: Mapped[str] = mapped_column(Text)
     input_name: Mapped[str] = mapped_column(String(255))
@@ -36,8 +47,8 @@ class Job(Base):
     cost_usd: Mapped[float] = mapped_column(Float, default=0.0)
     seconds: Mapped[float] = mapped_column(Float, default=0.0)  # time spent classifying, summed over resumes
     message: Mapped[str | None] = mapped_column(Text, nullable=True)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
-    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
 
 

@@ -27,13 +27,13 @@ from service.errors import NemawashiError, NotFound
 from service.jobs.columns import Layout, RowResult, resolve_layout
 from service.jobs.dedup import Cached, ResultCache, comment_key
 from service.jobs.engine import CommentClassifier, Outcome
-from service.jobs.models import Job
+from service.jobs.models import Job, JobStatus
 from service.jobs.readers import InputRow, Source, open_source, read_text
 from service.jobs.repository import add_rows, job_by_public_id, question_pk, stored_row_indexes
 from service.llm.client import Usage
 from service.logging import get_logger
 from service.review.service import SqlReviewQueue
-from service.triage.models import Question
+from service.triage.models import Question, QuestionSource
 from service.triage.service import store_for_review
 
 log = get_logger("jobs")
@@ -110,7 +110,7 @@ def create_job(
     )
     job = Job(
         public_id=str(uuid.uuid4()),
-        status="queued",
+        status=JobStatus.queued,
         source=source,
         input_path=str(path),
         input_name=name[:255],
@@ -151,7 +151,7 @@ def run_job(
     """Classify the rows not stored yet, a chunk per transaction; returns the job (done, or running if stopped)."""
     with session_scope(ctx.sessions) as session:
         job = get_job(session, job_id=job_id)
-        job.status, job.message = "running", None
+        job.status, job.message = JobStatus.running, None
     try:
         source, layout = open_input(Path(job.input_path), job_options(job))
         with session_scope(ctx.sessions) as session:
@@ -178,7 +178,7 @@ def _chunks(rows: Iterator[InputRow], size: int) -> Iterator[list[InputRow]]:
 def fail_job(sessions: sessionmaker[Session], job_id: str, message: str) -> Job:
     with session_scope(sessions) as session:
         job = get_job(session, job_id=job_id)
-        job.status, job.message = "failed", message
+        job.status, job.message = JobStatus.failed, message
     log.error("jobs.failed", job=job_id, reason=message)
     return job
 
@@ -186,7 +186,7 @@ def fail_job(sessions: sessionmaker[Session], job_id: str, message: str) -> Job:
 def _finish(sessions: sessionmaker[Session], job_id: str) -> Job:
     with session_scope(sessions) as session:
         job = get_job(session, job_id=job_id)
-        job.status, job.finished_at = "done", datetime.now(UTC)
+        job.status, job.finished_at = JobStatus.done, datetime.now(UTC)
     log.info("jobs.done", job=job_id, rows=job.done_rows, errors=job.error_rows, seconds=round(job.seconds, 1))
     return job
 
@@ -260,7 +260,7 @@ def _review_question(session: Session, p: Prepared, outcome: Outcome) -> int | N
         return question_pk(session, public_id=outcome.question_public_id)
     if not outcome.review.needed:
         return None
-    question = Question(text=p.text, lang=outcome.lang, source="survey", department=p.department)
+    question = Question(text=p.text, lang=outcome.lang, source=QuestionSource.survey, department=p.department)
     store_for_review(
         session,
         question,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import date
 from pathlib import Path
-from typing import Annotated, get_args
+from typing import Annotated
 
 import typer
 from pydantic import ValidationError
@@ -17,7 +17,7 @@ from service.triage.schemas import Source
 
 report_app = typer.Typer(help="Reports for the project team.", no_args_is_help=True)
 err = Console(stderr=True)
-SOURCES = get_args(Source)
+SOURCES = [str(s) for s in Source]
 
 
 def parse_day(value: str | None, option: str) -> date | None:

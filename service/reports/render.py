@@ -6,7 +6,7 @@ import base64
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, get_args
+from typing import Any
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
@@ -149,7 +149,7 @@ def dashboard_context(report: ObjectionReport, *, departments: list[str], query_
         "query_string": query_string,
         "charts": overview_charts(report, "svg"),
         "department_choices": departments,
-        "sources": list(get_args(Source)),
+        "sources": [str(s) for s in Source],
         "lang": "ja",
         **_helpers(""),
     }

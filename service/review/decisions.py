@@ -16,7 +16,7 @@ from service.errors import BadInput, Conflict
 from service.logging import get_logger
 from service.retrieval.approved import ApprovedAnswers
 from service.review import publishing, repository
-from service.review.models import ReviewItem
+from service.review.models import ReviewItem, ReviewStatus
 from service.review.schemas import Assign, Decision, DecisionResult, Edit, ItemState, Relabel
 from service.triage.classifier import LocalClassifier
 from service.triage.models import Question
@@ -161,11 +161,11 @@ def _change(
     action = decision.action
     if action in ("approve", "edit"):
         before = {"status": item.status, "answer": item.final_answer}
-        item.status, item.final_answer, item.reason, item.answered_by = "approved", text, None, primary_id
+        item.status, item.final_answer, item.reason, item.answered_by = ReviewStatus.approved, text, None, primary_id
         after = {"status": item.status, "answer": text}
     elif action in ("reject", "withdraw"):
         before = {"status": item.status}
-        item.status = "rejected" if action == "reject" else "withdrawn"
+        item.status = ReviewStatus.rejected if action == "reject" else ReviewStatus.withdrawn
         item.reason = getattr(decision, "reason", None)
         after = {"status": item.status, "reason": item.reason}
     elif isinstance(decision, Relabel):

@@ -3,14 +3,25 @@
 from __future__ import annotations
 
 from datetime import datetime
+from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import JSON, ForeignKey, Integer, LargeBinary, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from service.db import Base, UTCDateTime, utcnow
+from service.db import Base, StrEnumType, UTCDateTime, utcnow
 
-STATUSES = ("pending", "approved", "rejected", "withdrawn")
+
+class ReviewStatus(StrEnum):
+    """Where an item stands: waiting for a decision, or decided."""
+
+    pending = "pending"
+    approved = "approved"
+    rejected = "rejected"
+    withdrawn = "withdrawn"
+
+
+STATUSES = tuple(ReviewStatus)
 
 
 class ReviewItem(Base):
@@ -18,7 +29,7 @@ class ReviewItem(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     question_id: Mapped[int] = mapped_column(ForeignKey("questions.id", ondelete="CASCADE"), unique=True)
-    status: Mapped[str] = mapped_column(String(16), default="pending", index=True)  # see STATUSES
+    status: Mapped[ReviewStatus] = mapped_column(StrEnumType(ReviewStatus), default=ReviewStatus.pending, index=True)
     priority: Mapped[str] = mapped_column(String(16), default="normal")  # high when flagged or abstained
     version: Mapped[int] = mapped_column(Integer, default=1)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

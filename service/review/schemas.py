@@ -7,9 +7,10 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, Field
 
+from service.review.models import ReviewStatus
 from service.triage.schemas import Citation, Source
 
-Status = Literal["pending", "approved", "rejected", "withdrawn"]
+Status = ReviewStatus
 Sort = Literal["priority", "lowest_confidence", "most_asked", "newest", "oldest"]
 
 

@@ -12,7 +12,7 @@ from service.retrieval.service import KnowledgeIndex
 from service.review import repository
 from service.review.decisions import item_state
 from service.review.grouping import QuestionSpace, cluster, question_vectors, similarity
-from service.review.models import QuestionVector, ReviewItem
+from service.review.models import QuestionVector, ReviewItem, ReviewStatus
 from service.review.repository import QueueRow
 from service.review.schemas import (
     AuditEntry,
@@ -45,7 +45,9 @@ def enqueue(
 
     vector (with the embedder's name) is the question's synonym-expanded e5 query vector, when the caller has it:
     kept for grouping near-duplicates, so the queue need not embed the question again."""
-    item = ReviewItem(question_id=question_id, status="pending", priority="high" if urgent else "normal", version=1)
+    item = ReviewItem(
+        question_id=question_id, status=ReviewStatus.pending, priority="high" if urgent else "normal", version=1
+    )
     session.add(item)
     if vector is not None and embedder:
         unit = np.asarray(vector, dtype=np.float32).reshape(-1)

@@ -3,12 +3,33 @@
 from __future__ import annotations
 
 from datetime import datetime
+from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import JSON, Boolean, Float, ForeignKey, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from service.db import Base, UTCDateTime, utcnow
+from service.db import Base, StrEnumType, UTCDateTime, utcnow
+
+
+class QuestionSource(StrEnum):
+    """Where a stored question came from: the three a client may claim, plus the CLI and the eval suite."""
+
+    widget = "widget"
+    api = "api"
+    survey = "survey"
+    cli = "cli"
+    eval = "eval"
+
+
+class AnswerMode(StrEnum):
+    """Who answered: a reviewer (approved), the FAQ as written, an LLM draft, excerpts, or nobody (abstain)."""
+
+    approved = "approved"
+    faq = "faq"
+    llm = "llm"
+    extractive = "extractive"
+    abstain = "abstain"
 
 
 class Question(Base):
@@ -18,7 +39,7 @@ class Question(Base):
     public_id: Mapped[str] = mapped_column(String(36), unique=True, index=True)
     text: Mapped[str] = mapped_column(Text)
     lang: Mapped[str] = mapped_column(String(8))
-    source: Mapped[str] = mapped_column(String(16))  # widget | api | survey | cli | eval
+    source: Mapped[QuestionSource] = mapped_column(StrEnumType(QuestionSource))
     department: Mapped[str | None] = mapped_column(String(100), nullable=True)
     asker: Mapped[str | None] = mapped_column(String(200), nullable=True)
     # A follow-up keeps what the asker typed in text and the question it was searched as here.
@@ -35,7 +56,7 @@ class Answer(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     question_id: Mapped[int] = mapped_column(ForeignKey("questions.id", ondelete="CASCADE"), unique=True)
-    mode: Mapped[str] = mapped_column(String(16))  # approved | faq | llm | extractive | abstain
+    mode: Mapped[AnswerMode] = mapped_column(StrEnumType(AnswerMode))
     text: Mapped[str] = mapped_column(Text)
     citations: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
     flags: Mapped[list[str]] = mapped_column(JSON)

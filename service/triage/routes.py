@@ -18,6 +18,7 @@ from service.sse import KeepAliveEventSource
 from service.triage import service
 from service.triage.deps import TriageDep
 from service.triage.followup import check_history
+from service.triage.models import QuestionSource
 from service.triage.schemas import AskRequest, AskResponse, FeedbackRequest, FeedbackResponse
 
 router = APIRouter(tags=["ask"])
@@ -46,7 +47,7 @@ async def ask(body: AskRequest, request: Request, triage: TriageDep, sessions: S
             triage,
             sessions,
             question=body.question,
-            source=body.source,
+            source=QuestionSource(body.source),
             department=body.department,
             asker=asker,
             conversation_id=body.conversation_id,
@@ -58,7 +59,7 @@ async def ask(body: AskRequest, request: Request, triage: TriageDep, sessions: S
         triage,
         sessions,
         question=body.question,
-        source=body.source,
+        source=QuestionSource(body.source),
         department=body.department,
         asker=asker,
         conversation_id=body.conversation_id,

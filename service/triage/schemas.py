@@ -7,13 +7,11 @@ from typing import Literal
 from pydantic import BaseModel, Field, model_validator
 
 from service.llm.client import Usage
+from service.triage.models import AnswerMode, QuestionSource
 
-# approved: a reviewer-approved answer; faq: a curated FAQ answer as written; llm: an AI draft; extractive: an
-# excerpt of the knowledge base; abstain: sent to the project team.
-Mode = Literal["approved", "faq", "llm", "extractive", "abstain"]
+Mode = AnswerMode
 MAX_TURNS = 4  # previous turns a follow-up may carry; older ones add little and cost time
-# Where a stored question came from: the three a client may claim, plus the CLI and the eval suite.
-Source = Literal["widget", "api", "survey", "cli", "eval"]
+Source = QuestionSource
 
 
 class Turn(BaseModel):

@@ -37,7 +37,7 @@ from service.triage.extractive import extractive_answer
 from service.triage.faq import FaqEntry, FaqIndex, FaqMatch, FaqPolicy, FaqResult
 from service.triage.faq_answers import faq_citation, related_questions
 from service.triage.followup import standalone_question
-from service.triage.models import Answer, ClassificationRow, Feedback, Question
+from service.triage.models import Answer, ClassificationRow, Feedback, Question, QuestionSource
 from service.triage.queue import ReviewQueue
 from service.triage.schemas import MAX_TURNS, AskResponse, Citation, RelatedQuestion, RootCause, Turn, UsageOut
 from service.triage.scope import ScopeGate
@@ -77,7 +77,7 @@ def ask_events(
     sessions: sessionmaker[Session],
     *,
     question: str,
-    source: str,
+    source: QuestionSource,
     department: str | None = None,
     asker: str | None = None,
     stream: bool = True,
@@ -213,7 +213,7 @@ def _store(
     *,
     text: str,
     lang: str,
-    source: str,
+    source: QuestionSource,
     department: str | None,
     asker: str | None,
     conversation: tuple[str | None, str | None],
@@ -399,7 +399,7 @@ def ask(
     sessions: sessionmaker[Session],
     *,
     question: str,
-    source: str,
+    source: QuestionSource,
     department: str | None = None,
     asker: str | None = None,
     conversation_id: str | None = None,
