@@ -11,12 +11,18 @@ import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import httpx
 import psycopg
 import pytest
 
 from service.config import PROJECT_ROOT, Settings
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session, sessionmaker
+
+    from tests.review.helpers import ReviewApp
 from tests.fakes import HashedNgramEmbedder
 
 os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
@@ -183,3 +189,23 @@ def mock_requests(mock_url: str) -> list[dict[str, object]]:
     response.raise_for_status()
     data = response.json()
     return data if isinstance(data, list) else data.get("requests", [])  # type: ignore[no-any-return]
+
+
+@pytest.fixture
+def sessions(database_url: str) -> Iterator[sessionmaker[Session]]:
+    """A migrated, empty database of the test's own."""
+    from service.db import make_engine, make_sessionmaker, migrate
+
+    engine = make_engine(database_url)
+    migrate(engine)
+    yield make_sessionmaker(engine)
+    engine.dispose()
+
+
+@pytest.fixture
+def review(indexed_settings: Settings, database_url: str) -> Iterator[ReviewApp]:
+    """The real app (SQLite and PostgreSQL) with helpers to add reviewers and decide."""
+    from tests.review.helpers import review_app
+
+    with review_app(indexed_settings, database_url) as running:
+        yield running
