@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -12,6 +12,7 @@ import numpy as np
 
 from service.retrieval.documents import load_documents
 from service.retrieval.embeddings import Embedder, Vectors
+from service.retrieval.schemas import Hit
 
 _QUESTION_HEADING = re.compile(r"^#{1,6}\s*(Q[:：]|質問[:：]?)\s*", re.MULTILINE)
 
@@ -126,17 +127,40 @@ class FaqIndex:
         return next((e for e in candidates if e.lang == lang), candidates[0])
 
 
+def retrieval_lead(hits: Sequence[Hit], base: str) -> float:
+    """How far the passage search's top document is ahead of the next document, when that top document is the FAQ
+    entry base (either language); 0 when the search put something else first. Scores are the fused ones."""
+    if not hits or base_id(hits[0].doc_id) != base:
+        return 0.0
+    runner_up = next((h.score for h in hits[1:] if base_id(h.doc_id) != base), 0.0)
+    return hits[0].score - runner_up
+
+
 @dataclass(frozen=True)
 class FaqPolicy:
-    """When a match is confident enough to answer, and which runners-up are offered as related questions."""
+    """When a match is confident enough to answer, and which runners-up are offered as related questions.
+
+    Two ways to be confident: the question is very close to the entry's question (min_similarity, min_margin), or
+    it is fairly close (agree_min_similarity) and the hybrid passage search independently puts the same entry first,
+    clearly ahead of any other document (agree_min_lead), for a question the scope gate keeps in scope."""
 
     min_similarity: float = 0.92
     min_margin: float = 0.0  # how far ahead of the runner-up the best entry must be
     related_within: float = 0.03  # runners-up this close to the best are offered (もしかして)
     related_min: float = 0.85  # and never below this
+    agree_min_similarity: float = 1.1  # above 1: off unless configured (see Settings.faq_agree_min_similarity)
+    agree_min_lead: float = 0.2
 
-    def confident(self, result: FaqResult) -> bool:
-        return result.best is not None and result.similarity >= self.min_similarity and result.margin >= self.min_margin
+    def confident(self, result: FaqResult, *, hits: Sequence[Hit] = (), in_scope: bool = True) -> bool:
+        if result.best is None:
+            return False
+        if result.similarity >= self.min_similarity and result.margin >= self.min_margin:
+            return True
+        return (
+            in_scope
+            and result.similarity >= self.agree_min_similarity
+            and retrieval_lead(hits, result.best.entry.base_id) >= self.agree_min_lead
+        )
 
     def related(self, result: FaqResult, *, include_best: bool) -> list[FaqMatch]:
         """The entries worth offering: the runners-up close to the best (and the best itself when not answered)."""
