@@ -126,10 +126,10 @@ def ask_events(
         classification = triage.classifier.local.classify(text, vector=vector)
         draft = Draft(approved.answer, "approved", [], [])
         yield "meta", {"citations": [], "lang": lang, "mode": "approved"}
-    elif faq.best and policy.confident(faq, hits=hits, in_scope=supported):
+    elif chosen := policy.choose(faq, hits=hits, in_scope=supported):
         # A curated FAQ answer, as the project office wrote it, wins over any draft: no LLM call.
         classification = triage.classifier.local.classify(searched, vector=vector)
-        draft = faq_draft(faq.best.entry, triage.knowledge, policy.related(faq, include_best=False))
+        draft = faq_draft(chosen.entry, triage.knowledge, policy.related(faq, include_best=False, answered=chosen))
         yield "meta", {"citations": [c.model_dump() for c in draft.citations], "lang": lang, "mode": "faq"}
     else:
         classification = triage.classifier.classify_many(
