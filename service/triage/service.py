@@ -99,35 +99,43 @@ def ask_events(
     vector = triage.knowledge.store.embedder.embed_query(expanded_query(triage.knowledge, searched))
     immediate = triage.settings.answer_policy == "immediate"
     faq = triage.faq.match(vector, lang=lang) if triage.faq else FaqResult(None, [])
-    policy = FaqPolicy(triage.settings.faq_min_similarity, triage.settings.faq_min_margin)
+    policy = faq_policy(triage.settings)
 
     approved = triage.approved.best_match(searched, vector=vector)
-    if approved and approved.similarity >= triage.settings.approved_min_similarity:
-        # A reviewed answer is reused without any LLM call: the local classifier labels the question.
-        classification = triage.classifier.local.classify(text, vector=vector)
-        draft = Draft(approved.answer, "approved", [], [])
-        yield "meta", {"citations": [], "lang": lang, "mode": "approved"}
-    elif faq.best and policy.confident(faq):
-        # A curated FAQ answer, as the project office wrote it, wins over any draft: no LLM call.
-        classification = triage.classifier.local.classify(searched, vector=vector)
-        draft = faq_draft(faq.best.entry, triage.knowledge, policy.related(faq, include_best=False))
-        yield "meta", {"citations": [c.model_dump() for c in draft.citations], "lang": lang, "mode": "faq"}
-    else:
-        classification = triage.classifier.classify_many(
-            [searched], usage=usage, redact=triage.redact_for_llm, vectors=[vector]
-        )[0]
-        hits = search_passages(
+    reuse = approved is not None and approved.similarity >= triage.settings.approved_min_similarity
+    # One passage search serves the FAQ decision (does the search agree with the FAQ match?) and the draft.
+    hits = (
+        []
+        if reuse
+        else search_passages(
             triage.knowledge,
             query=searched,
             k=triage.settings.ask_k,
             options=SearchOptions.from_settings(triage.settings),
             query_vector=vector,
         )
+    )
+    if reuse:
+        supported = True
+    elif triage.scope is not None:
+        supported = triage.scope.decide(vector, faq=faq.similarity, hits=hits).in_scope
+    else:
+        supported = any((h.dense_score or 0) >= triage.settings.abstain_below for h in hits)
+    if approved and reuse:
+        # A reviewed answer is reused without any LLM call: the local classifier labels the question.
+        classification = triage.classifier.local.classify(text, vector=vector)
+        draft = Draft(approved.answer, "approved", [], [])
+        yield "meta", {"citations": [], "lang": lang, "mode": "approved"}
+    elif chosen := policy.choose(faq, hits=hits, in_scope=supported):
+        # A curated FAQ answer, as the project office wrote it, wins over any draft: no LLM call.
+        classification = triage.classifier.local.classify(searched, vector=vector)
+        draft = faq_draft(chosen.entry, triage.knowledge, policy.related(faq, include_best=False, answered=chosen))
+        yield "meta", {"citations": [c.model_dump() for c in draft.citations], "lang": lang, "mode": "faq"}
+    else:
+        classification = triage.classifier.classify_many(
+            [searched], usage=usage, redact=triage.redact_for_llm, vectors=[vector]
+        )[0]
         passages = number_passages(hits, lang=lang)
-        if triage.scope is not None:
-            supported = triage.scope.decide(vector, faq=faq.similarity, hits=hits).in_scope
-        else:
-            supported = any((h.dense_score or 0) >= triage.settings.abstain_below for h in hits)
         yield "meta", {"citations": [p.citation().model_dump() for p in passages] if supported else [], "lang": lang}
         if not supported:
             draft = Draft(ABSTAIN_TEXT[lang], "abstain", ["kb_not_supporting"], [])
@@ -200,6 +208,15 @@ def _llm_draft(
 def _fallback(question: str, passages: list[Passage], lang: str, flags: list[str]) -> Draft:
     answer = extractive_answer(question, passages, lang=lang)
     return Draft(answer, "extractive", flags, citations_for(answer, passages))
+
+
+def faq_policy(settings: Settings) -> FaqPolicy:
+    return FaqPolicy(
+        settings.faq_min_similarity,
+        settings.faq_min_margin,
+        agree_min_similarity=settings.faq_agree_min_similarity,
+        agree_min_lead=settings.faq_agree_min_lead,
+    )
 
 
 def faq_draft(entry: FaqEntry, knowledge: KnowledgeIndex, related: list[FaqMatch]) -> Draft:
