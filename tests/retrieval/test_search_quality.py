@@ -1,8 +1,10 @@
 """Retrieval quality gate on evals/datasets/retrieval.jsonl (numbers measured in benchmarks/retrieval.py)."""
 
+from collections.abc import Iterator
+
 import pytest
 
-from service.bootstrap import open_clients
+from service.bootstrap import clients
 from service.config import PROJECT_ROOT, Settings
 from service.retrieval.evaluation import load_cases, score_retrieval
 from service.retrieval.service import KnowledgeIndex, search_passages
@@ -13,10 +15,10 @@ MIN_HYBRID_RECALL_AT_3 = 0.90
 
 
 @pytest.fixture(scope="module")
-def knowledge(indexed_settings: Settings) -> KnowledgeIndex:
-    clients = open_clients(indexed_settings)
-    clients.knowledge.refresh()
-    return clients.knowledge
+def knowledge(indexed_settings: Settings) -> Iterator[KnowledgeIndex]:
+    with clients(indexed_settings) as opened:  # closed after the module: the CLI tests open the same store
+        opened.knowledge.refresh()
+        yield opened.knowledge
 
 
 @pytest.mark.parametrize(

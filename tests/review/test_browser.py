@@ -20,7 +20,7 @@ from service.config import Settings
 from service.db import session_scope
 from service.main import create_app
 from tests.conftest import free_port, make_settings
-from tests.review.helpers import COST, TRAINING, TRAINING_PARAPHRASE
+from tests.review.helpers import COST, REVIEW_FLOW, TRAINING, TRAINING_PARAPHRASE
 
 CHROMIUM = Path("/usr/bin/chromium")
 BROWSER_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--no-first-run"]
@@ -50,7 +50,9 @@ class Served:
 def served(indexed_settings: Settings, database_url: str) -> Iterator[Served]:
     """The app under uvicorn on a free loopback port, in this process, on the test's own database."""
     collection = f"approved-browser-{time.monotonic_ns()}"
-    settings = make_settings(indexed_settings.data_dir, database_url=database_url, approved_collection=collection)
+    settings = make_settings(
+        indexed_settings.data_dir, database_url=database_url, approved_collection=collection, **REVIEW_FLOW
+    )
     app = create_app(settings)
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=free_port(), log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
