@@ -15,10 +15,11 @@
    * @typedef {{ n: number, title?: string, doc_id?: string, url?: string }} Citation
    * @typedef {{ role: "user", text: string, department: string }} UserTurn
    * @typedef {{ helpful: boolean | null, sent: boolean }} FeedbackState
+   * @typedef {{ id?: string, question: string }} RelatedQuestion
    * @typedef {{ role: "assistant", id: string, answer: string, citations: Citation[], mode?: string, status?: string,
-   *   lang: "ja" | "en", feedback: FeedbackState | null }} AnswerTurn
+   *   related?: RelatedQuestion[], lang: "ja" | "en", feedback: FeedbackState | null }} AnswerTurn
    * @typedef {UserTurn | AnswerTurn} Turn
-   * @typedef {{ open: boolean | null, department: string, turns: Turn[] }} SavedState
+   * @typedef {{ open: boolean | null, department: string, turns: Turn[], conversation?: string }} SavedState
    * @typedef {{ kind: "rateLimited", wait: number } | { kind: "invalid", message: string }
    *   | { kind: "starting" | "broken" | "offline" | "interrupted" }} Problem
    * @typedef {{ name: string, data: any }} StreamEvent
