@@ -93,7 +93,9 @@ def base(indexed_settings: Settings) -> Settings:
 
 def test_the_mock_llm_is_sent_the_comments_and_never_their_gold_labels(base: Settings) -> None:
     cases = [Objection.model_validate(o) for o in OBJECTIONS]
-    with eval_environment(base.model_copy(update={"classifier": "llm"}), llm="mock") as env:
+    # Curated FAQ answers are classified locally with no LLM call; switched off here so every objection is sent.
+    no_faq = {"classifier": "llm", "faq_min_similarity": 1.0, "faq_agree_min_similarity": 1.0}
+    with eval_environment(base.model_copy(update=no_faq), llm="mock") as env:
         run_objections(env, cases, Recorder(), lambda *_: None)
         assert env.mock_url
         sent = httpx.get(env.mock_url.removesuffix("/v1") + "/mock/requests").json()

@@ -69,12 +69,17 @@ def test_identical_comments_after_normalising_width_case_and_spaces_are_classifi
     assert job.unique_texts == 2 and job.done_rows == 5
 
 
-def test_low_confidence_comments_go_to_the_review_queue_as_survey_questions(bulk: Bulk, tmp_path: Path) -> None:
-    texts = ["ボーナスは減りますか？", "ボーナスは減りますか？", "費用が高い", "委託料が高すぎる"]
+def test_low_confidence_comments_go_to_the_review_queue_as_survey_questions(
+    make_bulk: Callable[..., Bulk], database_url: str, tmp_path: Path
+) -> None:
+    # The blended local classifier is confident on most comments (see the issue-12 note), so the review line is
+    # raised here to separate a vague comment (0.86) from two plain cost complaints (1.0).
+    bulk = make_bulk(database_url=database_url, cascade_threshold=0.9)
+    texts = ["いろいろ不安です", "いろいろ不安です", "費用が高い", "委託料が高すぎる"]
     _job, out = bulk.classify(write_csv(tmp_path / "s.csv", [[str(i), "営業一課", t] for i, t in enumerate(texts)]))
     header, *body = read_output(out)
     flagged = [r[2] for r in body if r[header.index("needs_review")] == "true"]
-    assert flagged == ["ボーナスは減りますか？"] * 2, "the local classifier is unsure of this one (0.53)"
+    assert flagged == ["いろいろ不安です"] * 2, "the local classifier is unsure of this one"
     with session_scope(bulk.clients.sessionmaker) as session:
         questions = session.scalars(select(Question).where(Question.source == "survey")).all()
         queued = session.scalar(select(func.count()).select_from(ReviewItem))
