@@ -144,7 +144,6 @@ def build_triage(settings: Settings, opened: Clients) -> Triage:
         classifier,
         llm,
         prompts["draft"],
-        settings.redact_for_llm,
         SqlReviewQueue(),
         faq,
         scope,

@@ -78,7 +78,7 @@ class TriageClassifier:
         classifications = self._triage.classifier.classify_many(
             texts,
             usage=usage,
-            redact=self._triage.redact_for_llm,
+            redact=self._triage.settings.redact_for_llm,
             vectors=list(vectors),
             batch_size=self._triage.settings.llm_batch_size,
             budget=self._limiter,

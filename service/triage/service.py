@@ -56,7 +56,6 @@ class Triage:
     classifier: RootCauseClassifier
     llm: ChatModel | None
     draft_prompt: Prompt
-    redact_for_llm: bool
     queue: ReviewQueue  # where every stored draft goes for review
     faq: FaqIndex | None = None
     scope: ScopeGate | None = None
@@ -94,7 +93,7 @@ def ask_events(
         text, list(history)[-MAX_TURNS:], lang=lang, llm=triage.llm, prompt=triage.rewrite_prompt, usage=usage
     )
     searched = standalone or text
-    outgoing = redact(searched) if triage.redact_for_llm else searched
+    outgoing = redact(searched) if triage.settings.redact_for_llm else searched
     # One embedding of the synonym-expanded question serves the classifier and the search.
     vector = triage.knowledge.store.embedder.embed_query(expanded_query(triage.knowledge, searched))
     immediate = triage.settings.answer_policy == "immediate"
@@ -133,7 +132,7 @@ def ask_events(
         yield "meta", {"citations": [c.model_dump() for c in draft.citations], "lang": lang, "mode": "faq"}
     else:
         classification = triage.classifier.classify_many(
-            [searched], usage=usage, redact=triage.redact_for_llm, vectors=[vector]
+            [searched], usage=usage, redact=triage.settings.redact_for_llm, vectors=[vector]
         )[0]
         passages = number_passages(hits, lang=lang)
         yield "meta", {"citations": [p.citation().model_dump() for p in passages] if supported else [], "lang": lang}
