@@ -65,6 +65,9 @@ class Settings(BaseSettings):
     # Reuse an approved answer above this. 0.93 reused wrong answers for near misses (a vendor-fee question, the
     # vendor-quality answer); with 108 near-miss probes in the eval, 0.97 is the lowest with none on dev.
     approved_min_similarity: float = Field(default=0.97, ge=0, le=1)
+    # How often each process brings the approved-answer store in line with the database (publications lost to a
+    # vector-store outage, another process's decisions); 0 = only at start.
+    reconcile_interval_s: float = Field(default=60.0, ge=0, le=86400)
     # A curated FAQ answer is given when the question is this close to an entry's question and this far ahead
     # of the next entry (tuned on the dev split: precision first; see evals/thresholds.yaml).
     faq_min_similarity: float = Field(default=0.92, ge=0, le=1)

@@ -27,6 +27,7 @@ from service.retrieval.service import KnowledgeIndex
 from service.review import routes as review_routes
 from service.review.decisions import retrain_classifier
 from service.review.pages import sign_in_form
+from service.review.reconciler import Reconciler
 from service.triage import routes as triage_routes
 from service.web import routes as web_routes
 from service.web.security import install_web_security
@@ -57,6 +58,10 @@ def _prepare_index(app: FastAPI, settings: Settings) -> None:
         triage = build_triage(settings, app.state.clients)
         retrain_classifier(app.state.sessionmaker, classifier=triage.classifier.local)  # relabels survive restarts
         app.state.triage = triage
+        # The database is the truth about approved answers; the store catches up now and then periodically.
+        reconciler = Reconciler(app.state.sessionmaker, triage.approved, interval_s=settings.reconcile_interval_s)
+        app.state.reconciler = reconciler
+        reconciler.start()
         readiness.ready, readiness.reason = True, ""
         log.info("index.ready", chunks=len(knowledge.chunks))
         with session_scope(app.state.sessionmaker) as session:
@@ -76,12 +81,15 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     app.state.sessionmaker = clients.sessionmaker
     app.state.knowledge = clients.knowledge
     app.state.readiness = Readiness()
+    app.state.reconciler = None
     loader = threading.Thread(target=_prepare_index, args=(app, settings), name="index-loader", daemon=True)
     loader.start()
     try:
         yield
     finally:
         loader.join(timeout=60)
+        if app.state.reconciler is not None:
+            app.state.reconciler.stop()
         clients.close()
 
 

@@ -31,6 +31,7 @@ from service.llm.client import Usage
 from service.retrieval.evaluation import first_relevant_rank, rank_metrics
 from service.retrieval.ingest import ingest_knowledge
 from service.retrieval.service import SearchOptions, search_passages
+from service.review.service import record_approved
 from service.triage.faq import base_id
 from service.triage.followup import standalone_question
 from service.triage.models import QuestionSource
@@ -223,9 +224,11 @@ def run_followups(env: Environment, cases: list[FollowUpCase], rec: Recorder, pr
 
 
 def run_approved(env: Environment, cases: list[ApprovedCase], rec: Recorder, progress: Progress) -> None:
-    for case in cases:
-        env.triage.approved.publish(
-            answer_id=case.id,
+    for case in cases:  # approved as a reviewer would: the rows in SQL (which /v1/ask checks), then the store
+        record_approved(
+            env.clients.sessionmaker,
+            approved=env.triage.approved,
+            labels=env.triage.classifier.taxonomy.ids,
             question=case.approved_question,
             answer=case.approved_answer,
             lang=case.lang,

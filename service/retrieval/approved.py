@@ -19,6 +19,7 @@ class ApprovedAnswer:
     answer: str
     lang: str
     similarity: float
+    version: int = 0
 
 
 class ApprovedAnswers:
@@ -37,23 +38,38 @@ class ApprovedAnswers:
     def store(self) -> ChunkStore:
         return self._store
 
-    def publish(self, *, answer_id: str, question: str, answer: str, lang: str, alternates: Sequence[str] = ()) -> None:
+    def publish(
+        self,
+        *,
+        answer_id: str,
+        question: str,
+        answer: str,
+        lang: str,
+        alternates: Sequence[str] = (),
+        version: int = 0,
+    ) -> bool:
         """Add or replace an approved answer (idempotent by answer_id). alternates are other phrasings of the
-        question that reviewers answered with it (a group decision); each is matched like the question itself."""
+        question that reviewers answered with it (a group decision); each is matched like the question itself.
+
+        version is the review item's version the answer was approved at: a publication never overwrites one made
+        at a newer version (two processes publishing out of order). Returns False when it was skipped so."""
         collection = self._store.open_for_writing()
+        if self.version_of(answer_id) > version:
+            return False
         phrasings = list(dict.fromkeys([question, *(a for a in alternates if a.strip())]))
         ids = [answer_id, *(f"{answer_id}{ALTERNATE}{n}" for n in range(1, len(phrasings)))]
         matched = [self._expand(text) for text in phrasings]
         vectors = self._store.embedder.embed_queries(matched)
-        metas = [self._meta(answer_id, answer, lang, text) for text in matched]
+        metas = [self._meta(answer_id, answer, lang, text, version) for text in matched]
         self._store.add(ids, phrasings, metas, vectors)
         # Phrasings a previous version had beyond the current ones are dropped (after the add: never none).
         stored = collection.get(where={"doc_id": answer_id}, include=[])["ids"]
         if extra := [i for i in stored if i not in ids]:
             collection.delete(ids=extra)
+        return True
 
     @staticmethod
-    def _meta(answer_id: str, answer: str, lang: str, matched: str) -> dict[str, str]:
+    def _meta(answer_id: str, answer: str, lang: str, matched: str, version: int) -> dict[str, str | int]:
         return {
             "doc_id": answer_id,
             "doc_hash": "approved",
@@ -61,7 +77,26 @@ class ApprovedAnswers:
             "lang": lang,
             "type": "approved",
             "matched_text": matched,
+            "version": version,
         }
+
+    def version_of(self, answer_id: str) -> int:
+        """The version an answer is published at; -1 when it is not published."""
+        if not self._store.exists():
+            return -1
+        got = self._store.check_embedder().get(where={"doc_id": answer_id}, include=["metadatas"])
+        return max((int(m.get("version") or 0) for m in got["metadatas"] or []), default=-1)
+
+    def versions(self) -> dict[str, int]:
+        """answer id → the review item version it was published at (0 when published without one)."""
+        if not self._store.exists():
+            return {}
+        got = self._store.check_embedder().get(include=["metadatas"])
+        found: dict[str, int] = {}
+        for meta in got["metadatas"] or []:
+            answer_id = str(meta.get("doc_id", ""))
+            found[answer_id] = max(found.get(answer_id, 0), int(meta.get("version") or 0))
+        return found
 
     def refresh(self) -> int:
         """Embed again the approved phrasings whose expanded text changed (synonyms.yaml was edited, or they were
@@ -72,32 +107,56 @@ class ApprovedAnswers:
         if stale:
             matched = [self._expand(c.text) for c in stale]
             metas = [
-                self._meta(str(c.meta.get("doc_id", c.chunk_id)), str(c.meta["answer"]), str(c.meta["lang"]), m)
+                self._meta(
+                    str(c.meta.get("doc_id", c.chunk_id)),
+                    str(c.meta["answer"]),
+                    str(c.meta["lang"]),
+                    m,
+                    int(c.meta.get("version") or 0),
+                )
                 for c, m in zip(stale, matched, strict=True)
             ]
             vectors = self._store.embedder.embed_queries(matched)
             self._store.add([c.chunk_id for c in stale], [c.text for c in stale], metas, vectors)
         return len(stale)
 
-    def withdraw(self, answer_id: str) -> None:
-        """Stop reusing an answer (rejected or withdrawn)."""
-        if self._store.exists():
-            self._store.delete_docs([answer_id])
+    def withdraw(self, answer_id: str, *, version: int | None = None) -> bool:
+        """Stop reusing an answer (rejected or withdrawn). With version (the item's version at the withdrawal), an
+        answer published at a newer version stays: it was approved again after this withdrawal."""
+        if not self._store.exists():
+            return False
+        if version is not None and self.version_of(answer_id) > version:
+            return False
+        self._store.delete_docs([answer_id])
+        return True
 
     def best_match(self, question: str, *, vector: Vectors | None = None) -> ApprovedAnswer | None:
         """The closest approved question, whatever its similarity; None when there are none. vector is the
         question's expanded query embedding, when the caller has it already."""
+        matches = self.matches(question, vector=vector, n=1)
+        return matches[0] if matches else None
+
+    def matches(self, question: str, *, vector: Vectors | None = None, n: int = 3) -> list[ApprovedAnswer]:
+        """The n closest approved answers (one per answer id), best first."""
         if not self._store.exists():
-            return None
+            return []
         if vector is None:
             vector = self._store.embedder.embed_query(self._expand(question))
         try:
-            matches = self._store.query(vector, n=1, where=None)
+            found = self._store.query(vector, n=n * 2, where=None)  # alternates of one answer may fill the list
         except NotReady:
-            return None
-        if not matches:
-            return None
-        phrasing_id, similarity = matches[0]
-        [item] = self._store.get([phrasing_id])
-        answer_id = str(item.meta.get("doc_id", phrasing_id))
-        return ApprovedAnswer(answer_id, item.text, str(item.meta["answer"]), str(item.meta["lang"]), similarity)
+            return []
+        if not found:
+            return []
+        stored = {item.chunk_id: item for item in self._store.get([phrasing_id for phrasing_id, _ in found])}
+        answers: dict[str, ApprovedAnswer] = {}
+        for phrasing_id, similarity in found:
+            item = stored.get(phrasing_id)
+            answer_id = str(item.meta.get("doc_id", phrasing_id)) if item else phrasing_id
+            if item is None or answer_id in answers:
+                continue
+            meta = item.meta
+            answers[answer_id] = ApprovedAnswer(
+                answer_id, item.text, str(meta["answer"]), str(meta["lang"]), similarity, int(meta.get("version") or 0)
+            )
+        return list(answers.values())[:n]

@@ -45,14 +45,9 @@ def _aware(moment: datetime) -> datetime:
 
 def item_state(session: Session, item: ReviewItem) -> ItemState:
     """The item's reviewable state, with what /v1/ask returns for it while approved."""
-    published, url = None, None
-    if item.status == "approved" and item.final_answer is not None:
-        source = repository.get_item(session, item.answered_by) if item.answered_by else item
-        source_question = session.get(Question, source.question_id)
-        answer = repository.answer_of(session, source.question_id)
-        lang = source_question.lang if source_question else "ja"
-        published = publishing.published_text(item.final_answer, list(answer.citations) if answer else [], lang)
-        url = publishing.kb_url(source.id)
+    publication = publishing.publication_of(session, item)
+    published = publication.answer if publication else None
+    url = publishing.kb_url(item.answered_by or item.id) if publication else None
     return ItemState(
         id=item.id,
         version=item.version,
@@ -269,7 +264,13 @@ def decide(
         else:
             run.skipped.append(member.id)
     published, withdrawn = publishing.publish_decision(
-        session, approved=approved, primary=item, applied=run.applied, was_approved=was_approved, now=run.now
+        session,
+        sessions=sessions,
+        approved=approved,
+        primary=item,
+        applied=run.applied,
+        was_approved=was_approved,
+        now=run.now,
     )
     result = DecisionResult(
         item=item_state(session, item),

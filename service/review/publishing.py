@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import functools
 import re
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
@@ -12,8 +11,9 @@ from typing import Any
 
 import yaml
 from sqlalchemy import event
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
+from service.db import session_scope
 from service.logging import get_logger
 from service.privacy import redact
 from service.retrieval import service as retrieval
@@ -131,9 +131,40 @@ def delete_page(session: Session, *, item_id: int) -> None:
     retrieval.remove_page(session, doc_id=answer_id(item_id))
 
 
+@dataclass(frozen=True)
+class Publication:
+    """What the approved-answers collection should hold for one approved item, as SQL (the truth) says."""
+
+    answer_id: str
+    question: str  # the item's own question: the phrasing new questions are matched against
+    answer: str  # the text /v1/ask returns: the approved answer with its sources spelled out
+    lang: str
+    version: int  # the item's version: a publication never overwrites a newer one
+
+
+def publication_of(session: Session, item: ReviewItem | None) -> Publication | None:
+    """The item's publication while it is approved with a text of its own or its group's; None otherwise."""
+    if item is None or item.status != "approved" or item.final_answer is None:
+        return None
+    source = (session.get(ReviewItem, item.answered_by) if item.answered_by else None) or item
+    asked, source_question = session.get(Question, item.question_id), session.get(Question, source.question_id)
+    if asked is None or source_question is None:
+        return None
+    answer = repository.answer_of(session, source.question_id)
+    text = published_text(item.final_answer, list(answer.citations) if answer else [], source_question.lang)
+    return Publication(answer_id(item.id), asked.text, text, asked.lang, item.version)
+
+
+def item_id_of(answer: str) -> int | None:
+    """The review item an approved-answer id belongs to; None for ids review did not publish."""
+    number = answer.removeprefix(PAGE_PREFIX)
+    return int(number) if answer.startswith(PAGE_PREFIX) and number.isdigit() and len(number) < 19 else None
+
+
 def publish_decision(
     session: Session,
     *,
+    sessions: sessionmaker[Session],
     approved: ApprovedAnswers,
     primary: ReviewItem,
     applied: list[int],
@@ -142,69 +173,84 @@ def publish_decision(
 ) -> tuple[list[str], list[str]]:
     """Publish or withdraw the approved answer of the primary item and the group items the decision applied to: the
     FAQ page in this transaction, the answer /v1/ask reuses only once it commits (a rolled-back approval must never
-    be served). Returns the published and the withdrawn answer ids."""
-    deferred: list[Callable[[], None]] = []
+    be served). Returns the published and the withdrawn answer ids.
+
+    After the commit the collection is brought in line with what SQL then says about these items (sync): an
+    approval and a withdrawal committed in quick succession, by this process or another, end as SQL ends. What
+    cannot be written then is left in session.info["publish_pending"] for the caller and the reconciler."""
     items = [item for item in (session.get(ReviewItem, i) for i in applied) if item is not None]
     question = session.get(Question, primary.question_id)
     assert question is not None
     if primary.status == "approved" and primary.final_answer is not None:
-        published = _publish(session, approved, primary, question, items, deferred, now)
+        published = [answer_id(item.id) for item in items if item.status == "approved"]
         withdrawn: list[str] = []
+        save_page(session, _entry(session, primary, question, now))
     elif was_approved and primary.status != "approved":
         published, withdrawn = [], [answer_id(item.id) for item in items]
-        deferred += [functools.partial(approved.withdraw, answer) for answer in withdrawn]
         delete_page(session, item_id=primary.id)
     else:
         published, withdrawn = [], []
-    if deferred:
-        event.listen(session, "after_commit", functools.partial(_run_after_commit, deferred), once=True)
+    if published or withdrawn:
+        changed = [item.id for item in items]
+        event.listen(session, "after_commit", functools.partial(_after_commit, sessions, approved, changed), once=True)
     return published, withdrawn
 
 
-def _publish(
-    session: Session,
-    approved: ApprovedAnswers,
-    primary: ReviewItem,
-    question: Question,
-    items: list[ReviewItem],
-    deferred: list[Callable[[], None]],
-    now: datetime,
-) -> list[str]:
+def _entry(session: Session, primary: ReviewItem, question: Question, now: datetime) -> FaqEntry:
     assert primary.final_answer is not None
     answer = repository.answer_of(session, primary.question_id)
-    citations = list(answer.citations) if answer else []
-    text = published_text(primary.final_answer, citations, question.lang)
-    published = []
-    for item in items:
-        if item.status == "approved":
-            asked = session.get(Question, item.question_id)
-            assert asked is not None
-            published.append(answer_id(item.id))
-            deferred.append(  # plain values: after the commit the rows are expired
-                functools.partial(
-                    approved.publish, answer_id=published[-1], question=asked.text, answer=text, lang=asked.lang
-                )
-            )
     label = repository.classification_of(session, question.id)
-    entry = FaqEntry(
+    return FaqEntry(
         item_id=primary.id,
         question=question.text,
         answer=primary.final_answer,
         lang=question.lang,
         root_cause=primary.root_cause or (label.primary if label else None),
-        citations=citations,
+        citations=list(answer.citations) if answer else [],
         updated=now.date(),
     )
-    save_page(session, entry)
-    return published
 
 
-def _run_after_commit(operations: list[Callable[[], None]], _session: Session) -> None:
-    for operation in operations:
+def _after_commit(
+    sessions: sessionmaker[Session], approved: ApprovedAnswers, item_ids: list[int], session: Session
+) -> None:
+    session.info["publish_pending"] = sync(sessions, approved, item_ids)
+
+
+def sync(sessions: sessionmaker[Session], approved: ApprovedAnswers, item_ids: list[int]) -> list[str]:
+    """Make the approved-answers collection say what SQL says now about these items: publish the approved ones
+    (never over a newer version), withdraw the others. Returns the answer ids it could not update: the decision is
+    committed, so a failure is logged and left to the reconciler rather than failing the reviewer's request."""
+    with session_scope(sessions) as session:
+        wanted = {
+            item_id: (publication_of(session, item), item.version if item else None)
+            for item_id, item in ((i, session.get(ReviewItem, i)) for i in item_ids)
+        }
+    pending = []
+    for item_id, (publication, version) in wanted.items():
         try:
-            operation()
-        except Exception:  # the decision is committed; say so loudly rather than fail the reviewer's request
-            log.exception("review.publish_failed")
+            if publication is not None:
+                approved.publish(
+                    answer_id=publication.answer_id,
+                    question=publication.question,
+                    answer=publication.answer,
+                    lang=publication.lang,
+                    version=publication.version,
+                )
+            else:
+                approved.withdraw(answer_id(item_id), version=version)
+        except Exception:
+            log.exception("review.publish_failed", answer=answer_id(item_id))
+            pending.append(answer_id(item_id))
+    return pending
+
+
+def served_answer(session: Session, answer: str) -> str | None:
+    """The text /v1/ask may serve for an approved-answer id the vector store matched: what SQL says now, or None
+    when the item is no longer approved (withdrawn or rejected since; the store has not caught up)."""
+    item_id = item_id_of(answer)
+    publication = publication_of(session, session.get(ReviewItem, item_id)) if item_id is not None else None
+    return publication.answer if publication else None
 
 
 def approved_entries(session: Session) -> list[FaqEntry]:

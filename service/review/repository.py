@@ -165,6 +165,12 @@ def relabel_examples(session: Session) -> list[tuple[str, str]]:
     return [(text, label) for text, label in session.execute(stmt) if label]
 
 
+def approved_items(session: Session) -> list[ReviewItem]:
+    """Every approved item with an answer, its own or its group's: what /v1/ask may reuse."""
+    stmt = select(ReviewItem).where(ReviewItem.status == "approved", ReviewItem.final_answer.is_not(None))
+    return list(session.scalars(stmt.order_by(ReviewItem.id)))
+
+
 def approved_primaries(session: Session) -> list[tuple[ReviewItem, Question, ClassificationRow | None, Answer | None]]:
     """Approved items that carry their own answer (not those approved with a near-duplicate's decision)."""
     stmt = (

@@ -79,6 +79,9 @@ def decide(
         labels=triage.classifier.taxonomy.ids,
         idempotency_key=idempotency_key,
     )
+    session.commit()  # publication follows the commit: say here what the vector store could not take yet
+    if pending := session.info.pop("publish_pending", []):
+        result = result.model_copy(update={"publish_pending": pending})
     if result.replayed:
         response.headers["Idempotent-Replayed"] = "true"
     elif result.retrain:

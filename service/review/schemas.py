@@ -235,5 +235,11 @@ class DecisionResult(BaseModel):
     skipped: list[int] = Field(description="Group items left alone (decided or changed by someone meanwhile).")
     published: list[str] = Field(description="Approved-answer ids now reused by /v1/ask.")
     withdrawn: list[str] = Field(description="Approved-answer ids no longer reused.")
+    publish_pending: list[str] = Field(
+        default_factory=list,
+        description="Answer ids the decision committed but the vector store could not take yet (it was down): "
+        "the reconciler publishes or withdraws them within NEMAWASHI_RECONCILE_INTERVAL_S; until then a withdrawn "
+        "answer is still never served, because /v1/ask checks the database first.",
+    )
     retrain: bool = Field(description="True when a relabel is teaching the local classifier.")
     replayed: bool = Field(default=False, description="True when this is the stored result of a retried request.")

@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import uuid
+from collections.abc import Sequence
 from datetime import UTC, datetime
 
 import numpy as np
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
+from service.auth.service import Reviewer
 from service.config import Settings
+from service.db import session_scope
+from service.retrieval.approved import ApprovedAnswers
 from service.retrieval.service import KnowledgeIndex
-from service.review import repository
-from service.review.decisions import item_state
+from service.review import publishing, repository
+from service.review.decisions import decide, item_state
 from service.review.grouping import QuestionSpace, cluster, question_vectors, similarity
 from service.review.models import QuestionVector, ReviewItem, ReviewStatus
 from service.review.repository import QueueRow
@@ -19,6 +24,7 @@ from service.review.schemas import (
     CitedPassage,
     ClassificationOut,
     DraftOut,
+    Edit,
     FeedbackOut,
     GroupMember,
     ItemDetail,
@@ -28,6 +34,7 @@ from service.review.schemas import (
     QuestionOut,
     SimilarItem,
 )
+from service.triage.models import Question, QuestionSource
 
 DECIDED = ["approved", "rejected", "withdrawn"]
 SIMILAR_LIMIT = 5
@@ -70,6 +77,9 @@ class SqlReviewQueue:
         embedder: str | None = None,
     ) -> ReviewItem:
         return enqueue(session, question_id=question_id, urgent=urgent, vector=vector, embedder=embedder)
+
+    def approved_answer(self, session: Session, answer_id: str) -> str | None:
+        return publishing.served_answer(session, answer_id)
 
 
 def aware(moment: datetime) -> datetime:
@@ -264,3 +274,38 @@ def audit_log(session: Session, *, item_id: int) -> list[AuditEntry]:
         )
         for event in repository.events(session, item_id)
     ]
+
+
+def record_approved(
+    sessions: sessionmaker[Session],
+    *,
+    approved: ApprovedAnswers,
+    labels: list[str],
+    question: str,
+    answer: str,
+    lang: str,
+    alternates: Sequence[str] = (),
+    source: QuestionSource = QuestionSource.eval,
+    actor: str = "import",
+) -> int:
+    """Store a question (and other phrasings of it) as review items and approve them with one answer, exactly as a
+    reviewer's edit-and-approve of a group would: the rows in SQL, then the publication. For the eval suite and
+    imports of answers approved elsewhere. Returns the primary item's id."""
+    with session_scope(sessions) as session:
+        ids = []
+        for text in dict.fromkeys([question, *alternates]):
+            row = Question(public_id=str(uuid.uuid4()), text=text, lang=lang, source=source)
+            session.add(row)
+            session.flush()
+            ids.append(enqueue(session, question_id=row.id, urgent=False).id)
+        decision = Edit(action="edit", answer=answer, version=1, group=ids[1:])
+        decide(
+            session,
+            sessions=sessions,
+            item_id=ids[0],
+            decision=decision,
+            reviewer=Reviewer(name=actor, role="admin"),
+            approved=approved,
+            labels=labels,
+        )
+    return ids[0]

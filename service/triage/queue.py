@@ -21,3 +21,8 @@ class ReviewQueue(Protocol):
         vector: np.ndarray | None = None,
         embedder: str | None = None,
     ) -> object: ...
+
+    def approved_answer(self, session: Session, answer_id: str) -> str | None:
+        """The text to serve for an approved answer the vector store matched, as the database says it is now;
+        None when it is no longer approved (the database is the truth, the store may lag behind)."""
+        ...

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Generator, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 import numpy as np
@@ -18,7 +18,7 @@ from service.llm.client import ChatModel, Usage
 from service.llm.prompts import Prompt, fence
 from service.logging import get_logger
 from service.privacy import redact
-from service.retrieval.approved import ApprovedAnswers
+from service.retrieval.approved import ApprovedAnswer, ApprovedAnswers
 from service.retrieval.documents import detect_lang
 from service.retrieval.service import KnowledgeIndex, SearchOptions, clean_query, expanded_query, search_passages
 from service.triage.cascade import RootCauseClassifier, review_call
@@ -100,8 +100,8 @@ def ask_events(
     faq = triage.faq.match(vector, lang=lang) if triage.faq else FaqResult(None, [])
     policy = faq_policy(triage.settings)
 
-    approved = triage.approved.best_match(searched, vector=vector)
-    reuse = approved is not None and approved.similarity >= triage.settings.approved_min_similarity
+    approved = reusable_answer(triage, sessions, searched, vector)
+    reuse = approved is not None
     # One passage search serves the FAQ decision (does the search agree with the FAQ match?) and the draft.
     hits = (
         []
@@ -167,6 +167,28 @@ def ask_events(
         latency_ms=round((time.perf_counter() - started) * 1000),
     )
     yield "done", response.model_dump()
+
+
+def reusable_answer(
+    triage: Triage, sessions: sessionmaker[Session], question: str, vector: np.ndarray
+) -> ApprovedAnswer | None:
+    """The closest reviewer-approved answer close enough to reuse, with its text as the database says it is now.
+
+    The vector store only finds candidates: an answer withdrawn a moment ago (or by another process whose
+    store update failed) may still be there, so each is checked in SQL before it is served."""
+    close = [
+        a
+        for a in triage.approved.matches(question, vector=vector, n=3)
+        if a.similarity >= triage.settings.approved_min_similarity
+    ]
+    if not close:
+        return None
+    with session_scope(sessions) as session:
+        for candidate in close:
+            if (text := triage.queue.approved_answer(session, candidate.answer_id)) is not None:
+                return replace(candidate, answer=text)
+            log.info("approved.stale_match", answer=candidate.answer_id)
+    return None
 
 
 def _llm_draft(

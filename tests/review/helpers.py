@@ -81,6 +81,7 @@ def review_app(indexed: Settings, database_url: str, **overrides: Any) -> Iterat
         "database_url": database_url,
         "approved_collection": collection,
         "llm_timeout_s": 5.0,
+        "reconcile_interval_s": 0,  # reconcile at start only: tests that call it themselves see what it did
         **REVIEW_FLOW,
     }
     values.update(overrides)

@@ -8,7 +8,10 @@ from collections.abc import Iterator
 import pytest
 
 from service.config import Settings
+from service.db import session_scope
 from service.retrieval.approved import ApprovedAnswers
+from service.review.models import ReviewItem, ReviewStatus
+from service.review.reconciler import reconcile
 from service.triage.service import ask
 from tests.conftest import mock_requests, set_mock_fault
 from tests.triage.helpers import Pipeline, make_pipeline
@@ -69,14 +72,39 @@ def test_an_approved_answer_is_reused_verbatim_without_calling_the_llm(
 ) -> None:
     pipeline = make_pipeline(indexed_settings, database_url, openai_base_url=mock_llm, classifier="local")
     approved_text = "解雇はありません。2026年11月20日の「雇用に関する約束」をご覧ください。"
-    pipeline.triage.approved.publish(answer_id="approved-1", question=LAYOFF, answer=approved_text, lang="ja")
+    item = pipeline.approve(LAYOFF, approved_text)
     result = run(pipeline, "外注が始まったら、営業はクビになるの？")
     assert (result.mode, result.status, result.answer) == ("approved", "approved", approved_text)
     assert mock_requests(mock_llm) == []
-    pipeline.triage.approved.withdraw("approved-1")
+    pipeline.withdraw(item)
     assert run(pipeline, LAYOFF).mode == "faq" and mock_requests(mock_llm) == []  # the curated answer, no LLM
     assert run(pipeline).mode == "llm"
     pipeline.clients.close()
+
+
+def test_an_answer_withdrawn_in_the_database_is_never_served_though_the_store_still_holds_it(
+    offline: Pipeline,
+) -> None:
+    item = offline.approve(LAYOFF, "解雇はありません。")
+    assert run(offline, LAYOFF).mode == "approved"
+    with session_scope(offline.clients.sessionmaker) as session:  # another process withdrew; its store write failed
+        row = session.get(ReviewItem, item)
+        assert row is not None
+        row.status, row.version = ReviewStatus.withdrawn, row.version + 1
+    assert offline.triage.approved.version_of(f"approved-{item}") >= 1  # still in the store
+    again = run(offline, LAYOFF)
+    assert again.mode != "approved" and again.answer != "解雇はありません。"
+    reconciled = reconcile(offline.clients.sessionmaker, offline.triage.approved)
+    assert reconciled.withdrawn == [f"approved-{item}"] and offline.triage.approved.version_of(f"approved-{item}") == -1
+
+
+def test_the_database_text_is_served_when_the_store_holds_an_older_version(offline: Pipeline) -> None:
+    item = offline.approve(LAYOFF, "解雇はありません。")
+    with session_scope(offline.clients.sessionmaker) as session:  # edited elsewhere; this store never heard of it
+        row = session.get(ReviewItem, item)
+        assert row is not None
+        row.final_answer, row.version = "解雇はありません（2年間の雇用保証があります）。", row.version + 1
+    assert run(offline, LAYOFF).answer == "解雇はありません（2年間の雇用保証があります）。"
 
 
 # A dev-split pair of the approved-answer eval: e5 cosine 0.909 as written, 0.972 with the synonyms expanded.
@@ -88,9 +116,16 @@ def test_approved_questions_match_through_the_synonyms_and_older_entries_are_emb
     offline: Pipeline,
 ) -> None:
     approved = offline.triage.approved
-    unexpanded = ApprovedAnswers(approved.store)
-    unexpanded.publish(answer_id="approved-7", question=CRM, answer="担当顧客のみです。", lang="ja")
-    assert approved.refresh() == 1 and approved.refresh() == 0  # stored without expansion, as before
+    item = offline.approve(CRM, "担当顧客のみです。")
+    unexpanded = ApprovedAnswers(approved.store)  # as entries were stored before synonyms were expanded
+    unexpanded.publish(
+        answer_id=f"approved-{item}",
+        question=CRM,
+        answer="担当顧客のみです。",
+        lang="ja",
+        version=approved.version_of(f"approved-{item}"),
+    )
+    assert approved.refresh() == 1 and approved.refresh() == 0
     result = run(offline, CRM_REWORDED)
     assert (result.mode, result.answer) == ("approved", "担当顧客のみです。")
     assert run(offline, "委託先の担当者向けのCRM操作研修はいつ行われますか？").mode != "approved"
@@ -99,22 +134,14 @@ def test_approved_questions_match_through_the_synonyms_and_older_entries_are_emb
 CRM_ALTERNATE = "外部委託のスタッフは、何社ぶんの顧客レコードにアクセス可能ですか？"  # e5 0.914 to CRM
 
 
-def test_an_alternate_phrasing_reviewers_answered_gets_the_same_answer_until_it_is_dropped(
+def test_an_alternate_phrasing_reviewers_answered_gets_the_same_answer_until_it_is_withdrawn(
     offline: Pipeline,
 ) -> None:
-    approved = offline.triage.approved
-    approved.publish(
-        answer_id="approved-9", question=CRM, answer="担当顧客のみです。", lang="ja", alternates=[CRM_ALTERNATE]
-    )
+    item = offline.approve(CRM, "担当顧客のみです。", alternates=(CRM_ALTERNATE,))
     result = run(offline, CRM_ALTERNATE)
     assert (result.mode, result.answer) == ("approved", "担当顧客のみです。")
-    match = approved.best_match(CRM_ALTERNATE)
-    assert match is not None and match.answer_id == "approved-9"
-
-    approved.publish(answer_id="approved-9", question=CRM, answer="担当顧客のみです。", lang="ja")
+    offline.withdraw(item)  # the group's answers follow the primary
     assert run(offline, CRM_ALTERNATE).mode != "approved"
-    assert run(offline, CRM).mode == "approved"
-    approved.withdraw("approved-9")
     assert run(offline, CRM).mode != "approved"
 
 
