@@ -59,6 +59,9 @@ class Settings(BaseSettings):
     cascade_threshold: float = Field(default=0.6, ge=0, le=1)  # below this local confidence, ask the LLM
     answer_policy: Literal["immediate", "review_first"] = "immediate"
     ask_k: int = 5  # passages retrieved for a draft
+    # One deadline for all LLM calls of one ask (rewrite, classify, draft), retries included; past it the ask falls
+    # back to the offline answer rather than keep the asker waiting (bulk jobs have none: llm_timeout_s per call).
+    ask_deadline_s: float = Field(default=15.0, gt=0, le=600)
     # Best cosine similarity under which we abstain without asking the LLM. e5 scores crowd into 0.80–0.90,
     # so retrieval alone separates little: 0.81 abstained on 3 of 12 off-topic questions and 0 of 90 in scope.
     abstain_below: float = Field(default=0.81, ge=0, le=1)

@@ -1,13 +1,15 @@
 """The one LLM seam: an OpenAI-compatible chat client with timeouts, retries, usage and structured output.
 
-Built on the `openai` SDK rather than langchain's ChatOpenAI: the SDK already retries 429/5xx with
-backoff honouring Retry-After, exposes token usage on every call (streaming too), and lets us pick
-the structured-output method per server without another abstraction layer in between.
+Built on the `openai` SDK rather than langchain's ChatOpenAI: it exposes token usage on every call
+(streaming too) and lets us pick the structured-output method per server without another abstraction
+layer in between. Retries (429, 5xx, timeouts; backoff honouring Retry-After) are done here rather than
+by the SDK, so that every attempt of every call of one request fits in that request's deadline.
 """
 
 from __future__ import annotations
 
 import json
+import random
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -27,18 +29,29 @@ log = get_logger("llm")
 
 
 class LLMOutputError(LLMUnavailable):
-    """The model answered, but not in the shape we asked for."""
+    """The model answered, but not in the shape we asked for; usage is what that answer cost."""
+
+    def __init__(self, message: str, *, usage: Usage | None = None) -> None:
+        super().__init__(message)
+        self.usage = usage
 
 
 @dataclass
 class Usage:
-    """Tokens, time and estimated cost of LLM calls (summed over a request)."""
+    """Tokens, time and estimated cost of LLM calls (summed over a request), and the request's deadline: the
+    time.monotonic() by which every LLM call of the request, retries included, must be done (None: none)."""
 
     calls: int = 0
     prompt_tokens: int = 0
     completion_tokens: int = 0
     latency_ms: int = 0
     cost_usd: float = 0.0
+    deadline: float | None = field(default=None, compare=False)
+
+    @classmethod
+    def within(cls, seconds: float | None) -> Usage:
+        """A request's usage with a deadline seconds from now."""
+        return cls(deadline=time.monotonic() + seconds if seconds else None)
 
     def add(self, other: Usage) -> None:
         self.calls += other.calls
@@ -54,7 +67,9 @@ class ChatModel(Protocol):
     @property
     def model(self) -> str: ...
 
-    def structured(self, messages: list[dict[str, str]], schema: type[T], *, name: str) -> tuple[T, Usage]: ...
+    def structured(
+        self, messages: list[dict[str, str]], schema: type[T], *, name: str, deadline: float | None = None
+    ) -> tuple[T, Usage]: ...
 
     def stream_text(self, messages: list[dict[str, str]], usage: Usage) -> Iterator[str]: ...
 
@@ -81,7 +96,7 @@ class OpenAIChat:
             base_url=self.base_url,
             api_key=self.api_key or "not-needed",
             timeout=self.timeout_s,
-            max_retries=self.max_retries,
+            max_retries=0,  # retried in _create, within the request's deadline
         )
 
     @classmethod
@@ -99,29 +114,34 @@ class OpenAIChat:
             price_out_per_1m=settings.llm_price_output_per_1m,
         )
 
-    def structured(self, messages: list[dict[str, str]], schema: type[T], *, name: str) -> tuple[T, Usage]:
+    def structured(
+        self, messages: list[dict[str, str]], schema: type[T], *, name: str, deadline: float | None = None
+    ) -> tuple[T, Usage]:
         """One call whose answer is parsed into schema; LLMUnavailable or LLMOutputError otherwise."""
         started = time.perf_counter()
         if self.method == "json_mode":  # the server only promises JSON, so the prompt carries the schema
             shape = json.dumps(schema.model_json_schema(), ensure_ascii=False)
             messages = [*messages, {"role": "system", "content": f"Reply with one JSON object matching: {shape}"}]
-        response = self._create(messages=messages, **self._structured_args(schema, name))
+        response = self._create(deadline, messages=messages, **self._structured_args(schema, name))
         usage = self._usage(response.usage, messages, started, name=name)
         message = response.choices[0].message
         raw = message.tool_calls[0].function.arguments if message.tool_calls else message.content
         try:
             return schema.model_validate_json(raw or ""), usage
         except ValidationError as exc:
-            raise LLMOutputError(f"the LLM answer did not match {name}: {exc.errors()[0]['msg']}") from exc
+            raise LLMOutputError(f"the LLM answer did not match {name}: {exc.errors()[0]['msg']}", usage=usage) from exc
 
     def stream_text(self, messages: list[dict[str, str]], usage: Usage) -> Iterator[str]:
         """Text deltas as the model writes them; usage is filled in when the stream ends."""
         started = time.perf_counter()
-        stream = self._create(messages=messages, stream=True, stream_options={"include_usage": True})
+        stream = self._create(usage.deadline, messages=messages, stream=True, stream_options={"include_usage": True})
         parts: list[str] = []
         reported = None
         try:
             for chunk in stream:
+                if usage.deadline is not None and time.monotonic() > usage.deadline:
+                    stream.close()
+                    raise LLMUnavailable("the LLM was still writing when the request's time was up")
                 reported = chunk.usage or reported
                 if chunk.choices and chunk.choices[0].delta.content:
                     parts.append(chunk.choices[0].delta.content)
@@ -133,7 +153,7 @@ class OpenAIChat:
     def complete_text(self, messages: list[dict[str, str]], usage: Usage) -> str:
         """The whole answer in one response (when nobody is watching it being written)."""
         started = time.perf_counter()
-        response = self._create(messages=messages)
+        response = self._create(usage.deadline, messages=messages)
         text = response.choices[0].message.content or ""
         usage.add(self._usage(response.usage, messages, started, completion=text, name="text"))
         return str(text)
@@ -153,15 +173,32 @@ class OpenAIChat:
             }
         }
 
-    def _create(self, **kwargs: Any) -> Any:
-        try:
-            return self._client.chat.completions.create(model=self.model, temperature=self.temperature, **kwargs)
-        except openai.APITimeoutError as exc:
-            raise LLMUnavailable(f"the LLM did not answer within {self.timeout_s:g}s") from exc
-        except openai.APIStatusError as exc:
-            raise LLMUnavailable(f"the LLM answered {exc.status_code} after {self.max_retries} retries") from exc
-        except openai.APIError as exc:
-            raise LLMUnavailable(f"the LLM is unreachable: {type(exc).__name__}") from exc
+    def _create(self, deadline: float | None, **kwargs: Any) -> Any:
+        """One chat completion, retried on 408/409/429/5xx and timeouts with backoff (Retry-After when the server
+        sends one), every attempt cut to what is left before deadline."""
+        attempt = 0
+        while True:
+            timeout = self.timeout_s if deadline is None else min(self.timeout_s, deadline - time.monotonic())
+            if timeout <= 0.05:
+                raise LLMUnavailable("the LLM did not answer within the request's time budget")
+            try:
+                return self._client.chat.completions.create(
+                    model=self.model, temperature=self.temperature, timeout=timeout, **kwargs
+                )
+            except openai.APIError as exc:
+                attempt += 1
+                wait = _retry_wait(exc, attempt)
+                if wait is None or attempt > self.max_retries or (deadline and time.monotonic() + wait >= deadline):
+                    raise self._unavailable(exc, timeout) from exc
+                log.info("llm.retry", attempt=attempt, wait_s=round(wait, 2), reason=type(exc).__name__)
+                time.sleep(wait)
+
+    def _unavailable(self, exc: openai.APIError, timeout: float) -> LLMUnavailable:
+        if isinstance(exc, openai.APITimeoutError):
+            return LLMUnavailable(f"the LLM did not answer within {timeout:g}s")
+        if isinstance(exc, openai.APIStatusError):
+            return LLMUnavailable(f"the LLM answered {exc.status_code} after {self.max_retries} retries")
+        return LLMUnavailable(f"the LLM is unreachable: {type(exc).__name__}")
 
     def _usage(
         self, reported: Any, messages: list[dict[str, str]], started: float, *, completion: str = "", name: str
@@ -178,6 +215,27 @@ class OpenAIChat:
         )
         log.info("llm.call", model=self.model, call=name, tokens=prompt + done, latency_ms=usage.latency_ms)
         return usage
+
+
+_RETRIED_STATUS = {408, 409, 429}
+
+
+def _retry_wait(exc: openai.APIError, attempt: int) -> float | None:
+    """Seconds to wait before the next attempt, or None when this error is not worth retrying."""
+    if isinstance(exc, openai.APIStatusError):
+        if exc.status_code not in _RETRIED_STATUS and exc.status_code < 500:
+            return None
+        headers = exc.response.headers
+        for header, scale in (("retry-after-ms", 0.001), ("retry-after", 1.0)):
+            try:
+                seconds = float(str(headers.get(header, ""))) * scale
+            except ValueError:
+                continue
+            return min(seconds, 30.0)
+    elif not isinstance(exc, openai.APIConnectionError):  # timeouts are connection errors too
+        return None
+    backoff: float = min(0.5 * 2 ** (attempt - 1), 8.0) * (1 + random.random() / 4)
+    return backoff
 
 
 def make_chat_model(settings: Settings) -> ChatModel | None:

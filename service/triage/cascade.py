@@ -112,7 +112,9 @@ class RootCauseClassifier:
         if not unsure:
             return local
         outgoing = [redact_pii(texts[i]) if redact else texts[i] for i in unsure]
-        answered, spent = self._ask_llm(outgoing, [local[i] for i in unsure], batch_size=batch_size, budget=budget)
+        answered, spent = self._ask_llm(
+            outgoing, [local[i] for i in unsure], batch_size=batch_size, budget=budget, deadline=usage.deadline
+        )
         for call_usage in spent:
             usage.add(call_usage)
         final = list(local)
@@ -121,21 +123,31 @@ class RootCauseClassifier:
         return final
 
     def _ask_llm(
-        self, texts: list[str], fallbacks: list[Classification], *, batch_size: int, budget: RequestBudget | None
+        self,
+        texts: list[str],
+        fallbacks: list[Classification],
+        *,
+        batch_size: int,
+        budget: RequestBudget | None,
+        deadline: float | None = None,
     ) -> tuple[list[Classification], list[Usage]]:
         """Each text's classification by the LLM, in batches sent in parallel, and the usage of each request."""
         size = max(1, batch_size)
         batches = [(texts[i : i + size], fallbacks[i : i + size]) for i in range(0, len(texts), size)]
         if len(batches) == 1:
-            answered = [self._ask_batch(batches[0][0], batches[0][1], budget)]
+            answered = [self._ask_batch(batches[0][0], batches[0][1], budget, deadline)]
         else:
             with ThreadPoolExecutor(min(MAX_PARALLEL_REQUESTS, len(batches)), thread_name_prefix="llm-batch") as pool:
-                answered = list(pool.map(lambda batch: self._ask_batch(batch[0], batch[1], budget), batches))
+                answered = list(pool.map(lambda batch: self._ask_batch(batch[0], batch[1], budget, deadline), batches))
         classifications = [c for batch, _ in answered for c in batch]
         return classifications, [u for _, u in answered if u is not None]
 
     def _ask_batch(
-        self, texts: list[str], fallbacks: list[Classification], budget: RequestBudget | None
+        self,
+        texts: list[str],
+        fallbacks: list[Classification],
+        budget: RequestBudget | None,
+        deadline: float | None = None,
     ) -> tuple[list[Classification], Usage | None]:
         assert self.llm is not None and self.prompt is not None
         comments = [{"id": str(i + 1), "text": fence(text)} for i, text in enumerate(texts)]
@@ -144,14 +156,18 @@ class RootCauseClassifier:
             budget.acquire(sum(count_tokens(m["content"]) for m in messages) + ANSWER_TOKENS_PER_COMMENT * len(texts))
         try:
             if len(texts) == 1:  # the prompt asks for a single object when there is one comment
-                single, usage = self.llm.structured(messages, LLMClassification, name="classification")
+                single, usage = self.llm.structured(
+                    messages, LLMClassification, name="classification", deadline=deadline
+                )
                 items = [BatchItem(id="1", **single.model_dump())]
             else:
-                answer, usage = self.llm.structured(messages, BatchAnswer, name="classification_batch")
+                answer, usage = self.llm.structured(
+                    messages, BatchAnswer, name="classification_batch", deadline=deadline
+                )
                 items = answer.items
         except LLMOutputError as exc:
             log.warning("classify.llm_bad_output", comments=len(texts), reason=exc.message)
-            return [_flagged(f, "llm_bad_output") for f in fallbacks], None
+            return [_flagged(f, "llm_bad_output") for f in fallbacks], exc.usage  # its tokens were spent all the same
         except LLMUnavailable as exc:
             log.warning("classify.llm_unavailable", comments=len(texts), reason=exc.message)
             return [_flagged(f, "llm_unavailable") for f in fallbacks], None

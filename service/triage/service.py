@@ -87,7 +87,7 @@ def ask_events(
     started = time.perf_counter()
     text = clean_query(question, max_chars=triage.settings.max_query_chars)
     lang = detect_lang(text)
-    usage = Usage()
+    usage = Usage.within(triage.settings.ask_deadline_s)
     # A follow-up that leans on the previous turn is searched as a standalone question; the typed text is kept.
     standalone = standalone_question(
         text, list(history)[-MAX_TURNS:], lang=lang, llm=triage.llm, prompt=triage.rewrite_prompt, usage=usage

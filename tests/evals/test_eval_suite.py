@@ -153,7 +153,9 @@ def test_the_faithfulness_judge_is_shown_the_text_of_the_cited_passages() -> Non
     seen: list[str] = []
 
     class Judge:
-        def structured(self, messages: list[dict[str, str]], schema: Any, *, name: str) -> tuple[Any, Usage]:
+        def structured(
+            self, messages: list[dict[str, str]], schema: Any, *, name: str, deadline: float | None = None
+        ) -> tuple[Any, Usage]:
             seen.append(messages[-1]["content"])
             return schema(score=1.0, reason="supported"), Usage(calls=1)
 

@@ -147,7 +147,9 @@ class ScriptedLLM:
         self.payload = payload
         self.sent: list[list[dict[str, str]]] = []
 
-    def structured(self, messages: list[dict[str, str]], schema: type[BaseModel], *, name: str) -> tuple[Any, Usage]:
+    def structured(
+        self, messages: list[dict[str, str]], schema: type[BaseModel], *, name: str, deadline: float | None = None
+    ) -> tuple[Any, Usage]:
         self.sent.append(messages)
         return schema.model_validate(self.payload), Usage(calls=1, prompt_tokens=100, completion_tokens=50)
 

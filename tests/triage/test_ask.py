@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Iterator
 
 import pytest
 
 from service.config import Settings
 from service.db import session_scope
+from service.llm.client import Usage
 from service.retrieval.approved import ApprovedAnswers
 from service.review.models import ReviewItem, ReviewStatus
 from service.review.reconciler import reconcile
@@ -164,6 +166,37 @@ def test_a_failing_llm_still_gives_a_useful_cited_answer_flagged_for_review(
     expected = "llm_bad_output" if fault == "malformed" else "llm_unavailable"
     assert expected in result.flags
     assert with_llm.stored(result.id)[3].priority == "high"
+
+
+def test_a_hanging_llm_keeps_the_asker_waiting_no_longer_than_the_ask_deadline(
+    indexed_settings: Settings, database_url: str, mock_llm: str
+) -> None:
+    # Per call 20 s × 3 attempts, for the classification and then the draft: two minutes without the deadline.
+    pipeline = make_pipeline(
+        indexed_settings,
+        database_url,
+        openai_base_url=mock_llm,
+        llm_model="mock-llm",
+        classifier="llm",
+        llm_timeout_s=20.0,
+        llm_max_retries=2,
+        ask_deadline_s=2.0,
+    )
+    set_mock_fault(mock_llm, "hang")
+    started = time.monotonic()
+    result = run(pipeline)
+    waited = time.monotonic() - started
+    pipeline.clients.close()
+    assert "llm_unavailable" in result.flags and result.citations  # the offline answer, flagged for review
+    assert waited < 15, f"the asker waited {waited:.1f}s with a 2s deadline"
+
+
+def test_the_tokens_of_a_malformed_llm_answer_are_counted(with_llm: Pipeline, mock_llm: str) -> None:
+    set_mock_fault(mock_llm, "malformed")
+    usage = Usage()
+    [label] = with_llm.triage.classifier.classify_many(["委託先に顧客情報を渡して大丈夫？"], usage=usage)
+    assert "llm_bad_output" in label.flags
+    assert usage.calls == 1 and usage.prompt_tokens > 0
 
 
 def test_a_429_once_is_retried_after_retry_after_and_succeeds(with_llm: Pipeline, mock_llm: str) -> None:
