@@ -85,6 +85,9 @@ class Settings(BaseSettings):
     # Widget and browsers: origins allowed to call the API (CORS), and a per-client limit on /v1/ask.
     allowed_origins: list[str] = []
     ask_rate_limit_per_minute: int = Field(default=30, ge=1)
+    # Per-client limit on follow-up look-ups (GET /v1/followups/{token}, POST /v1/followups/check). The widget
+    # checks all its questions in one request when its panel opens and at most once a minute while it stays open.
+    followup_rate_limit_per_minute: int = Field(default=60, ge=1)
 
     # Bulk classification jobs.
     upload_max_mb: int = Field(default=50, ge=1)

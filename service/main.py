@@ -18,6 +18,7 @@ from service.bootstrap import build_triage, open_clients, unavailable
 from service.config import Settings, get_settings
 from service.db import session_scope
 from service.errors import NemawashiError, SignInRequired, install_error_handlers
+from service.followups import routes as followups_routes
 from service.jobs import routes as jobs_routes
 from service.logging import configure_logging, get_logger
 from service.reports import routes as reports_routes
@@ -110,6 +111,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(auth_routes.router)
     app.include_router(review_routes.router)
     app.include_router(reports_routes.router)
+    followups_routes.install(app, settings)
 
     @app.get("/", include_in_schema=False)
     def root() -> RedirectResponse:

@@ -162,6 +162,7 @@ def _change(
         before = {"status": item.status}
         item.status = ReviewStatus.rejected if action == "reject" else ReviewStatus.withdrawn
         item.reason = getattr(decision, "reason", None)
+        item.reply = (getattr(decision, "reply", None) or "").strip() or None  # public, to the asker's follow-up
         after = {"status": item.status, "reason": item.reason}
     elif isinstance(decision, Relabel):
         before, item.root_cause = {"root_cause": item.root_cause}, decision.root_cause

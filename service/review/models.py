@@ -39,6 +39,7 @@ class ReviewItem(Base):
     root_cause: Mapped[str | None] = mapped_column(String(32), nullable=True)  # a reviewer's relabel, else None
     final_answer: Mapped[str | None] = mapped_column(Text, nullable=True)  # the approved text (edited or as drafted)
     reason: Mapped[str | None] = mapped_column(Text, nullable=True)  # why it was rejected or withdrawn
+    reply: Mapped[str | None] = mapped_column(Text, nullable=True)  # the public word to the asker on a rejection
     answered_by: Mapped[int | None] = mapped_column(  # approved with a near-duplicate's decision
         ForeignKey("review_items.id", ondelete="SET NULL"), nullable=True, index=True
     )

@@ -226,16 +226,21 @@ def item_page(
 
 
 def _sent(form: dict[str, list[str]]) -> dict[str, str]:
-    return {"action": _one(form, "action"), "answer": (form.get("answer") or [""])[0], "reason": _one(form, "reason")}
+    return {
+        "action": _one(form, "action"),
+        "answer": (form.get("answer") or [""])[0],
+        "reason": _one(form, "reason"),
+        "reply": (form.get("reply") or [""])[0],
+    }
 
 
 def _decision_from(form: dict[str, list[str]]) -> Decision:
     action = _one(form, "action")
     fields: dict[str, Any] = {"action": action, "version": _one(form, "version") or 0}
     fields["group"] = [int(v) for v in form.get("group", []) if v.strip().isascii() and v.strip().isdigit()]
-    for name in ("answer", "reason", "root_cause"):
+    for name in ("answer", "reason", "root_cause", "reply"):
         if name in form:
-            fields[name] = _one(form, name) if name != "answer" else (form[name] or [""])[0]
+            fields[name] = _one(form, name) if name not in ("answer", "reply") else (form[name] or [""])[0]
     if action == "assign":
         fields["assignee"] = _one(form, "assignee") or None
     try:

@@ -207,6 +207,12 @@ class Edit(_Decision):
 class Reject(_Decision):
     action: Literal["reject"]
     reason: NonBlank = Field(min_length=1, max_length=2000)
+    reply: str | None = Field(
+        default=None,
+        max_length=4000,
+        description="Optional words to the asker, shown on their follow-up link instead of the rejected draft "
+        "(the reason stays with reviewers).",
+    )
 
 
 class Withdraw(_Decision):

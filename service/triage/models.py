@@ -45,6 +45,8 @@ class Question(Base):
     # A follow-up keeps what the asker typed in text and the question it was searched as here.
     conversation_id: Mapped[str | None] = mapped_column(String(64), nullable=True, index=True)
     standalone_text: Mapped[str | None] = mapped_column(Text, nullable=True)
+    # The SHA-256 of the asker's follow-up link token (triage/links.py); None for survey rows and older questions.
+    followup_hash: Mapped[str | None] = mapped_column(String(64), nullable=True, unique=True, index=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
 
     answer: Mapped[Answer] = relationship(back_populates="question", uselist=False)

@@ -111,6 +111,11 @@ class AskResponse(BaseModel):
     )
     lang: Literal["ja", "en"]
     usage: UsageOut
+    followup_url: str | None = Field(
+        default=None,
+        description="The asker's private link to this question's current answer (GET it later: the reviewed "
+        "answer, a correction, or the project team's reply). Shown once; keep it like a password.",
+    )
 
 
 class FeedbackRequest(BaseModel):

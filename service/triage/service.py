@@ -37,6 +37,7 @@ from service.triage.extractive import extractive_answer
 from service.triage.faq import FaqEntry, FaqIndex, FaqMatch, FaqPolicy, FaqResult
 from service.triage.faq_answers import faq_citation, related_questions
 from service.triage.followup import standalone_question
+from service.triage.links import followup_url, new_followup_token
 from service.triage.models import Answer, ClassificationRow, Feedback, Question, QuestionSource
 from service.triage.queue import ReviewQueue
 from service.triage.schemas import MAX_TURNS, AskResponse, Citation, RelatedQuestion, RootCause, Turn, UsageOut
@@ -262,7 +263,8 @@ def _store(
     visible: str,
     latency_ms: int,
 ) -> AskResponse:
-    """Store the result for review, then answer with it."""
+    """Store the result for review, then answer with it (and the asker's follow-up link, whose token is not kept)."""
+    token, digest = new_followup_token()
     public_id = _persist(
         sessions,
         triage,
@@ -274,6 +276,7 @@ def _store(
             asker=asker,
             conversation_id=conversation[0],
             standalone_text=conversation[1],
+            followup_hash=digest,
         ),
         draft=draft,
         classification=classification,
@@ -290,7 +293,7 @@ def _store(
         latency_ms=latency_ms,
         llm_calls=usage.calls,
     )
-    return _response(
+    response = _response(
         public_id,
         lang=lang,
         conversation=conversation,
@@ -300,6 +303,8 @@ def _store(
         visible=visible,
         latency_ms=latency_ms,
     )
+    response.followup_url = followup_url(token)
+    return response
 
 
 def _persist(

@@ -68,8 +68,8 @@ def install_web_security(app: FastAPI, settings: Settings) -> None:
         CORSMiddleware,
         allow_origins=settings.allowed_origins,
         allow_methods=["GET", "POST"],
-        allow_headers=["Content-Type", "Accept"],
-        expose_headers=["Retry-After"],
+        allow_headers=["Content-Type", "Accept", "If-None-Match"],  # If-None-Match: the widget's follow-up check
+        expose_headers=["Retry-After", "ETag"],
         allow_credentials=False,
         max_age=600,
     )

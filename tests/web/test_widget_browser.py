@@ -16,7 +16,9 @@ from playwright.sync_api import Browser, Locator, Page, expect
 from sqlalchemy import create_engine, select
 from sqlalchemy.orm import Session
 
+from service.auth import service as auth
 from service.config import PROJECT_ROOT, Settings
+from service.review.models import ReviewItem
 from service.triage.models import Feedback, Question
 from tests.conftest import free_port
 from tests.web.conftest import Intranet, Relay, RunningService, running_service
@@ -402,3 +404,66 @@ def test_widget_js_is_cached_revalidated_by_etag_and_within_its_size_budget(serv
     assert len(gzip.compress(response.content)) <= 25 * 1024
     zipped = httpx.get(f"{service.url}/widget.js", headers={"accept-encoding": "gzip"})
     assert zipped.headers["content-encoding"] == "gzip" and zipped.content == response.content
+
+
+# --- follow-ups: the reviewed answer reaches the asker ------------------------------------------------------------
+
+FOLLOWUP_QUESTION = "委託先の担当者が使う営業資料は誰が用意しますか？"  # asked by no other test: its approval is reused
+
+
+def approve_edited(service: RunningService, answer_id: str, text: str) -> None:
+    """What a reviewer does in /review: edit the answer and approve it, through the review API."""
+    engine = create_engine(service.database_url)
+    try:
+        with Session(engine) as session:
+            _, token = auth.add_user(session, name="widget-reviewer", role="reviewer")
+            item = session.scalars(
+                select(ReviewItem.id)
+                .join(Question, Question.id == ReviewItem.question_id)
+                .where(Question.public_id == answer_id)
+            ).one()
+            session.commit()
+    finally:
+        engine.dispose()
+    headers = {"Authorization": f"Bearer {token}"}
+    version = httpx.get(f"{service.url}/v1/review/items/{item}", headers=headers).json()["item"]["version"]
+    decision = {"action": "edit", "version": version, "answer": text}
+    response = httpx.post(f"{service.url}/v1/review/items/{item}/decisions", headers=headers, json=decision)
+    assert response.status_code == 200, response.text
+
+
+def test_an_answer_corrected_by_a_reviewer_shows_in_place_when_the_panel_opens(
+    page: Page, service: RunningService, intranet: Intranet
+) -> None:
+    page.goto(intranet.page("followups", widget_src=f"{service.url}/widget.js", api_base=service.url))  # CORS
+    open_panel(page)
+    ask(page, FOLLOWUP_QUESTION)
+    first = answer_after(page)
+    answer_id = str(first.get_attribute("data-nw-answer"))
+    had_sources = first.locator(".sources a").count() > 0
+    page.keyboard.press("Escape")
+    expect(in_widget(page, "[role=dialog]")).to_be_hidden()
+    corrected = "営業資料は当社のマーケティング部が用意し、委託先に提供します。[1]"
+    approve_edited(service, answer_id, corrected)
+    checks: list[str] = []
+    page.on("request", lambda r: checks.append(r.url) if r.method == "POST" and "/v1/followups/" in r.url else None)
+
+    open_panel(page)  # nothing else: opening the panel checks the follow-ups
+
+    answer = in_widget(page, f'[data-nw-answer="{answer_id}"]')
+    expect(answer.locator("[data-nw-notice]")).to_contain_text("回答が更新されました")
+    expect(answer.locator(".body")).to_have_text(corrected)
+    expect(answer.locator(".badge")).to_have_text("修正済みの回答")
+    if had_sources:
+        expect(answer.locator(".sources a").first).to_have_attribute("href", re.compile(r"/kb/"))
+    expect(in_widget(page, "[data-nw-live]")).to_contain_text("回答が更新されました")
+    assert checks == [f"{service.url}/v1/followups/check"]  # one request for all of this browser's questions
+
+    mine = in_widget(page, ".mine-btn")
+    mine.focus()
+    page.keyboard.press("Enter")
+    expect(mine).to_have_attribute("aria-expanded", "true")
+    listed = in_widget(page, "#nw-mine [data-nw-followup]")
+    expect(listed).to_have_count(1)
+    expect(listed.first).to_have_attribute("data-nw-followup", "corrected")
+    expect(listed.first.locator("summary")).to_contain_text("修正済み")

@@ -16,8 +16,9 @@
    * @typedef {{ role: "user", text: string, department: string }} UserTurn
    * @typedef {{ helpful: boolean | null, sent: boolean }} FeedbackState
    * @typedef {{ id?: string, question: string }} RelatedQuestion
+   * @typedef {{ state: string, notice: string | null }} Review
    * @typedef {{ role: "assistant", id: string, answer: string, citations: Citation[], mode?: string, status?: string,
-   *   related?: RelatedQuestion[], lang: "ja" | "en", feedback: FeedbackState | null }} AnswerTurn
+   *   related?: RelatedQuestion[], lang: "ja" | "en", feedback: FeedbackState | null, review?: Review }} AnswerTurn
    * @typedef {UserTurn | AnswerTurn} Turn
    * @typedef {{ open: boolean | null, department: string, turns: Turn[], conversation?: string }} SavedState
    * @typedef {{ kind: "rateLimited", wait: number } | { kind: "invalid", message: string }
@@ -26,6 +27,9 @@
    * @typedef {{ node: HTMLElement, append(delta: string): void,
    *   finishAnnouncement(finalText: string, label: string): void }} PendingView
    * @typedef {{ open(): void, close(): void, toggle(): void }} WidgetApi
+   * @typedef {{ token: string, id: string, question: string, state: string }} FollowupLink
+   * @typedef {{ id: string, question: string, lang: string, state: string, answer: string, citations: Citation[],
+   *   notice: string | null, changed: boolean }} Followup
    */
   const page = /** @type {Window & { nemawashiWidget?: WidgetApi }} */ (window);
   if (page.nemawashiWidget) return; // embedded twice: keep the first
@@ -40,6 +44,11 @@
   const MAX_CHARS = 2000;
   const MAX_TURNS = 60;
   const STALL_MS = 60000;
+  // Follow-up links of this browser's questions (localStorage, all tabs), checked in one request when the panel
+  // opens and then at most once a minute while it stays open.
+  const LINKS_KEY = "nemawashi:v1:followups:" + BASE;
+  const MAX_LINKS = 50;
+  const CHECK_MS = 60000;
 
   const STRINGS = {
     ja: {
@@ -89,6 +98,12 @@
       retry: "再試行",
       retryIn: "再試行（{s}秒）",
       cleared: "会話を消去しました。",
+      mine: "自分の質問",
+      mineEmpty: "このブラウザから送った質問はまだありません。",
+      updates: "回答が更新されました（{n}件）。",
+      corrected: "修正済みの回答",
+      team: "プロジェクトチームの回答",
+      withdrawn: "取り下げられた回答",
     },
     en: {
       title: "Questions about the change",
@@ -137,6 +152,12 @@
       retry: "Retry",
       retryIn: "Retry ({s} s)",
       cleared: "The conversation was cleared.",
+      mine: "My questions",
+      mineEmpty: "You have not asked anything from this browser yet.",
+      updates: "{n} of your answers were updated.",
+      corrected: "Corrected answer",
+      team: "Answer from the project team",
+      withdrawn: "Withdrawn answer",
     },
   };
 
@@ -144,6 +165,27 @@
   const LANG =
     wanted === "ja" || wanted === "en" ? wanted : /^ja\b/i.test(navigator.language || "") ? "ja" : "en";
   const T = STRINGS[LANG];
+  /** @type {Record<string, Record<string, string>>} */
+  const STATES = {
+    ja: {
+      draft: "確認中",
+      faq: "FAQの回答",
+      approved: "承認済み",
+      corrected: "修正済み",
+      rejected: "取り下げ",
+      sent_to_team: "担当者が確認中",
+      answered_by_team: "担当者が回答",
+    },
+    en: {
+      draft: "Under review",
+      faq: "FAQ answer",
+      approved: "Approved",
+      corrected: "Corrected",
+      rejected: "Withdrawn",
+      sent_to_team: "With the project team",
+      answered_by_team: "Answered by the team",
+    },
+  };
   /** @type {(template: string, values: Record<string, unknown>) => string} */
   const fmt = (template, values) => template.replace(/\{(\w+)\}/g, (_, key) => String(values[key] ?? ""));
   const departments = (options.departments || "").split(",").map((d) => d.trim()).filter(Boolean);
@@ -287,6 +329,17 @@ background:var(--_bg);color:var(--_fg);line-height:1.5}
 textarea::placeholder{color:#66717e}
 .send{display:grid;place-items:center;width:44px;height:44px;flex:none;border:0;border-radius:12px;background:var(--_primary);color:var(--_on-primary)}
 .hint{margin:0;font-size:12px;color:#a61b1b}
+.badge.corrected,.badge.team{background:#dcf3e3;color:#14532d}
+.badge.withdrawn{background:#fde2e2;color:#7f1d1d}
+.notice{margin:0 0 8px;padding:6px 10px;border-left:4px solid var(--_accent);background:var(--_soft);font-size:13px;font-weight:700}
+.mine-btn{flex:none;min-height:36px;padding:4px 10px;border:1px solid currentColor;border-radius:10px;background:transparent;font-size:13px}
+.mine{max-height:45%;overflow-y:auto;padding:8px 12px;border-bottom:1px solid var(--_line);background:var(--_bg);font-size:14px}
+.mine h3{margin:0 0 4px;font-size:13px}
+.mine ul{margin:0;padding:0;list-style:none}
+.mine li{padding:4px 0;border-top:1px solid var(--_line)}
+.mine summary{cursor:pointer;overflow-wrap:anywhere}
+.mine .badge{margin:0 0 0 6px}
+.mine p.empty{margin:0;color:var(--_muted)}
 `;
 
   // ---- state kept for the browser tab ------------------------------------------------------------------------------
@@ -333,6 +386,30 @@ textarea::placeholder{color:#66717e}
       /* quota or privacy mode: the conversation just is not kept */
     }
   }
+
+  /** @returns {FollowupLink[]} */
+  function loadLinks() {
+    try {
+      const saved = JSON.parse(localStorage.getItem(LINKS_KEY) || "[]");
+      if (Array.isArray(saved)) return saved.filter((l) => l && typeof l.token === "string").slice(-MAX_LINKS);
+    } catch (_) {
+      /* storage disabled or corrupt */
+    }
+    return [];
+  }
+
+  function saveLinks() {
+    links = links.slice(-MAX_LINKS);
+    try {
+      localStorage.setItem(LINKS_KEY, JSON.stringify(links));
+    } catch (_) {
+      /* quota or privacy mode: follow-ups last as long as the page */
+    }
+  }
+
+  let links = loadLinks();
+  /** @type {Record<string, Followup>} */
+  const followups = {}; // the latest check, by token; answers are not written to storage
 
   // ---- the DOM: host, shadow root, launcher and panel --------------------------------------------------------------
 
@@ -400,6 +477,15 @@ textarea::placeholder{color:#66717e}
     onclick: clearConversation,
   });
   resetButton.append(icon("reset"));
+  const mineButton = el("button", {
+    type: "button",
+    class: "mine-btn",
+    "aria-expanded": "false",
+    "aria-controls": "nw-mine",
+    text: T.mine,
+    onclick: toggleMine,
+  });
+  const mineBox = el("section", { id: "nw-mine", class: "mine", hidden: true, "aria-labelledby": "nw-mine-title" });
 
   const panel = el(
     "div",
@@ -410,9 +496,11 @@ textarea::placeholder{color:#66717e}
           el("h2", { id: "nw-title", text: title }),
           el("p", { class: "subtitle", text: T.subtitle }),
         ]),
+        mineButton,
         resetButton,
         closeButton,
       ]),
+      mineBox,
       log,
       form,
     ],
@@ -458,6 +546,7 @@ textarea::placeholder{color:#66717e}
       state.open = true;
       saveState();
       scrollToEnd(true);
+      startChecks();
     }
     if (moveFocus) textarea.focus();
   }
@@ -466,6 +555,7 @@ textarea::placeholder{color:#66717e}
   function close(returnFocus) {
     if (!isOpen()) return;
     panel.hidden = true;
+    clearInterval(checkTimer);
     launcher.setAttribute("aria-expanded", "false");
     state.open = false;
     saveState();
@@ -675,6 +765,13 @@ textarea::placeholder{color:#66717e}
       lang: result.lang === "en" ? "en" : "ja",
       feedback: null,
     };
+    const asked = state.turns[state.turns.length - 1];
+    if (typeof result.followup_url === "string" && turn.id) {
+      const token = result.followup_url.split("/").pop() || "";
+      links.push({ token, id: turn.id, question: asked && asked.role === "user" ? asked.text : "", state: firstState(turn) });
+      saveLinks();
+      if (!mineBox.hidden) renderMine();
+    }
     state.turns.push(turn);
     saveState();
     const node = renderAnswer(turn);
@@ -731,6 +828,11 @@ textarea::placeholder{color:#66717e}
 
   /** @param {AnswerTurn} turn @returns {{ kind: string, text: string }} */
   function labelFor(turn) {
+    const reviewed = turn.review && turn.review.state;
+    if (reviewed === "corrected") return { kind: "corrected", text: T.corrected };
+    if (reviewed === "answered_by_team") return { kind: "team", text: T.team };
+    if (reviewed === "rejected") return { kind: "withdrawn", text: T.withdrawn };
+    if (reviewed === "approved") return { kind: "approved", text: T.approved };
     if (turn.status === "pending_review") return { kind: "pending", text: T.pending };
     if (turn.mode === "faq") return { kind: "faq", text: T.faq };
     if (turn.mode === "approved" || turn.status === "approved") return { kind: "approved", text: T.approved };
@@ -853,6 +955,7 @@ textarea::placeholder{color:#66717e}
     const node = el("div", { class: "msg bot", lang: turn.lang, "data-nw-answer": turn.id, "data-nw-label": label.kind }, [
       el("span", { class: "sr-only", lang: LANG, text: T.answer + ": " }),
       el("p", { class: "badge " + label.kind, text: label.text }),
+      turn.review && turn.review.notice && el("p", { class: "notice", "data-nw-notice": "", text: turn.review.notice }),
       renderRich(turn.answer, turn.citations),
       label.kind === "draft" && el("p", { class: "note", lang: LANG, text: T.draftNote }),
       label.kind === "extract" && el("p", { class: "note", lang: LANG, text: T.extractNote }),
@@ -872,13 +975,118 @@ textarea::placeholder{color:#66717e}
       }
       node.append(box);
     }
-    if (showSources) {
-      const list = el("ol");
-      for (const citation of turn.citations) list.append(el("li", {}, [citationLink(citation, String(citation.title || citation.doc_id), "")]));
-      node.append(el("div", { class: "sources", lang: LANG }, [el("h3", { text: T.sources }), list]));
-    }
+    if (showSources) node.append(renderSources(turn.citations));
     if (label.kind !== "pending" && turn.id) node.append(renderFeedback(turn));
     return node;
+  }
+
+  /** @param {Citation[]} citations */
+  function renderSources(citations) {
+    const list = el("ol");
+    for (const citation of citations) list.append(el("li", {}, [citationLink(citation, String(citation.title || citation.doc_id), "")]));
+    return el("div", { class: "sources", lang: LANG }, [el("h3", { text: T.sources }), list]);
+  }
+
+  // ---- my questions: follow-up links, checked in one request -------------------------------------------------------
+
+  /** @param {AnswerTurn} turn */
+  function firstState(turn) {
+    if (turn.mode === "faq" || turn.mode === "approved") return turn.mode;
+    return turn.mode === "abstain" ? "sent_to_team" : "draft";
+  }
+
+  let checking = false;
+  let checkTimer = 0;
+  let etag = "";
+
+  function startChecks() {
+    checkFollowups();
+    clearInterval(checkTimer);
+    checkTimer = setInterval(checkFollowups, CHECK_MS);
+  }
+
+  async function checkFollowups() {
+    if (checking || !links.length) return;
+    checking = true;
+    const sent = links.slice();
+    try {
+      /** @type {Record<string, string>} */
+      const headers = { "Content-Type": "application/json" };
+      if (etag) headers["If-None-Match"] = etag;
+      const response = await fetch(BASE + "/v1/followups/check", {
+        method: "POST",
+        headers,
+        body: JSON.stringify({ tokens: sent.map((l) => l.token) }),
+        credentials: "omit",
+      });
+      if (response.status === 304 || !response.ok) return;
+      etag = response.headers.get("ETag") || "";
+      const body = await response.json();
+      applyFollowups(sent, Array.isArray(body.results) ? body.results : []);
+    } catch (_) {
+      /* offline or refused: the next check tries again */
+    } finally {
+      checking = false;
+    }
+  }
+
+  /** @param {FollowupLink[]} sent @param {Array<Followup | null>} results */
+  function applyFollowups(sent, results) {
+    let updated = 0;
+    sent.forEach((link, i) => {
+      const found = results[i];
+      if (found === null) links = links.filter((l) => l !== link); // unknown or revoked: forget it
+      if (!found) return;
+      followups[link.token] = found;
+      const turn = /** @type {AnswerTurn | undefined} */ (state.turns.find((t) => t.role === "assistant" && t.id === found.id));
+      const fresh = found.changed && link.state !== found.state;
+      const stale = found.changed && turn && (!turn.review || turn.review.state !== found.state || turn.answer !== found.answer);
+      if (turn && stale) {
+        turn.answer = found.answer;
+        turn.citations = Array.isArray(found.citations) ? found.citations : [];
+        turn.review = { state: found.state, notice: found.notice };
+        const shown = Array.from(log.querySelectorAll("[data-nw-answer]")).find((n) => n.getAttribute("data-nw-answer") === turn.id);
+        if (shown) shown.replaceWith(renderAnswer(turn));
+      }
+      if (fresh || stale) updated += 1;
+      link.state = found.state;
+    });
+    saveLinks();
+    saveState();
+    if (!mineBox.hidden) renderMine();
+    if (updated) announce(fmt(T.updates, { n: updated }));
+  }
+
+  function toggleMine() {
+    mineBox.hidden = !mineBox.hidden;
+    mineButton.setAttribute("aria-expanded", String(!mineBox.hidden));
+    if (!mineBox.hidden) {
+      renderMine();
+      checkFollowups();
+    }
+  }
+
+  function renderMine() {
+    const list = el("ul");
+    for (const link of links.slice().reverse()) {
+      const found = followups[link.token];
+      const stateName = STATES[LANG][link.state] || link.state;
+      const summary = el("summary", {}, [document.createTextNode(link.question), el("span", { class: "badge", text: stateName })]);
+      const item = el("details", { "data-nw-followup": link.state }, [summary]);
+      if (found) {
+        const shown = el("div", { lang: found.lang === "en" ? "en" : "ja" }, [
+          found.notice && el("p", { class: "notice", text: found.notice }),
+          renderRich(found.answer, found.citations || []),
+        ]);
+        if (found.citations && found.citations.length) shown.append(renderSources(found.citations));
+        item.append(shown);
+      }
+      list.append(el("li", {}, [item]));
+    }
+    mineBox.replaceChildren(
+      el("h3", { id: "nw-mine-title", text: T.mine }),
+      links.length ? list : el("p", { class: "empty", text: T.mineEmpty }),
+    );
   }
 
   /** @param {AnswerTurn} turn */
