@@ -161,5 +161,5 @@ def test_unknown_and_old_office_extensions_are_skipped_with_a_reason_config_and_
     assert [d.doc_id for d in result.documents] == ["ok"]
     reasons = {s.path: s.reason for s in result.skipped}
     assert set(reasons) == {"archive.zip", "old.xls"}
-    assert "unsupported file type '.zip'" in reasons["archive.zip"] and ".md" in reasons["archive.zip"]
+    assert "unsupported file type '.zip'" in reasons["archive.zip"] and ".docx" in reasons["archive.zip"]
     assert "save it as .xlsx" in reasons["old.xls"]
