@@ -15,6 +15,7 @@ from service.retrieval import repository
 from service.retrieval.chunking import Chunk, chunk_document
 from service.retrieval.documents import Document, load_documents
 from service.retrieval.schemas import IngestReport, SkippedFile
+from service.retrieval.sources import SourceLimits
 from service.retrieval.store import ChunkStore
 
 CHUNKER_VERSION = "1"
@@ -81,10 +82,12 @@ def ingest_knowledge(
     max_tokens: int,
     rebuild: bool = False,
     progress: Progress | None = None,
+    limits: SourceLimits | None = None,
 ) -> IngestReport:
-    """Bring the index in line with knowledge_dir; files that cannot be parsed are reported and skipped."""
+    """Bring the index in line with knowledge_dir; files that cannot be read are reported and skipped, the rest
+    indexed (limits: the size and cell caps from Settings, SourceLimits.from_settings)."""
     started = time.perf_counter()
-    loaded = load_documents(knowledge_dir)
+    loaded = load_documents(knowledge_dir, limits)
     if rebuild:
         store.reset()
     store.open_for_writing()

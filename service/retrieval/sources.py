@@ -18,6 +18,8 @@ from typing import Any
 import frontmatter
 import yaml
 
+from service.config import Settings
+
 MB = 1024 * 1024
 
 
@@ -28,6 +30,14 @@ class SourceLimits:
     max_file_bytes: int = 20 * MB
     max_unpacked_bytes: int = 200 * MB  # declared uncompressed size of an Office file's zip members
     max_cells: int = 50_000  # per workbook
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> SourceLimits:
+        return cls(
+            max_file_bytes=int(settings.kb_max_file_mb * MB),
+            max_unpacked_bytes=int(settings.kb_max_unpacked_mb * MB),
+            max_cells=settings.kb_max_cells,
+        )
 
 
 @dataclass(frozen=True)
@@ -213,7 +223,8 @@ def check_zip(raw: bytes, kind: str, limits: SourceLimits) -> None:
 
 def _unreadable(kind: str, exc: Exception) -> ValueError:
     detail = str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
-    return ValueError(f"cannot read this {kind} file ({detail}); open it in Office, save it again and ingest again")
+    fix = "export it again from the original" if kind == ".pdf" else "open it in Office and save it again"
+    return ValueError(f"cannot read this {kind} file ({detail}); {fix}, then ingest again")
 
 
 def _heading_level(style_name: str) -> int | None:
