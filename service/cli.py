@@ -64,9 +64,12 @@ def ingest(
     rebuild: Annotated[bool, typer.Option("--rebuild", help="Drop the index and embed everything again.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON on stdout.")] = False,
 ) -> None:
-    """Index a knowledge folder; re-running re-embeds only what changed. Exit code 1 if a file was skipped."""
+    """Index a knowledge folder (.md .markdown .txt .html .docx .pptx .xlsx .pdf); re-running re-embeds only what
+    changed. Exit code 0: everything indexed; 1: the rest indexed, but files were skipped (printed with their
+    reasons); 2: nothing done (e.g. the folder does not exist)."""
     from service.bootstrap import clients
     from service.retrieval.ingest import ingest_knowledge
+    from service.retrieval.sources import SourceLimits
 
     settings = get_settings()
     configure_logging(settings.log_level, json=settings.log_json)
@@ -81,6 +84,7 @@ def ingest(
                 max_tokens=settings.chunk_max_tokens,
                 rebuild=rebuild,
                 progress=lambda done, total: bar.update(task, completed=done, total=total),
+                limits=SourceLimits.from_settings(settings),
             )
     except NemawashiError as exc:
         raise _fail(exc) from exc

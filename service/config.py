@@ -38,6 +38,9 @@ class Settings(BaseSettings):
     request_timeout_s: float = 30.0
 
     chunk_max_tokens: int = 400
+    kb_max_file_mb: float = Field(default=20, gt=0)  # a larger knowledge file is skipped, with the reason
+    kb_max_unpacked_mb: float = Field(default=200, gt=0)  # an Office file (a zip) unpacking past this is skipped
+    kb_max_cells: int = Field(default=50_000, gt=0)  # a workbook with more cells is skipped
     max_query_chars: int = 2000
     candidates: int = 50  # per method, before fusion
     fusion: Literal["weighted", "rrf"] = "weighted"  # see benchmarks/retrieval.py for both measured

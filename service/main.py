@@ -25,6 +25,7 @@ from service.reports import routes as reports_routes
 from service.retrieval import routes as retrieval_routes
 from service.retrieval.ingest import ingest_knowledge
 from service.retrieval.service import KnowledgeIndex
+from service.retrieval.sources import SourceLimits
 from service.review import routes as review_routes
 from service.review.decisions import retrain_classifier
 from service.review.pages import sign_in_form
@@ -53,7 +54,11 @@ def _prepare_index(app: FastAPI, settings: Settings) -> None:
             log.info("index.first_start", knowledge_dir=str(settings.knowledge_dir))
             with session_scope(app.state.sessionmaker) as session:
                 ingest_knowledge(
-                    session, knowledge.store, knowledge_dir=settings.knowledge_dir, max_tokens=settings.chunk_max_tokens
+                    session,
+                    knowledge.store,
+                    knowledge_dir=settings.knowledge_dir,
+                    max_tokens=settings.chunk_max_tokens,
+                    limits=SourceLimits.from_settings(settings),
                 )
         knowledge.refresh()
         triage = build_triage(settings, app.state.clients)

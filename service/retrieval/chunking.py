@@ -109,7 +109,8 @@ def _section_text(section: Section) -> str:
 
 
 def chunk_document(doc: Document, *, max_tokens: int) -> list[Chunk]:
-    """Chunks of one document. FAQ entries are never merged with each other nor split from their question."""
+    """Chunks of one document. FAQ entries are never merged with each other nor split from their question;
+    slides and pages (doc.keep_sections) are never merged either, so a citation names one of them."""
     texts: list[tuple[str, str]] = []  # (section path, text)
     pending: list[Section] = []
 
@@ -129,7 +130,7 @@ def chunk_document(doc: Document, *, max_tokens: int) -> list[Chunk]:
                 texts.append((" > ".join(section.path), piece))
             continue
         merged = "\n\n".join([*(_section_text(s) for s in pending), text])
-        if pending and (doc.meta.type == "faq" or count_tokens(merged) > max_tokens):
+        if pending and (doc.meta.type == "faq" or doc.keep_sections or count_tokens(merged) > max_tokens):
             flush()
         pending.append(section)
     flush()

@@ -1,23 +1,27 @@
-"""Knowledge files on disk → validated Documents; unreadable files become Skipped entries."""
+"""Knowledge files on disk → validated Documents with visible defaults; unreadable files become Skipped entries.
+
+A file may declare its metadata (Markdown front matter) or not; whatever it leaves out gets a default: the id
+from its path, the title from its first heading (or first line, or file name), the language detected, the type
+from its folder (plan/, faq/, risks/; else plan) and `updated` from the file's modification date.
+"""
 
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Literal
 
-import frontmatter
-import yaml
 from pydantic import BaseModel, Field, ValidationError, field_validator
 
 from service.errors import BadInput
+from service.retrieval.sources import MB, Part, SourceLimits, convert, is_candidate
 
 DocType = Literal["plan", "faq", "risk", "doc"]
 ROOT_CAUSES = ("job_fear", "security", "cost", "process", "other")
-SUFFIXES = (".md", ".markdown", ".txt")
 _KANA = re.compile(r"[\u3040-\u30ff]")
 _CJK = re.compile(r"[\u3040-\u30ff\u3400-\u9fff]")
 
@@ -47,6 +51,7 @@ class Document:
     body: str
     path: str
     content_hash: str
+    keep_sections: bool = False  # one chunk per section at least (slides, pages), so citations name one
 
     @property
     def doc_id(self) -> str:
@@ -74,54 +79,122 @@ def detect_lang(text: str) -> Literal["ja", "en"]:
     return "ja" if letters and cjk / len(letters) > 0.3 else "en"
 
 
-def _plain_text_meta(path: Path, root: Path, text: str) -> dict[str, object]:
-    """Front matter for a plain-text file that has none: id from its path, title from line one."""
-    first_line = next((line.strip() for line in text.splitlines() if line.strip()), path.stem)
-    doc_id = re.sub(r"[^A-Za-z0-9._-]+", "-", str(path.relative_to(root).with_suffix(""))).strip("-")
-    return {"id": doc_id or path.stem, "type": "doc", "title": first_line[:120], "lang": detect_lang(text)}
+_HEADING_LINE = re.compile(r"^#{1,6}\s+(.+?)\s*#*\s*$", re.MULTILINE)
+# A file's folder names its type; anything else is part of the plan.
+FOLDER_TYPES: dict[str, DocType] = {"plan": "plan", "faq": "faq", "risks": "risk", "risk": "risk"}
 
 
-def parse_document(path: Path, root: Path) -> Document:
-    """Read one file; raise ValueError with a reason a person can act on."""
-    raw = path.read_bytes()
+def path_id(rel: Path) -> str:
+    """An id from the file's path: ASCII kept, the rest replaced; a hash keeps Japanese names apart."""
+    text = str(rel.with_suffix("")).replace("\\", "/")
+    slug = re.sub(r"[^A-Za-z0-9._-]+", "-", text).strip("-.")
+    if text.isascii() and slug:
+        return slug[:100]
+    digest = hashlib.sha256(text.encode()).hexdigest()[:8]
+    return f"{slug[:90]}-{digest}" if slug else f"doc-{digest}"
+
+
+def type_from_folder(rel: Path) -> DocType:
+    """plan/, faq/ and risks/ (at any depth, nearest wins) name the type; elsewhere it is plan."""
+    for folder in reversed(rel.parent.parts):
+        if folder.lower() in FOLDER_TYPES:
+            return FOLDER_TYPES[folder.lower()]
+    return "plan"
+
+
+def default_title(body: str, path: Path) -> str:
+    """The first heading; a .txt file's first line; else the file name."""
+    heading = _HEADING_LINE.search(body)
+    if heading:
+        return heading.group(1).strip()[:120]
+    if path.suffix.lower() == ".txt":
+        first = next((line.strip() for line in body.splitlines() if line.strip()), "")
+        if first:
+            return first[:120]
+    return path.stem[:120]
+
+
+def default_meta(path: Path, rel: Path, part: Part) -> dict[str, object]:
+    """What a file that declares nothing gets; shown on its /kb page, overridden by front matter."""
+    return {
+        "id": path_id(rel) + part.suffix,
+        "type": type_from_folder(rel),
+        "title": default_title(part.body, path),
+        "lang": detect_lang(part.body),
+        "updated": datetime.fromtimestamp(path.stat().st_mtime, UTC).date(),
+    }
+
+
+def _validated(meta: dict[str, object]) -> FrontMatter:
     try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise ValueError(f"not UTF-8 text ({exc.reason} at byte {exc.start}); save it as UTF-8") from exc
-    try:
-        post = frontmatter.loads(text)
-    except yaml.YAMLError as exc:
-        raise ValueError(f"front matter is not valid YAML: {str(exc).splitlines()[0]}") from exc
-    meta: dict[str, object] = dict(post.metadata)
-    if not meta and path.suffix == ".txt":
-        meta = _plain_text_meta(path, root, post.content)
-    try:
-        front = FrontMatter.model_validate(meta)
+        return FrontMatter.model_validate(meta)
     except ValidationError as exc:
         problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'front matter'}: {e['msg']}" for e in exc.errors())
         raise ValueError(f"front matter: {problems}") from exc
-    if not post.content.strip():
-        raise ValueError("the document has no text after its front matter")
-    digest = hashlib.sha256(raw).hexdigest()
-    return Document(meta=front, body=post.content.strip(), path=str(path.relative_to(root)), content_hash=digest)
 
 
-def load_documents(root: Path) -> LoadResult:
-    """Every knowledge file under root; duplicates and broken files are reported, not fatal."""
+def _content_hash(raw: bytes, part: Part, defaulted: dict[str, object]) -> str:
+    """The file's bytes, plus what was derived from outside them (its folder, its path); never the mtime."""
+    digest = hashlib.sha256(raw)
+    derived = {k: v for k, v in defaulted.items() if k != "updated"}
+    if part.suffix or derived:
+        digest.update(json.dumps([part.suffix, part.body, derived], ensure_ascii=False, default=str).encode())
+    return digest.hexdigest()
+
+
+def parse_file(path: Path, root: Path, limits: SourceLimits | None = None) -> list[Document]:
+    """The documents one file holds; ValueError with a reason a person can act on when there are none."""
+    limits = limits or SourceLimits()
+    size = path.stat().st_size
+    if size > limits.max_file_bytes:
+        raise ValueError(
+            f"the file is {size / MB:.1f} MB; the limit is {limits.max_file_bytes / MB:.0f} MB "
+            "(NEMAWASHI_KB_MAX_FILE_MB): split it or raise the limit"
+        )
+    raw = path.read_bytes()
+    rel = path.relative_to(root)
+    documents = []
+    for part in convert(raw, path.name, limits):
+        defaults = default_meta(path, rel, part)
+        declared = {k: v for k, v in part.meta.items() if v is not None}
+        meta = {**defaults, **declared}
+        defaulted = {k: v for k, v in defaults.items() if k not in declared}
+        documents.append(
+            Document(
+                meta=_validated(meta),
+                body=part.body.strip(),
+                path=rel.as_posix(),
+                content_hash=_content_hash(raw, part, defaulted),
+                keep_sections=part.keep_sections,
+            )
+        )
+    return documents
+
+
+def parse_document(path: Path, root: Path) -> Document:
+    """A file that holds one document (Markdown, text, HTML, Word, PowerPoint, PDF)."""
+    return parse_file(path, root)[0]
+
+
+def load_documents(root: Path, limits: SourceLimits | None = None) -> LoadResult:
+    """Every knowledge file under root; duplicates, broken and unsupported files are reported, not fatal."""
     if not root.is_dir():
         raise BadInput(f"knowledge folder not found: {root}", detail={"path": str(root)})
     result = LoadResult()
     seen: dict[str, str] = {}
-    for path in sorted(p for p in root.rglob("*") if p.is_file() and p.suffix.lower() in SUFFIXES):
-        rel = str(path.relative_to(root))
+    for path in sorted(p for p in root.rglob("*") if p.is_file() and is_candidate(p.name)):
+        rel = path.relative_to(root).as_posix()
+        if any(part.startswith(".") for part in path.relative_to(root).parts[:-1]):
+            continue  # hidden folders (.git, .obsidian) hold no documents
         try:
-            doc = parse_document(path, root)
+            docs = parse_file(path, root, limits)
         except (OSError, ValueError) as exc:
             result.skipped.append(Skipped(rel, str(exc)))
             continue
-        if doc.doc_id in seen:
-            result.skipped.append(Skipped(rel, f"duplicate id {doc.doc_id!r} (also in {seen[doc.doc_id]})"))
-            continue
-        seen[doc.doc_id] = rel
-        result.documents.append(doc)
+        for doc in docs:
+            if doc.doc_id in seen:
+                result.skipped.append(Skipped(rel, f"duplicate id {doc.doc_id!r} (also in {seen[doc.doc_id]})"))
+                continue
+            seen[doc.doc_id] = rel
+            result.documents.append(doc)
     return result

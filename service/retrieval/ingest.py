@@ -15,9 +15,11 @@ from service.retrieval import repository
 from service.retrieval.chunking import Chunk, chunk_document
 from service.retrieval.documents import Document, load_documents
 from service.retrieval.schemas import IngestReport, SkippedFile
+from service.retrieval.sources import SourceLimits
 from service.retrieval.store import ChunkStore
 
 CHUNKER_VERSION = "1"
+EMBED_BATCH = 64  # chunks per embedding call, across documents
 Progress = Callable[[int, int], None]
 log = get_logger("ingest")
 
@@ -48,26 +50,40 @@ def _chunk_meta(doc: Document, chunk: Chunk, doc_hash: str) -> dict[str, Any]:
     }
 
 
+def _batches(planned: list[tuple[Document, list[Chunk]]], size: int) -> list[list[tuple[Document, list[Chunk]]]]:
+    """Whole documents grouped until a group holds at least `size` chunks (a long document is a group alone)."""
+    groups: list[list[tuple[Document, list[Chunk]]]] = [[]]
+    for item in planned:
+        if groups[-1] and sum(len(chunks) for _, chunks in groups[-1]) + len(item[1]) > size:
+            groups.append([])
+        groups[-1].append(item)
+    return [g for g in groups if g]
+
+
 def _embed_and_store(
     store: ChunkStore, docs: list[Document], *, max_tokens: int, progress: Progress | None
 ) -> dict[str, int]:
-    """Chunk, embed and upsert docs; returns chunk counts per doc id."""
+    """Chunk, embed and upsert docs; returns chunk counts per doc id.
+
+    Chunks of several documents go to the embedder in one call (many small FAQ files would otherwise be one call
+    each); a document's chunks are always written together, after all of them are embedded."""
     planned = [(doc, chunk_document(doc, max_tokens=max_tokens)) for doc in docs]
     total = sum(len(chunks) for _, chunks in planned)
     done = 0
     if progress:
         progress(0, total)
-    for doc, chunks in planned:
-        doc_hash = index_hash(doc, max_tokens)
-        vectors = store.embedder.embed_passages([embedding_text(doc, c) for c in chunks])
-        store.delete_docs([doc.doc_id])
+    for group in _batches(planned, EMBED_BATCH):
+        texts = [embedding_text(doc, c) for doc, chunks in group for c in chunks]
+        vectors = store.embedder.embed_passages(texts)
+        pairs = [(doc, c, index_hash(doc, max_tokens)) for doc, chunks in group for c in chunks]
+        store.delete_docs([doc.doc_id for doc, _ in group])
         store.add(
-            [c.chunk_id for c in chunks],
-            [c.text for c in chunks],
-            [_chunk_meta(doc, c, doc_hash) for c in chunks],
+            [c.chunk_id for _, c, _ in pairs],
+            [c.text for _, c, _ in pairs],
+            [_chunk_meta(doc, c, doc_hash) for doc, c, doc_hash in pairs],
             vectors,
         )
-        done += len(chunks)
+        done += len(texts)
         if progress:
             progress(done, total)
     return {doc.doc_id: len(chunks) for doc, chunks in planned}
@@ -81,10 +97,12 @@ def ingest_knowledge(
     max_tokens: int,
     rebuild: bool = False,
     progress: Progress | None = None,
+    limits: SourceLimits | None = None,
 ) -> IngestReport:
-    """Bring the index in line with knowledge_dir; files that cannot be parsed are reported and skipped."""
+    """Bring the index in line with knowledge_dir; files that cannot be read are reported and skipped, the rest
+    indexed (limits: the size and cell caps from Settings, SourceLimits.from_settings)."""
     started = time.perf_counter()
-    loaded = load_documents(knowledge_dir)
+    loaded = load_documents(knowledge_dir, limits)
     if rebuild:
         store.reset()
     store.open_for_writing()

@@ -26,11 +26,12 @@ class CountingEmbedder:
     """An embedder, counting the passages it is asked to embed."""
 
     def __init__(self, inner) -> None:  # type: ignore[no-untyped-def]
-        self.inner, self.passages = inner, 0
+        self.inner, self.passages, self.calls = inner, 0, 0
         self.name, self.dim = inner.name, inner.dim
 
     def embed_passages(self, texts):  # type: ignore[no-untyped-def]
         self.passages += len(texts)
+        self.calls += 1
         return self.inner.embed_passages(texts)
 
     def embed_query(self, text):  # type: ignore[no-untyped-def]
@@ -195,3 +196,16 @@ def test_the_migration_marks_approved_answer_pages_of_older_databases_as_review_
         assert origins == {"approved-3": "review", "faq-pay-ja": KNOWLEDGE}
     finally:
         engine.dispose()
+
+
+def test_chunks_of_many_documents_are_embedded_in_one_call_per_batch(clients: Clients, tmp_path: Path) -> None:
+    folder = tmp_path / "many"
+    for i in range(150):
+        write_doc(folder, f"faq-{i:03d}-ja", f"## Q: 質問{i}ですか？\n答え{i}です。")
+    report = ingest(clients, folder)
+    embedder = clients.knowledge.store.embedder
+    assert report.documents == 150 and report.chunks == 150
+    assert (embedder.passages, embedder.calls) == (150, 3)  # type: ignore[attr-defined]  # 64 + 64 + 22
+    clients.knowledge.refresh()
+    [hit] = search_passages(clients.knowledge, query="質問77ですか", k=1, method="lexical")
+    assert hit.doc_id == "faq-077-ja" and hit.text.endswith("答え77です。")
