@@ -97,6 +97,10 @@ class Settings(BaseSettings):
     llm_batch_size: int = Field(default=20, ge=1, le=100)  # comments per LLM request in llm/cascade mode
     llm_requests_per_minute: int = Field(default=60, ge=1)
     llm_tokens_per_minute: int = Field(default=200_000, ge=1000)
+    # A process running a job holds it this long and renews it while working; a job whose process died is taken
+    # over by another once the lease has run out (each process looks for such jobs every job_scan_interval_s).
+    job_lease_s: float = Field(default=30.0, ge=2, le=3600)
+    job_scan_interval_s: float = Field(default=5.0, gt=0, le=600)
 
     # Reviewers
     # Askers are anonymous unless an intranet proxy names them: sso_header (e.g. X-Forwarded-User) is believed

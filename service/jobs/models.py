@@ -47,6 +47,10 @@ class Job(Base):
     cost_usd: Mapped[float] = mapped_column(Float, default=0.0)
     seconds: Mapped[float] = mapped_column(Float, default=0.0)  # time spent classifying, summed over resumes
     message: Mapped[str | None] = mapped_column(Text, nullable=True)
+    # Added by 0009: the process running the job and until when its claim holds; renewed while it works, so a
+    # job whose process died is taken over once the lease has run out, and a live one is never touched.
+    owner: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    lease_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)

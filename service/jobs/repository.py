@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import insert, select
+from sqlalchemy import insert, or_, select, update
 from sqlalchemy.orm import Session
 
-from service.jobs.models import UNFINISHED, Job, JobRow
+from service.jobs.models import UNFINISHED, Job, JobRow, JobStatus
 from service.llm.client import Usage
 from service.triage.models import Question
 
@@ -33,6 +34,57 @@ def unfinished_jobs(session: Session, *, source: str) -> list[str]:
     """Ids of jobs that were queued or running when their process stopped, oldest first."""
     query = select(Job.public_id).where(Job.source == source, Job.status.in_(UNFINISHED)).order_by(Job.id)
     return list(session.scalars(query))
+
+
+def claimable_jobs(session: Session, *, source: str, now: datetime) -> list[str]:
+    """Unfinished jobs no live process holds (never claimed, released, or their owner's lease ran out), oldest first."""
+    query = (
+        select(Job.public_id)
+        .where(Job.source == source, Job.status.in_(UNFINISHED), or_(Job.owner.is_(None), Job.lease_expires_at < now))
+        .order_by(Job.id)
+    )
+    return list(session.scalars(query))
+
+
+def claim(session: Session, *, job_id: str, owner: str, now: datetime, lease_s: float) -> bool:
+    """Take an unfinished (or failed, to retry it) job for owner unless another owner's lease is still live; True
+    when taken.
+
+    One conditional UPDATE, atomic on both databases: PostgreSQL locks the row and a second claimer re-reads the
+    condition once the first commits (so it finds the new owner and takes nothing); SQLite has a single writer."""
+    stmt = (
+        update(Job)
+        .where(
+            Job.public_id == job_id,
+            Job.status.in_([*UNFINISHED, JobStatus.failed]),
+            or_(Job.owner.is_(None), Job.owner == owner, Job.lease_expires_at < now),
+        )
+        .values(owner=owner, lease_expires_at=now + timedelta(seconds=lease_s), status=JobStatus.running, message=None)
+        .execution_options(synchronize_session=False)
+    )
+    return bool(session.execute(stmt).rowcount)  # type: ignore[attr-defined]
+
+
+def renew(session: Session, *, job_pk: int, owner: str, now: datetime, lease_s: float) -> bool:
+    """Extend owner's lease; False when the job is no longer theirs (taken over after their lease ran out)."""
+    stmt = (
+        update(Job)
+        .where(Job.id == job_pk, Job.owner == owner, Job.status == JobStatus.running)
+        .values(lease_expires_at=now + timedelta(seconds=lease_s))
+        .execution_options(synchronize_session=False)
+    )
+    return bool(session.execute(stmt).rowcount)  # type: ignore[attr-defined]
+
+
+def release(session: Session, *, job_pk: int, owner: str) -> None:
+    """Give the job up (a graceful stop): another process may take it at once."""
+    stmt = (
+        update(Job)
+        .where(Job.id == job_pk, Job.owner == owner)
+        .values(owner=None, lease_expires_at=None)
+        .execution_options(synchronize_session=False)
+    )
+    session.execute(stmt)
 
 
 def stored_row_indexes(session: Session, *, job_pk: int) -> set[int]:

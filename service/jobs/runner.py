@@ -1,20 +1,24 @@
-"""Jobs inside the serving process: one background thread with its own sessions, resuming unfinished jobs on start."""
+"""Jobs inside the serving process: one background thread with its own sessions. It runs the jobs submitted here and,
+every job_scan_interval_s, any unfinished job no live process holds (one that was queued by another process, or
+whose process died and whose lease ran out), so several processes share one queue in the database."""
 
 from __future__ import annotations
 
 import contextlib
 import queue
 import threading
+import time
 from collections.abc import Callable
 
 from fastapi import FastAPI
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from service.config import Settings
-from service.db import session_scope
+from service.db import session_scope, utcnow
 from service.jobs.engine import TriageClassifier
-from service.jobs.repository import unfinished_jobs
-from service.jobs.service import JobContext, fail_job, get_job, job_options, run_job
+from service.jobs.repository import claimable_jobs
+from service.jobs.service import JobBusy, JobContext, fail_job, get_job, job_options, run_job
 from service.logging import get_logger
 from service.triage.service import Triage
 
@@ -57,13 +61,11 @@ class JobRunner:
         triage = self._wait_for_triage()
         if triage is None:
             return
-        with session_scope(self._sessions) as session:
-            resumed = unfinished_jobs(session, source="api")
-        if resumed:
-            log.info("jobs.resuming", jobs=len(resumed))
-        for job_id in resumed:
-            self.submit(job_id)
+        scanned = float("-inf")
         while not self._stop.is_set():
+            if time.monotonic() - scanned >= self._settings.job_scan_interval_s:
+                self._scan()
+                scanned = time.monotonic()
             try:
                 job_id = self._queue.get(timeout=POLL_S)
             except queue.Empty:
@@ -71,6 +73,17 @@ class JobRunner:
             self._run(triage, job_id)
             with self._lock:
                 self._queued.discard(job_id)
+
+    def _scan(self) -> None:
+        """Queue the unfinished jobs that no live process holds."""
+        try:
+            with session_scope(self._sessions) as session:
+                found = claimable_jobs(session, source="api", now=utcnow())
+        except OperationalError as exc:  # the database is away: the next scan tries again
+            log.warning("jobs.scan_failed", error=type(exc).__name__)
+            return
+        for job_id in found:
+            self.submit(job_id)
 
     def _wait_for_triage(self) -> Triage | None:
         """The pipeline, once the app has trained the classifier (None if stopped first)."""
@@ -87,6 +100,10 @@ class JobRunner:
                 suggest = job_options(get_job(session, job_id=job_id)).suggest
             classifier = TriageClassifier(triage, self._sessions, suggest=suggest)
             run_job(JobContext(self._settings, self._sessions, classifier), job_id=job_id, stop=self._stop)
+        except JobBusy:
+            log.info("jobs.held_elsewhere", job=job_id)  # another live process runs it
+        except OperationalError as exc:  # the database went away mid-job: the lease runs out and a scan resumes it
+            log.warning("jobs.interrupted", job=job_id, error=type(exc).__name__)
         except Exception as exc:  # the thread must outlive any one job, and the job must not look busy forever
             log.exception("jobs.runner_error", job=job_id)
             with contextlib.suppress(Exception):  # e.g. the database is gone too

@@ -10,6 +10,9 @@ from __future__ import annotations
 
 import hashlib
 import itertools
+import os
+import secrets
+import socket
 import threading
 import time
 import uuid
@@ -22,14 +25,22 @@ from typing import Any
 from sqlalchemy.orm import Session, sessionmaker
 
 from service.config import Settings
-from service.db import session_scope
-from service.errors import NemawashiError, NotFound
+from service.db import session_scope, utcnow
+from service.errors import Conflict, NemawashiError, NotFound
 from service.jobs.columns import Layout, RowResult, resolve_layout
 from service.jobs.dedup import Cached, ResultCache, comment_key
 from service.jobs.engine import CommentClassifier, Outcome
 from service.jobs.models import Job, JobStatus
 from service.jobs.readers import InputRow, Source, open_source, read_text
-from service.jobs.repository import add_rows, job_by_public_id, question_pk, stored_row_indexes
+from service.jobs.repository import (
+    add_rows,
+    claim,
+    job_by_public_id,
+    question_pk,
+    release,
+    renew,
+    stored_row_indexes,
+)
 from service.llm.client import Usage
 from service.logging import get_logger
 from service.review.service import SqlReviewQueue
@@ -145,29 +156,114 @@ def job_options(job: Job) -> JobOptions:
     return JobOptions(**job.options)
 
 
+class JobBusy(Conflict):
+    """Another live process holds the job's lease."""
+
+
+class LeaseLost(NemawashiError):
+    """The job was taken over while this process worked on it (its lease ran out): stop, store nothing more."""
+
+
+PROCESS = f"{socket.gethostname()[:60]}:{os.getpid()}:{secrets.token_hex(3)}"  # this process, as a job owner
+
+
 def run_job(
-    ctx: JobContext, *, job_id: str, stop: threading.Event | None = None, on_progress: ProgressHook | None = None
+    ctx: JobContext,
+    *,
+    job_id: str,
+    stop: threading.Event | None = None,
+    on_progress: ProgressHook | None = None,
+    owner: str = PROCESS,
 ) -> Job:
-    """Classify the rows not stored yet, a chunk per transaction; returns the job (done, or running if stopped)."""
+    """Classify the rows not stored yet, a chunk per transaction; returns the job (done, or running if stopped).
+
+    The job is claimed first (JobBusy when another live process holds it) and its lease is renewed with every
+    chunk, in the chunk's own transaction: rows are only ever stored by the job's current owner."""
+    lease_s = ctx.settings.job_lease_s
     with session_scope(ctx.sessions) as session:
+        if not claim(session, job_id=job_id, owner=owner, now=utcnow(), lease_s=lease_s):
+            job = get_job(session, job_id=job_id)
+            if job.owner and _died_here(job.owner):  # killed on this machine: no need to wait for its lease
+                log.info("jobs.taking_over", job=job_id, previous=job.owner)
+                job.owner = None
+                session.flush()
+                claim(session, job_id=job_id, owner=owner, now=utcnow(), lease_s=lease_s)
+                session.refresh(job)
         job = get_job(session, job_id=job_id)
-        job.status, job.message = JobStatus.running, None
+        if job.status == JobStatus.done:
+            return job
+        if job.owner != owner:
+            raise JobBusy(
+                f"job {job_id} is being run by another process ({job.owner}): it continues there, or here once "
+                "that process has stopped renewing its claim",
+                detail={"owner": job.owner, "status": job.status},
+            )
+    heartbeat = Heartbeat(ctx.sessions, job_pk=job.id, owner=owner, lease_s=lease_s)
     try:
         source, layout = open_input(Path(job.input_path), job_options(job))
         with session_scope(ctx.sessions) as session:
             done = stored_row_indexes(session, job_pk=job.id)
         cache = ResultCache(ctx.sessions, job.id)
         pending = (row for row in source.rows() if row.index not in done)
-        for chunk in _chunks(pending, CHUNK_ROWS):
-            if stop is not None and stop.is_set():
-                log.info("jobs.paused", job=job_id, done=job.done_rows, total=job.total_rows)
-                return job
-            job = _process_chunk(ctx, job, chunk, layout, cache)
-            if on_progress:
-                on_progress(job)
+        with heartbeat:
+            for chunk in _chunks(pending, CHUNK_ROWS):
+                if stop is not None and stop.is_set():
+                    with session_scope(ctx.sessions) as session:
+                        release(session, job_pk=job.id, owner=owner)
+                    log.info("jobs.paused", job=job_id, done=job.done_rows, total=job.total_rows)
+                    return job
+                job = _process_chunk(ctx, job, chunk, layout, cache, owner=owner)
+                if on_progress:
+                    on_progress(job)
+    except LeaseLost:
+        log.warning("jobs.lease_lost", job=job_id, owner=owner)
+        with session_scope(ctx.sessions) as session:
+            return get_job(session, job_id=job_id)
     except NemawashiError as exc:
         return fail_job(ctx.sessions, job_id, exc.message)
     return _finish(ctx.sessions, job_id)
+
+
+def _died_here(owner: str) -> bool:
+    """True when owner was a process on this machine that is no longer running."""
+    host, _, rest = owner.partition(":")
+    pid = rest.partition(":")[0]
+    if host != PROCESS.partition(":")[0] or not pid.isdigit() or int(pid) == os.getpid():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except OSError:
+        return False  # alive, owned by another user
+    return False
+
+
+class Heartbeat:
+    """Renews a job's lease every third of it while a chunk is being classified (an LLM chunk can outlast a lease);
+    a renewal that finds the job taken over marks it lost, and the chunk's own renewal then refuses to store."""
+
+    def __init__(self, sessions: sessionmaker[Session], *, job_pk: int, owner: str, lease_s: float) -> None:
+        self._sessions, self._job_pk, self._owner, self._lease_s = sessions, job_pk, owner, lease_s
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="job-heartbeat", daemon=True)
+
+    def __enter__(self) -> Heartbeat:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self._lease_s / 3):
+            try:
+                with session_scope(self._sessions) as session:
+                    if not renew(session, job_pk=self._job_pk, owner=self._owner, now=utcnow(), lease_s=self._lease_s):
+                        return
+            except Exception as exc:  # the database is away for a moment: the next beat tries again
+                log.warning("jobs.heartbeat_failed", job=self._job_pk, error=type(exc).__name__)
 
 
 def _chunks(rows: Iterator[InputRow], size: int) -> Iterator[list[InputRow]]:
@@ -179,6 +275,7 @@ def fail_job(sessions: sessionmaker[Session], job_id: str, message: str) -> Job:
     with session_scope(sessions) as session:
         job = get_job(session, job_id=job_id)
         job.status, job.message = JobStatus.failed, message
+        job.owner, job.lease_expires_at = None, None
     log.error("jobs.failed", job=job_id, reason=message)
     return job
 
@@ -187,6 +284,7 @@ def _finish(sessions: sessionmaker[Session], job_id: str) -> Job:
     with session_scope(sessions) as session:
         job = get_job(session, job_id=job_id)
         job.status, job.finished_at = JobStatus.done, datetime.now(UTC)
+        job.owner, job.lease_expires_at = None, None
     log.info("jobs.done", job=job_id, rows=job.done_rows, errors=job.error_rows, seconds=round(job.seconds, 1))
     return job
 
@@ -207,7 +305,9 @@ def prepare_row(row: InputRow, layout: Layout, max_chars: int) -> Prepared:
     return Prepared(row, text, department, None if error else comment_key(text), error)
 
 
-def _process_chunk(ctx: JobContext, job: Job, chunk: list[InputRow], layout: Layout, cache: ResultCache) -> Job:
+def _process_chunk(
+    ctx: JobContext, job: Job, chunk: list[InputRow], layout: Layout, cache: ResultCache, *, owner: str
+) -> Job:
     started = time.perf_counter()
     prepared = [prepare_row(row, layout, ctx.settings.max_query_chars) for row in chunk]
     known = cache.get_many({p.key for p in prepared if p.key})
@@ -218,6 +318,8 @@ def _process_chunk(ctx: JobContext, job: Job, chunk: list[InputRow], layout: Lay
     usage = Usage()
     outcomes = _classify(ctx.classifier, list(fresh.values()), usage)
     with session_scope(ctx.sessions) as session:
+        if not renew(session, job_pk=job.id, owner=owner, now=utcnow(), lease_s=ctx.settings.job_lease_s):
+            raise LeaseLost(f"job {job.public_id} was taken over by another process")
         new: dict[str, Cached] = {}
         for key, p in fresh.items():
             outcome = outcomes[key]
