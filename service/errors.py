@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import DataError, DBAPIError, OperationalError
 
 from service.logging import get_logger
 
@@ -92,6 +92,15 @@ def install_error_handlers(app: FastAPI) -> None:
             status_code=503,
             headers={"Retry-After": "5"},
         )
+
+    @app.exception_handler(DataError)
+    async def _bad_data(_: Request, exc: DataError) -> JSONResponse:
+        # The backstop for text no schema checked (a path id, a form field): PostgreSQL refuses NUL in text.
+        if "NUL" in str(exc.orig):
+            message = "the request contains a NUL character (\\u0000): remove it / NUL 文字を削除してください"
+            return JSONResponse({"error": message, "detail": None}, status_code=422)
+        log.exception("request.failed", error=type(exc.orig).__name__)
+        return JSONResponse({"error": "internal error: the request was not completed", "detail": None}, 500)
 
     @app.exception_handler(Exception)
     async def _unexpected(_: Request, exc: Exception) -> JSONResponse:

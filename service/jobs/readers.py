@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from service.errors import BadInput
+from service.text import strip_unsafe
 
 Format = Literal["csv", "tsv", "xlsx", "jsonl"]
 SAMPLE_BYTES = 256 * 1024
@@ -42,6 +43,7 @@ class InputRow:
     line: int
     cells: list[Any]
     error: str | None = None
+    cleaned: bool = False  # NUL characters or lone surrogates were removed from its cells
 
 
 @dataclass
@@ -57,10 +59,21 @@ class Source:
 
     def rows(self) -> Iterator[InputRow]:
         if self.format == "xlsx":
-            return _xlsx_rows(self)
+            return _cleaned(_xlsx_rows(self))
         if self.format == "jsonl":
-            return _jsonl_rows(self)
-        return _csv_rows(self)
+            return _cleaned(_jsonl_rows(self))
+        return _cleaned(_csv_rows(self))
+
+
+def _cleaned(rows: Iterator[InputRow]) -> Iterator[InputRow]:
+    """Rows without NUL characters or lone surrogates (PostgreSQL and UTF-8 refuse them), marked when changed:
+    one such cell must not fail the whole job."""
+    for row in rows:
+        for i, cell in enumerate(row.cells):
+            if isinstance(cell, str):
+                row.cells[i], changed = strip_unsafe(cell)
+                row.cleaned = row.cleaned or changed
+        yield row
 
 
 @dataclass(frozen=True)
@@ -182,7 +195,7 @@ def _open_csv(path: Path, encoding: str, *, tab: bool) -> Source:
 
 
 def _column_name(raw: Any, index: int) -> str:
-    name = "" if raw is None else str(raw).strip().lstrip("\ufeff")
+    name = "" if raw is None else strip_unsafe(str(raw))[0].strip().lstrip("\ufeff")
     return name or f"(column {index + 1})"
 
 

@@ -33,6 +33,7 @@ from service.jobs.repository import add_rows, job_by_public_id, question_pk, sto
 from service.llm.client import Usage
 from service.logging import get_logger
 from service.review.service import SqlReviewQueue
+from service.text import UNSAFE_FLAG
 from service.triage.models import Question, QuestionSource
 from service.triage.service import store_for_review
 
@@ -70,6 +71,7 @@ class Prepared:
     department: str | None
     key: str | None
     error: str | None
+    flags: tuple[str, ...] = ()
 
 
 ProgressHook = Callable[[Job], None]
@@ -204,7 +206,8 @@ def prepare_row(row: InputRow, layout: Layout, max_chars: int) -> Prepared:
             f"the comment is {len(text):,} characters; the limit is {max_chars:,} "
             "(NEMAWASHI_MAX_QUERY_CHARS): shorten or split it"
         )
-    return Prepared(row, text, department, None if error else comment_key(text), error)
+    flags = (UNSAFE_FLAG,) if row.cleaned else ()
+    return Prepared(row, text, department, None if error else comment_key(text), error, flags)
 
 
 def _process_chunk(ctx: JobContext, job: Job, chunk: list[InputRow], layout: Layout, cache: ResultCache) -> Job:
@@ -278,6 +281,8 @@ def _row_values(job_pk: int, p: Prepared, cached: Cached | None, failure: Outcom
     keys = {"job_id": job_pk, "row_index": p.row.index, "text_key": p.key, "department": p.department}
     if cached is None:
         error = p.error or (failure if isinstance(failure, str) else "not classified")
-        return {**keys, **RowResult(error=error).values(), "question_id": None}
+        return {**keys, **RowResult(error=error, flags=p.flags).values(), "question_id": None}
     result, question_id = cached
-    return {**keys, **result.values(), "question_id": question_id}
+    values = result.values()
+    values["flags"] = list(dict.fromkeys([*values["flags"], *p.flags]))  # flags of this row, not of its comment
+    return {**keys, **values, "question_id": question_id}

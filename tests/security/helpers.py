@@ -1,18 +1,22 @@
-"""A recording stand-in for a remote OpenAI-compatible embeddings endpoint, served on loopback."""
+"""Helpers for the security tests: a recording embeddings endpoint, and the whole app without the e5 model."""
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
+from unittest import mock
 
 from fastapi import FastAPI, Request
 
-from tests.conftest import free_port
+from tests.conftest import PG_ADMIN_URL, free_port, make_settings
 from tests.fakes import HashedNgramEmbedder
+from tests.review.helpers import ReviewApp
 
 
 @dataclass
@@ -63,3 +67,43 @@ def recording_embeddings_server() -> Iterator[tuple[str, Recorder]]:
     finally:
         server.should_exit = True
         thread.join(timeout=10)
+
+
+@contextlib.contextmanager
+def fast_app(data_dir: Path, database_url: str, **overrides: Any) -> Iterator[ReviewApp]:
+    """The whole service with the hashed n-gram embedder (no model to load): it indexes knowledge/ on start."""
+    from fastapi.testclient import TestClient
+
+    from service.bootstrap import open_clients
+    from service.main import create_app
+    from tests.test_api import wait_ready
+
+    settings = make_settings(data_dir, database_url=database_url, **overrides)
+    with mock.patch("service.main.open_clients", functools.partial(open_clients, embedder=HashedNgramEmbedder())):
+        app = create_app(settings)
+        with TestClient(app) as client:
+            wait_ready(client)
+            yield ReviewApp(app, client, settings)
+
+
+@contextlib.contextmanager
+def database(kind: str) -> Iterator[str]:
+    """A fresh SQLite file or PostgreSQL schema for a module-scoped app; dropped afterwards."""
+    import tempfile
+    import uuid
+
+    import psycopg
+
+    if kind == "sqlite":
+        with tempfile.TemporaryDirectory() as tmp:
+            yield f"sqlite:///{tmp}/test.db"
+        return
+    schema = f"t_{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
+        conn.execute(f'CREATE SCHEMA "{schema}"')
+    url = PG_ADMIN_URL.replace("postgresql://", "postgresql+psycopg://", 1)
+    try:
+        yield f"{url}?options=-csearch_path%3D{schema}"
+    finally:
+        with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
+            conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
