@@ -12,6 +12,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from service.config import Settings
 from service.logging import get_logger
 from service.ratelimit import SlidingWindowLimiter
+from service.web.bodies import UPLOAD_SLACK, BodyLimitMiddleware
 
 log = get_logger("web.security")
 
@@ -70,10 +71,13 @@ class AskRateLimitMiddleware:
 
 
 def install_web_security(app: FastAPI, settings: Settings) -> None:
-    """Rate-limit /v1/ask per client and allow the configured origins (CORS); same-origin pages need neither."""
+    """Rate-limit /v1/ask and /v1/search per client, cap request bodies while they stream in, and allow the
+    configured origins (CORS); same-origin pages need neither."""
     limiter = SlidingWindowLimiter(settings.ask_rate_limit_per_minute, window_s=WINDOW_S)
     search = SlidingWindowLimiter(settings.search_rate_limit_per_minute, window_s=WINDOW_S)
     app.add_middleware(AskRateLimitMiddleware, limiter=limiter, others={SEARCH_PATH: search})
+    upload_limit = settings.upload_max_mb * 1024 * 1024 + UPLOAD_SLACK
+    app.add_middleware(BodyLimitMiddleware, json_limit=settings.json_body_max_kb * 1024, upload_limit=upload_limit)
     # Added last so it is outermost: a 429 from the limiter still carries the CORS headers the widget needs to read it.
     app.add_middleware(
         CORSMiddleware,

@@ -123,3 +123,77 @@ class FakeE5Model:
     def encode(self, texts: list[str], is_query: bool) -> Any:
         self.texts.extend(texts)
         return self.fake.embed_passages(texts)
+
+
+@contextlib.contextmanager
+def served_app(data_dir: Path, database_url: str, **overrides: Any) -> Iterator[tuple[str, Any]]:
+    """The whole service (hashed n-gram embedder) served by uvicorn on loopback, for what only a real socket shows
+    (a chunked body the server must stop reading); yields its base URL and the app."""
+    import httpx
+    import uvicorn
+
+    from service.bootstrap import open_clients
+    from service.main import create_app
+
+    settings = make_settings(data_dir, database_url=database_url, **overrides)
+    opener = functools.partial(open_clients, embedder=HashedNgramEmbedder())
+    with mock.patch("service.main.open_clients", opener):
+        app = create_app(settings)
+        port = free_port()
+        server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+        thread = threading.Thread(target=server.run, name="nemawashi-under-test", daemon=True)
+        thread.start()
+        base = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                if httpx.get(f"{base}/readyz", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if time.monotonic() > deadline or not thread.is_alive():
+                raise RuntimeError("the service did not get ready")
+            time.sleep(0.2)
+        try:
+            yield base, app
+        finally:
+            server.should_exit = True
+            thread.join(timeout=15)
+
+
+def send_chunked(base: str, path: str, *, headers: dict[str, str], head: bytes, total: int) -> tuple[int, bytes, int]:
+    """POST a chunked body of `total` bytes (after `head`) over a raw socket, stopping as soon as the server answers
+    or closes; returns the status, the response body and how many bytes were sent."""
+    import select
+    import socket
+    from urllib.parse import urlparse
+
+    url = urlparse(base)
+    lines = [f"POST {path} HTTP/1.1", f"Host: {url.netloc}", "Transfer-Encoding: chunked"]
+    lines += [f"{k}: {v}" for k, v in headers.items()]
+    sent = 0
+    response = b""
+    with socket.create_connection((url.hostname, url.port), timeout=30) as sock:
+        sock.sendall(("\r\n".join(lines) + "\r\n\r\n").encode() + b"%x\r\n%s\r\n" % (len(head), head))
+        piece = b"a" * 65536
+        chunk = b"%x\r\n%s\r\n" % (len(piece), piece)
+        while sent < total:
+            readable, _, _ = select.select([sock], [], [], 0)
+            if readable:
+                break
+            try:
+                sock.sendall(chunk)
+            except OSError:
+                break
+            sent += len(piece)
+        sock.settimeout(10)
+        while b"\r\n\r\n" not in response or len(response) < response.find(b"\r\n\r\n") + 20:
+            try:
+                data = sock.recv(65536)
+            except OSError:
+                break
+            if not data:
+                break
+            response += data
+    status = int(response.split(b" ", 2)[1]) if response else 0
+    return status, response.partition(b"\r\n\r\n")[2], sent

