@@ -90,6 +90,10 @@ class Settings(BaseSettings):
     upload_max_mb: int = Field(default=50, ge=1)
     # Every other request body (JSON, forms): the largest real one, a question with 4 turns of history, is ~75 KB.
     json_body_max_kb: int = Field(default=256, ge=1)
+    # What an XLSX may declare before it is read: unpacked size of its parts, and its sheet's dimension.
+    xlsx_max_unzipped_mb: int = Field(default=100, ge=1)
+    xlsx_max_columns: int = Field(default=1000, ge=1)
+    xlsx_max_cells: int = Field(default=10_000_000, ge=1)
     llm_batch_size: int = Field(default=20, ge=1, le=100)  # comments per LLM request in llm/cascade mode
     llm_requests_per_minute: int = Field(default=60, ge=1)
     llm_tokens_per_minute: int = Field(default=200_000, ge=1000)

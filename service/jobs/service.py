@@ -28,7 +28,7 @@ from service.jobs.columns import Layout, RowResult, resolve_layout
 from service.jobs.dedup import Cached, ResultCache, comment_key
 from service.jobs.engine import CommentClassifier, Outcome
 from service.jobs.models import Job, JobStatus
-from service.jobs.readers import InputRow, Source, open_source, read_text
+from service.jobs.readers import DEFAULT_LIMITS, InputRow, Source, SpreadsheetLimits, open_source, read_text
 from service.jobs.repository import add_rows, job_by_public_id, question_pk, stored_row_indexes
 from service.llm.client import Usage
 from service.logging import get_logger
@@ -85,9 +85,16 @@ def file_sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def open_input(path: Path, options: JobOptions) -> tuple[Source, Layout]:
+def spreadsheet_limits(settings: Settings) -> SpreadsheetLimits:
+    """The XLSX limits the settings ask for."""
+    return SpreadsheetLimits(settings.xlsx_max_unzipped_mb, settings.xlsx_max_columns, settings.xlsx_max_cells)
+
+
+def open_input(
+    path: Path, options: JobOptions, *, limits: SpreadsheetLimits | None = DEFAULT_LIMITS
+) -> tuple[Source, Layout]:
     """The file opened and its columns resolved (stored indices win over names, once a job has them)."""
-    source = open_source(path, encoding=options.encoding, sheet=options.sheet)
+    source = open_source(path, encoding=options.encoding, sheet=options.sheet, limits=limits)
     if options.text_index is not None and options.text_index < len(source.columns):
         return source, Layout(
             options.text_index, source.columns[options.text_index], options.department_index, options.department_column
@@ -97,10 +104,17 @@ def open_input(path: Path, options: JobOptions) -> tuple[Source, Layout]:
 
 
 def create_job(
-    session: Session, *, source: str, path: Path, name: str, options: JobOptions, output_path: Path | None = None
+    session: Session,
+    *,
+    source: str,
+    path: Path,
+    name: str,
+    options: JobOptions,
+    output_path: Path | None = None,
+    limits: SpreadsheetLimits = DEFAULT_LIMITS,
 ) -> Job:
     """A queued job for the file; BadInput when the file cannot be classified at all."""
-    reader, layout = open_input(path, options)
+    reader, layout = open_input(path, options, limits=limits)
     resolved = replace(
         options,
         text_column=layout.text_column,
@@ -155,7 +169,8 @@ def run_job(
         job = get_job(session, job_id=job_id)
         job.status, job.message = JobStatus.running, None
     try:
-        source, layout = open_input(Path(job.input_path), job_options(job))
+        # Accepted under the spreadsheet limits when the job was created; raising them since must not strand it.
+        source, layout = open_input(Path(job.input_path), job_options(job), limits=None)
         with session_scope(ctx.sessions) as session:
             done = stored_row_indexes(session, job_pk=job.id)
         cache = ResultCache(ctx.sessions, job.id)
