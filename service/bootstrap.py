@@ -63,7 +63,8 @@ def open_clients(settings: Settings, *, embedder: Embedder | None = None) -> Cli
             lock.release()
         raise
     synonyms = load_synonyms(settings.knowledge_dir / "synonyms.yaml")
-    return Clients(engine, make_sessionmaker(engine), KnowledgeIndex(store, synonyms), lock)
+    knowledge = KnowledgeIndex(store, synonyms, max_query_tokens=settings.max_embed_tokens)
+    return Clients(engine, make_sessionmaker(engine), knowledge, lock)
 
 
 def open_database(settings: Settings) -> Engine:

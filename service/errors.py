@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import DataError, DBAPIError, OperationalError
 
 from service.logging import get_logger
 
@@ -16,6 +16,7 @@ class NemawashiError(Exception):
     """An error with a message a user can act on and the HTTP status it maps to."""
 
     status_code = 500
+    headers: dict[str, str] | None = None  # e.g. Retry-After on a 503
 
     def __init__(self, message: str, *, detail: object = None, status_code: int | None = None):
         super().__init__(message)
@@ -82,7 +83,9 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(NemawashiError)
     async def _nemawashi_error(_: Request, exc: NemawashiError) -> JSONResponse:
-        return JSONResponse({"error": exc.message, "detail": exc.detail}, status_code=exc.status_code)
+        return JSONResponse(
+            {"error": exc.message, "detail": exc.detail}, status_code=exc.status_code, headers=exc.headers
+        )
 
     @app.exception_handler(OperationalError)
     async def _database_down(_: Request, exc: OperationalError) -> JSONResponse:
@@ -92,6 +95,15 @@ def install_error_handlers(app: FastAPI) -> None:
             status_code=503,
             headers={"Retry-After": "5"},
         )
+
+    @app.exception_handler(DataError)
+    async def _bad_data(_: Request, exc: DataError) -> JSONResponse:
+        # The backstop for text no schema checked (a path id, a form field): PostgreSQL refuses NUL in text.
+        if "NUL" in str(exc.orig):
+            message = "the request contains a NUL character (\\u0000): remove it / NUL 文字を削除してください"
+            return JSONResponse({"error": message, "detail": None}, status_code=422)
+        log.exception("request.failed", error=type(exc.orig).__name__)
+        return JSONResponse({"error": "internal error: the request was not completed", "detail": None}, 500)
 
     @app.exception_handler(Exception)
     async def _unexpected(_: Request, exc: Exception) -> JSONResponse:

@@ -32,3 +32,13 @@ def encoding() -> tiktoken.Encoding:
 def count_tokens(text: str) -> int:
     """Number of cl100k_base tokens in text."""
     return len(encoding().encode_ordinary(text))
+
+
+def truncate_tokens(text: str, max_tokens: int) -> str:
+    """The longest prefix of text within max_tokens cl100k_base tokens (never a broken character)."""
+    if len(text.encode("utf-8", "surrogatepass")) <= max_tokens:  # every token is at least one byte
+        return text
+    tokens = encoding().encode_ordinary(text)
+    if len(tokens) <= max_tokens:
+        return text
+    return encoding().decode_bytes(tokens[:max_tokens]).decode("utf-8", "ignore")

@@ -7,6 +7,8 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
+from service.text import SafeStr
+
 
 class UserOut(BaseModel):
     name: str
@@ -17,7 +19,7 @@ class UserOut(BaseModel):
 
 
 class NewUser(BaseModel):
-    name: str = Field(min_length=1, max_length=100)
+    name: SafeStr = Field(min_length=1, max_length=100)
     role: Literal["reviewer", "admin"] = "reviewer"
 
 

@@ -47,7 +47,7 @@ def classify(
 
     from service.config import get_settings
     from service.errors import NemawashiError
-    from service.jobs.service import JobOptions, open_input
+    from service.jobs.service import JobOptions, open_input, spreadsheet_limits
     from service.logging import configure_logging
 
     settings = get_settings()
@@ -55,7 +55,7 @@ def classify(
     err = Console(stderr=True, soft_wrap=True)
     options = JobOptions(text_column, department_column, encoding, sheet, suggest)
     try:
-        source, layout = open_input(file, options)
+        source, layout = open_input(file, options, limits=spreadsheet_limits(settings))
         if dry_run:
             from service.jobs.estimate import estimate
 
@@ -93,7 +93,7 @@ def _run(
     try:
         if not clients.knowledge.store.exists():
             raise NotReady("the knowledge base is not indexed yet: run `nemawashi ingest`")
-        job = _job_for(clients.sessionmaker, err, file, out, options, resume=resume)
+        job = _job_for(clients.sessionmaker, err, file, out, options, resume=resume, settings=settings)
         if job.status != "done":
             with err.status("training the classifier…"):
                 triage = build_triage(settings, clients)
@@ -125,11 +125,13 @@ def build_labels(settings: Settings) -> list[Any]:
     return [LabelName(label.id, f"{label.name.ja} / {label.name.en}") for label in taxonomy.labels]
 
 
-def _job_for(sessions: Any, err: Console, file: Path, out: Path, options: Any, *, resume: bool) -> Job:
+def _job_for(
+    sessions: Any, err: Console, file: Path, out: Path, options: Any, *, resume: bool, settings: Settings
+) -> Job:
     """The interrupted job to continue (--resume), or a new one."""
     from service.db import session_scope
     from service.jobs.repository import find_resumable
-    from service.jobs.service import create_job, file_sha256
+    from service.jobs.service import create_job, file_sha256, spreadsheet_limits
 
     with session_scope(sessions) as session:
         previous = find_resumable(session, input_sha256=file_sha256(file), output_path=out)
@@ -140,7 +142,10 @@ def _job_for(sessions: Any, err: Console, file: Path, out: Path, options: Any, *
             err.print("[yellow]nothing to resume for this file and output: starting from the first row[/]")
         elif previous is not None and previous.status != "done":
             err.print(f"[yellow]an interrupted run of this file exists ({previous.done_rows:,} rows): add --resume[/]")
-        return create_job(session, source="cli", path=file, name=file.name, options=options, output_path=out)
+        limits = spreadsheet_limits(settings)
+        return create_job(
+            session, source="cli", path=file, name=file.name, options=options, output_path=out, limits=limits
+        )
 
 
 def _with_progress(err: Console, job: Job, run: Any) -> Job:

@@ -21,7 +21,7 @@ from service.jobs.models import Job
 from service.jobs.report import LabelName, render_report
 from service.jobs.results import summarize, write_result
 from service.jobs.schemas import JobOut
-from service.jobs.service import JobOptions, create_job, get_job
+from service.jobs.service import JobOptions, create_job, get_job, spreadsheet_limits
 from service.triage.taxonomy import load_taxonomy
 
 COPY_BLOCK = 1 << 20
@@ -72,7 +72,14 @@ def submit_upload(
     try:
         _copy_limited(stream, path, _limit(settings), settings)
         with session_scope(sessions) as session:
-            job = create_job(session, source="api", path=path, name=filename or path.name, options=options)
+            job = create_job(
+                session,
+                source="api",
+                path=path,
+                name=filename or path.name,
+                options=options,
+                limits=spreadsheet_limits(settings),
+            )
     except BaseException:
         shutil.rmtree(folder, ignore_errors=True)
         raise

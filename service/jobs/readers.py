@@ -19,7 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from service.errors import BadInput
+from service.errors import BadInput, NemawashiError
+from service.text import strip_unsafe
 
 Format = Literal["csv", "tsv", "xlsx", "jsonl"]
 SAMPLE_BYTES = 256 * 1024
@@ -42,6 +43,7 @@ class InputRow:
     line: int
     cells: list[Any]
     error: str | None = None
+    cleaned: bool = False  # NUL characters or lone surrogates were removed from its cells
 
 
 @dataclass
@@ -57,10 +59,38 @@ class Source:
 
     def rows(self) -> Iterator[InputRow]:
         if self.format == "xlsx":
-            return _xlsx_rows(self)
+            return _cleaned(_xlsx_rows(self))
         if self.format == "jsonl":
-            return _jsonl_rows(self)
-        return _csv_rows(self)
+            return _cleaned(_jsonl_rows(self))
+        return _cleaned(_csv_rows(self))
+
+
+def _cleaned(rows: Iterator[InputRow]) -> Iterator[InputRow]:
+    """Rows without NUL characters or lone surrogates (PostgreSQL and UTF-8 refuse them), marked when changed:
+    one such cell must not fail the whole job."""
+    for row in rows:
+        for i, cell in enumerate(row.cells):
+            if isinstance(cell, str):
+                row.cells[i], changed = strip_unsafe(cell)
+                row.cleaned = row.cleaned or changed
+        yield row
+
+
+@dataclass(frozen=True)
+class SpreadsheetLimits:
+    """What an XLSX may hold before any of it is read: a small zip can unpack to gigabytes, and a declared
+    dimension of A1:XFD1048576 makes the reader pad 17 billion empty cells (see Settings.xlsx_*)."""
+
+    max_unzipped_mb: int = 100
+    max_columns: int = 1000
+    max_cells: int = 10_000_000
+
+
+DEFAULT_LIMITS = SpreadsheetLimits()
+
+
+class SpreadsheetTooLarge(NemawashiError):
+    status_code = 413
 
 
 @dataclass(frozen=True)
@@ -70,8 +100,15 @@ class _Line:
     bad: bool = False
 
 
-def open_source(path: Path, *, encoding: str | None = None, sheet: str | None = None) -> Source:
-    """Detect the format, encoding and header of a survey file; BadInput says what is wrong with the file."""
+def open_source(
+    path: Path,
+    *,
+    encoding: str | None = None,
+    sheet: str | None = None,
+    limits: SpreadsheetLimits | None = DEFAULT_LIMITS,
+) -> Source:
+    """Detect the format, encoding and header of a survey file; BadInput says what is wrong with the file.
+    limits: None only for a file a job already accepted under the limits of its day."""
     if not path.is_file():
         raise BadInput(f"file not found: {path}")
     with path.open("rb") as handle:
@@ -80,7 +117,7 @@ def open_source(path: Path, *, encoding: str | None = None, sheet: str | None = 
         raise BadInput(f"{path.name} is empty: there is nothing to classify")
     suffix = path.suffix.lower()
     if head.startswith(ZIP_MAGIC) or suffix in XLSX_EXTENSIONS:
-        return _open_xlsx(path, sheet)
+        return _open_xlsx(path, sheet, limits)
     if head.startswith(OLE_MAGIC) or suffix == ".xls":
         raise BadInput(f"{path.name} is an old Excel .xls file: save it as .xlsx or CSV and try again")
     chosen = _text_encoding(path, head, encoding)
@@ -182,7 +219,7 @@ def _open_csv(path: Path, encoding: str, *, tab: bool) -> Source:
 
 
 def _column_name(raw: Any, index: int) -> str:
-    name = "" if raw is None else str(raw).strip().lstrip("\ufeff")
+    name = "" if raw is None else strip_unsafe(str(raw))[0].strip().lstrip("\ufeff")
     return name or f"(column {index + 1})"
 
 
@@ -317,12 +354,16 @@ def _json_cell(value: Any) -> Any:
 # --- XLSX -----------------------------------------------------------------------------------------------------
 
 
-def _open_xlsx(path: Path, sheet: str | None) -> Source:
+def _open_xlsx(path: Path, sheet: str | None, limits: SpreadsheetLimits | None) -> Source:
+    if limits is not None:
+        _refuse_zip_bomb(path, limits)
     with _workbook(path) as workbook:
         names = list(workbook.sheetnames)
         if sheet is not None and sheet not in names:
             raise BadInput(f"{path.name} has no sheet {sheet!r}; its sheets are: {', '.join(names)}")
         name = sheet or names[0]
+        if limits is not None:
+            _refuse_oversized_sheet(path.name, workbook[name], limits)
         first = next(_xlsx_values(workbook[name]), None)
     if first is None:
         raise BadInput(f"{path.name}: sheet {name!r} is empty: there is nothing to classify")
@@ -331,6 +372,37 @@ def _open_xlsx(path: Path, sheet: str | None) -> Source:
     source = Source(path, "xlsx", [_column_name(v, i) for i, v in enumerate(header[:width])], sheet=name)
     _require_rows(source)
     return source
+
+
+def _refuse_zip_bomb(path: Path, limits: SpreadsheetLimits) -> None:
+    """413 when the parts of the XLSX declare more than the limit unpacked (checked before anything is unpacked)."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            unpacked = sum(info.file_size for info in archive.infolist())
+    except (zipfile.BadZipFile, OSError) as exc:
+        raise BadInput(
+            f"{path.name} is not a readable XLSX file ({type(exc).__name__}): save it again from Excel"
+        ) from exc
+    if unpacked > limits.max_unzipped_mb * 1024 * 1024:
+        raise SpreadsheetTooLarge(
+            f"{path.name} unpacks to {unpacked / 1024 / 1024:,.0f} MB; the limit is {limits.max_unzipped_mb} MB "
+            "(NEMAWASHI_XLSX_MAX_UNZIPPED_MB): save the survey as CSV, or split it / "
+            "展開後のサイズが上限を超えています。CSV で保存するか分割してください",
+            detail={"unzipped_bytes": unpacked, "limit_mb": limits.max_unzipped_mb},
+        )
+
+
+def _refuse_oversized_sheet(name: str, worksheet: Any, limits: SpreadsheetLimits) -> None:
+    """422 when the sheet declares more columns or cells than the limits (its dimension, e.g. A1:XFD1048576)."""
+    columns, rows = worksheet.max_column or 0, worksheet.max_row or 0
+    if columns > limits.max_columns or columns * rows > limits.max_cells:
+        raise BadInput(
+            f"{name}: sheet {worksheet.title!r} declares {rows:,} rows × {columns:,} columns; the limits are "
+            f"{limits.max_columns:,} columns and {limits.max_cells:,} cells (NEMAWASHI_XLSX_MAX_COLUMNS, "
+            "NEMAWASHI_XLSX_MAX_CELLS): copy only the survey's cells to a new sheet, or save it as CSV / "
+            "シートの範囲が大きすぎます。必要なセルだけを新しいシートにコピーしてください",
+            detail={"rows": rows, "columns": columns},
+        )
 
 
 @contextmanager

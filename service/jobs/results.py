@@ -39,7 +39,7 @@ def _stored(session: Session, job: Job) -> Iterator[JobRow]:
 
 def write_result(sessions: sessionmaker[Session], job: Job, path: Path, *, encoding: str = "utf-8-sig") -> int:
     """Write every input row once, in file order, with its results (streamed from the file and the database)."""
-    source, _ = open_input(Path(job.input_path), job_options(job))
+    source, _ = open_input(Path(job.input_path), job_options(job), limits=None)  # accepted when the job was made
     columns = result_columns(job)
     written = 0
     with open_writer(path, encoding=encoding) as writer, sessions() as session:

@@ -31,7 +31,7 @@ from service.jobs.columns import Layout, RowResult, resolve_layout
 from service.jobs.dedup import Cached, ResultCache, comment_key
 from service.jobs.engine import CommentClassifier, Outcome
 from service.jobs.models import Job, JobStatus
-from service.jobs.readers import InputRow, Source, open_source, read_text
+from service.jobs.readers import DEFAULT_LIMITS, InputRow, Source, SpreadsheetLimits, open_source, read_text
 from service.jobs.repository import (
     add_rows,
     claim,
@@ -44,6 +44,7 @@ from service.jobs.repository import (
 from service.llm.client import Usage
 from service.logging import get_logger
 from service.review.service import SqlReviewQueue
+from service.text import UNSAFE_FLAG
 from service.triage.models import Question, QuestionSource
 from service.triage.service import store_for_review
 
@@ -81,6 +82,7 @@ class Prepared:
     department: str | None
     key: str | None
     error: str | None
+    flags: tuple[str, ...] = ()
 
 
 ProgressHook = Callable[[Job], None]
@@ -94,9 +96,16 @@ def file_sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def open_input(path: Path, options: JobOptions) -> tuple[Source, Layout]:
+def spreadsheet_limits(settings: Settings) -> SpreadsheetLimits:
+    """The XLSX limits the settings ask for."""
+    return SpreadsheetLimits(settings.xlsx_max_unzipped_mb, settings.xlsx_max_columns, settings.xlsx_max_cells)
+
+
+def open_input(
+    path: Path, options: JobOptions, *, limits: SpreadsheetLimits | None = DEFAULT_LIMITS
+) -> tuple[Source, Layout]:
     """The file opened and its columns resolved (stored indices win over names, once a job has them)."""
-    source = open_source(path, encoding=options.encoding, sheet=options.sheet)
+    source = open_source(path, encoding=options.encoding, sheet=options.sheet, limits=limits)
     if options.text_index is not None and options.text_index < len(source.columns):
         return source, Layout(
             options.text_index, source.columns[options.text_index], options.department_index, options.department_column
@@ -106,10 +115,17 @@ def open_input(path: Path, options: JobOptions) -> tuple[Source, Layout]:
 
 
 def create_job(
-    session: Session, *, source: str, path: Path, name: str, options: JobOptions, output_path: Path | None = None
+    session: Session,
+    *,
+    source: str,
+    path: Path,
+    name: str,
+    options: JobOptions,
+    output_path: Path | None = None,
+    limits: SpreadsheetLimits = DEFAULT_LIMITS,
 ) -> Job:
     """A queued job for the file; BadInput when the file cannot be classified at all."""
-    reader, layout = open_input(path, options)
+    reader, layout = open_input(path, options, limits=limits)
     resolved = replace(
         options,
         text_column=layout.text_column,
@@ -200,7 +216,8 @@ def run_job(
             )
     heartbeat = Heartbeat(ctx.sessions, job_pk=job.id, owner=owner, lease_s=lease_s)
     try:
-        source, layout = open_input(Path(job.input_path), job_options(job))
+        # Accepted under the spreadsheet limits when the job was created; raising them since must not strand it.
+        source, layout = open_input(Path(job.input_path), job_options(job), limits=None)
         with session_scope(ctx.sessions) as session:
             done = stored_row_indexes(session, job_pk=job.id)
         cache = ResultCache(ctx.sessions, job.id)
@@ -302,7 +319,8 @@ def prepare_row(row: InputRow, layout: Layout, max_chars: int) -> Prepared:
             f"the comment is {len(text):,} characters; the limit is {max_chars:,} "
             "(NEMAWASHI_MAX_QUERY_CHARS): shorten or split it"
         )
-    return Prepared(row, text, department, None if error else comment_key(text), error)
+    flags = (UNSAFE_FLAG,) if row.cleaned else ()
+    return Prepared(row, text, department, None if error else comment_key(text), error, flags)
 
 
 def _process_chunk(
@@ -380,6 +398,8 @@ def _row_values(job_pk: int, p: Prepared, cached: Cached | None, failure: Outcom
     keys = {"job_id": job_pk, "row_index": p.row.index, "text_key": p.key, "department": p.department}
     if cached is None:
         error = p.error or (failure if isinstance(failure, str) else "not classified")
-        return {**keys, **RowResult(error=error).values(), "question_id": None}
+        return {**keys, **RowResult(error=error, flags=p.flags).values(), "question_id": None}
     result, question_id = cached
-    return {**keys, **result.values(), "question_id": question_id}
+    values = result.values()
+    values["flags"] = list(dict.fromkeys([*values["flags"], *p.flags]))  # flags of this row, not of its comment
+    return {**keys, **values, "question_id": question_id}

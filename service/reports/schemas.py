@@ -7,6 +7,7 @@ from typing import Literal, Self
 
 from pydantic import BaseModel, Field, field_validator, model_validator
 
+from service.text import SafeStr
 from service.triage.schemas import Source
 
 Grouping = Literal["embedding", "normalised_text"]
@@ -18,7 +19,7 @@ class ReportQuery(BaseModel):
     since: date | None = Field(default=None, description="First day (YYYY-MM-DD), inclusive.")
     until: date | None = Field(default=None, description="Last day (YYYY-MM-DD), inclusive.")
     source: Source | None = Field(default=None, description="Only questions from this channel.")
-    department: str | None = Field(default=None, max_length=100, description="Only questions from this department.")
+    department: SafeStr | None = Field(default=None, max_length=100, description="Only questions from this department.")
 
     @field_validator("since", "until", "source", "department", mode="before")
     @classmethod

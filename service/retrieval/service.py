@@ -19,6 +19,7 @@ from service.retrieval.lexical import LexicalIndex, Synonyms
 from service.retrieval.models import KNOWLEDGE, KbDocument
 from service.retrieval.schemas import Hit
 from service.retrieval.store import ChunkStore, StoredChunk
+from service.tokens import truncate_tokens
 
 
 @dataclass(frozen=True)
@@ -43,6 +44,7 @@ class KnowledgeIndex:
     synonyms: Synonyms = field(default_factory=lambda: Synonyms([]))
     chunks: dict[str, StoredChunk] = field(default_factory=dict)
     lexical: LexicalIndex = field(default_factory=lambda: LexicalIndex([], []))
+    max_query_tokens: int = 512  # a query is cut to this before it is embedded (Settings.max_embed_tokens)
 
     def refresh(self) -> None:
         """Reload chunks from the vector store and rebuild BM25 (after ingestion)."""
@@ -165,8 +167,9 @@ def search_passages(
 
 
 def expanded_query(index: KnowledgeIndex, query: str) -> str:
-    """The query with its synonyms: slang like クビ then reaches 解雇 in the documents (both methods use it)."""
-    return index.synonyms.expand(query)
+    """The query, cut to the index's token cap so no caller can make the embedder work for seconds, with its
+    synonyms: slang like クビ then reaches 解雇 in the documents (both methods use it)."""
+    return index.synonyms.expand(truncate_tokens(query, index.max_query_tokens))
 
 
 def _hit(chunk: StoredChunk, rank: int, score: float, dense: float | None, lexical: float | None) -> Hit:

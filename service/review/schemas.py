@@ -8,6 +8,7 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, BaseModel, Field
 
 from service.review.models import ReviewStatus
+from service.text import SafeStr
 from service.triage.schemas import Citation, Source
 
 Status = ReviewStatus
@@ -18,13 +19,13 @@ class ItemQuery(BaseModel):
     """Filters, sort and page of a queue listing (the API's query parameters and the /review filter form)."""
 
     status: list[Status] = Field(default_factory=list, description="Any of these statuses (default: all).")
-    root_cause: list[str] = Field(default_factory=list, description="The reviewer's label, else the classifier's.")
+    root_cause: list[SafeStr] = Field(default_factory=list, description="The reviewer's label, else the classifier's.")
     min_confidence: float | None = Field(default=None, ge=0, le=1)
     max_confidence: float | None = Field(default=None, ge=0, le=1)
     source: list[Source] = Field(default_factory=list)
-    department: list[str] = Field(default_factory=list)
-    mode: list[str] = Field(default_factory=list, description="approved, llm, extractive, abstain")
-    assignee: str | None = None
+    department: list[SafeStr] = Field(default_factory=list)
+    mode: list[SafeStr] = Field(default_factory=list, description="approved, llm, extractive, abstain")
+    assignee: SafeStr | None = None
     since: date | None = Field(default=None, description="Asked on or after this day (UTC).")
     until: date | None = Field(default=None, description="Asked on or before this day (UTC).")
     sort: Sort = Field(
@@ -181,7 +182,7 @@ def _stripped(value: str) -> str:
     return value
 
 
-NonBlank = Annotated[str, AfterValidator(_stripped)]
+NonBlank = Annotated[SafeStr, AfterValidator(_stripped)]
 
 
 class _Decision(BaseModel):
@@ -224,12 +225,12 @@ class Withdraw(_Decision):
 
 class Relabel(_Decision):
     action: Literal["relabel"]
-    root_cause: str = Field(min_length=1, max_length=32)
+    root_cause: SafeStr = Field(min_length=1, max_length=32)
 
 
 class Assign(_Decision):
     action: Literal["assign"]
-    assignee: str | None = Field(default=None, description="A reviewer's name, or null to unassign.")
+    assignee: SafeStr | None = Field(default=None, description="A reviewer's name, or null to unassign.")
 
 
 Decision = Annotated[Approve | Edit | Reject | Withdraw | Relabel | Assign, Field(discriminator="action")]

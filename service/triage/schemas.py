@@ -7,6 +7,7 @@ from typing import Literal
 from pydantic import BaseModel, Field, model_validator
 
 from service.llm.client import Usage
+from service.text import SafeStr
 from service.triage.models import AnswerMode, QuestionSource
 
 Mode = AnswerMode
@@ -17,14 +18,14 @@ Source = QuestionSource
 class Turn(BaseModel):
     """A previous turn of the conversation, as the widget shows it."""
 
-    id: str | None = Field(default=None, max_length=36, description="The answer id /v1/ask returned for it.")
-    question: str = Field(min_length=1, max_length=2000)
-    answer: str | None = Field(default=None, max_length=4000)
+    id: SafeStr | None = Field(default=None, max_length=36, description="The answer id /v1/ask returned for it.")
+    question: SafeStr = Field(min_length=1, max_length=2000)
+    answer: SafeStr | None = Field(default=None, max_length=4000)
 
 
 class AskRequest(BaseModel):
-    question: str = Field(description="A question or objection in Japanese or English (at most 2,000 characters).")
-    department: str | None = Field(default=None, max_length=100)
+    question: SafeStr = Field(description="A question or objection in Japanese or English (at most 2,000 characters).")
+    department: SafeStr | None = Field(default=None, max_length=100)
     source: Literal["widget", "api", "survey"] = "api"
     stream: bool = Field(default=False, description="Answer as Server-Sent Events (also: Accept: text/event-stream).")
     conversation_id: str | None = Field(
@@ -119,9 +120,9 @@ class AskResponse(BaseModel):
 
 
 class FeedbackRequest(BaseModel):
-    id: str = Field(description="The id of the answer, from /v1/ask.")
+    id: SafeStr = Field(description="The id of the answer, from /v1/ask.")
     helpful: bool
-    comment: str | None = Field(default=None, max_length=2000)
+    comment: SafeStr | None = Field(default=None, max_length=2000)
 
 
 class FeedbackResponse(BaseModel):

@@ -1,4 +1,5 @@
-"""What lets the widget run on other intranet pages safely: CORS for allowed origins, a rate limit on /v1/ask."""
+"""What lets the widget run on other intranet pages safely: CORS for allowed origins, rate limits on /v1/ask and
+/v1/search (anonymous callers that make the embedder work)."""
 
 from __future__ import annotations
 
@@ -11,11 +12,14 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from service.config import Settings
 from service.logging import get_logger
 from service.ratelimit import SlidingWindowLimiter
+from service.web.bodies import UPLOAD_SLACK, BodyLimitMiddleware
 
 log = get_logger("web.security")
 
 WINDOW_S = 60.0
 LIMITED_PATH = "/v1/ask"
+SEARCH_PATH = "/v1/search"
+WHAT = {LIMITED_PATH: ("questions", "質問"), SEARCH_PATH: ("searches", "検索")}
 
 
 def client_key(scope: Scope) -> str:
@@ -25,31 +29,38 @@ def client_key(scope: Scope) -> str:
     return str(client[0]) if client else "unknown"
 
 
-def too_many_requests_body(retry_after: int, limit: int) -> dict[str, object]:
+def too_many_requests_body(retry_after: int, limit: int, path: str = LIMITED_PATH) -> dict[str, object]:
     """The JSON a rate-limited asker gets, shaped like every other error."""
+    en, ja = WHAT.get(path, ("requests", "リクエスト"))
     return {
-        "error": f"Too many questions from this client: please wait {retry_after} seconds, then ask again.",
+        "error": f"Too many {en} from this client: please wait {retry_after} seconds, then try again. / "
+        f"{ja}が多すぎます。{retry_after} 秒待ってからもう一度お試しください。",
         "detail": {"retry_after": retry_after, "limit_per_minute": limit},
     }
 
 
 class AskRateLimitMiddleware:
-    """Answers POST /v1/ask with 429 + Retry-After once a client passes its per-minute limit."""
+    """Answers POST /v1/ask (and each other limited path) with 429 + Retry-After once a client passes its
+    per-minute limit there."""
 
-    def __init__(self, app: ASGIApp, *, limiter: SlidingWindowLimiter):
+    def __init__(
+        self, app: ASGIApp, *, limiter: SlidingWindowLimiter, others: dict[str, SlidingWindowLimiter] | None = None
+    ):
         self.app = app
-        self.limiter = limiter
+        self.limiters = {LIMITED_PATH: limiter, **(others or {})}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["method"] != "POST" or scope["path"].rstrip("/") != LIMITED_PATH:
+        path = scope["path"].rstrip("/") if scope["type"] == "http" else ""
+        limiter = self.limiters.get(path) if scope["type"] == "http" and scope["method"] == "POST" else None
+        if limiter is None:
             await self.app(scope, receive, send)
             return
-        wait = self.limiter.hit(client_key(scope))
+        wait = limiter.hit(client_key(scope))
         if wait is None:
             await self.app(scope, receive, send)
             return
-        log.info("ask.rate_limited", retry_after=wait)
-        body = json.dumps(too_many_requests_body(wait, self.limiter.limit)).encode()
+        log.info("ask.rate_limited", path=path, retry_after=wait)
+        body = json.dumps(too_many_requests_body(wait, limiter.limit, path), ensure_ascii=False).encode()
         headers = [
             (b"content-type", b"application/json"),
             (b"content-length", str(len(body)).encode()),
@@ -60,9 +71,13 @@ class AskRateLimitMiddleware:
 
 
 def install_web_security(app: FastAPI, settings: Settings) -> None:
-    """Rate-limit /v1/ask per client and allow the configured origins (CORS); same-origin pages need neither."""
+    """Rate-limit /v1/ask and /v1/search per client, cap request bodies while they stream in, and allow the
+    configured origins (CORS); same-origin pages need neither."""
     limiter = SlidingWindowLimiter(settings.ask_rate_limit_per_minute, window_s=WINDOW_S)
-    app.add_middleware(AskRateLimitMiddleware, limiter=limiter)
+    search = SlidingWindowLimiter(settings.search_rate_limit_per_minute, window_s=WINDOW_S)
+    app.add_middleware(AskRateLimitMiddleware, limiter=limiter, others={SEARCH_PATH: search})
+    upload_limit = settings.upload_max_mb * 1024 * 1024 + UPLOAD_SLACK
+    app.add_middleware(BodyLimitMiddleware, json_limit=settings.json_body_max_kb * 1024, upload_limit=upload_limit)
     # Added last so it is outermost: a 429 from the limiter still carries the CORS headers the widget needs to read it.
     app.add_middleware(
         CORSMiddleware,

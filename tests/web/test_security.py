@@ -45,7 +45,7 @@ def test_asking_past_the_limit_is_a_429_with_retry_after_and_a_message_saying_ho
     assert body["detail"] == {"retry_after": wait, "limit_per_minute": 2}
 
 
-def test_only_asking_is_limited(tmp_path: Path) -> None:
+def test_searching_has_its_own_limit_apart_from_asking(tmp_path: Path) -> None:
     client = make_client(tmp_path, limit=1)
     client.post("/v1/ask")
     assert [client.post("/v1/search").status_code for _ in range(5)] == [200] * 5
