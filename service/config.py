@@ -79,6 +79,8 @@ class Settings(BaseSettings):
     # How often each process brings the approved-answer store in line with the database (publications lost to a
     # vector-store outage, another process's decisions); 0 = only at start.
     reconcile_interval_s: float = Field(default=60.0, ge=0, le=86400)
+    # How often each process checks the database for reviewers' relabels another process made, and retrains.
+    classifier_sync_interval_s: float = Field(default=5.0, ge=0, le=3600)
     # A curated FAQ answer is given when the question is this close to an entry's question and this far ahead
     # of the next entry (tuned on the dev split: precision first; see evals/thresholds.yaml).
     faq_min_similarity: float = Field(default=0.92, ge=0, le=1)
@@ -97,6 +99,8 @@ class Settings(BaseSettings):
     # checks all its questions in one request when its panel opens and at most once a minute while it stays open.
     followup_rate_limit_per_minute: int = Field(default=60, ge=1)
     search_rate_limit_per_minute: int = Field(default=60, ge=1)
+    # Rate limits and the bulk LLM budget are per process unless every process shares them through this Redis.
+    redis_url: str | None = None
 
     # Bulk classification jobs.
     upload_max_mb: int = Field(default=50, ge=1)

@@ -21,15 +21,16 @@ from service.errors import NemawashiError, SignInRequired, install_error_handler
 from service.followups import routes as followups_routes
 from service.jobs import routes as jobs_routes
 from service.logging import configure_logging, get_logger
+from service.periodic import Periodic
 from service.reports import routes as reports_routes
 from service.retrieval import routes as retrieval_routes
 from service.retrieval.ingest import ingest_knowledge
 from service.retrieval.service import KnowledgeIndex
 from service.retrieval.sources import SourceLimits
 from service.review import routes as review_routes
-from service.review.decisions import retrain_classifier
+from service.review.decisions import sync_classifier
 from service.review.pages import sign_in_form
-from service.review.reconciler import Reconciler
+from service.review.reconciler import reconcile
 from service.triage import routes as triage_routes
 from service.web import routes as web_routes
 from service.web.security import install_web_security
@@ -62,12 +63,22 @@ def _prepare_index(app: FastAPI, settings: Settings) -> None:
                 )
         knowledge.refresh()
         triage = build_triage(settings, app.state.clients)
-        retrain_classifier(app.state.sessionmaker, classifier=triage.classifier.local)  # relabels survive restarts
+        sync_classifier(app.state.sessionmaker, classifier=triage.classifier.local)  # relabels survive restarts
         app.state.triage = triage
-        # The database is the truth about approved answers; the store catches up now and then periodically.
-        reconciler = Reconciler(app.state.sessionmaker, triage.approved, interval_s=settings.reconcile_interval_s)
-        app.state.reconciler = reconciler
-        reconciler.start()
+        # The database is the truth about approved answers and relabels; every process catches up periodically.
+        sessions = app.state.sessionmaker
+        app.state.periodic = [
+            Periodic(
+                "approved-reconciler",
+                lambda: reconcile(sessions, triage.approved),
+                interval_s=settings.reconcile_interval_s,
+            ).start(),
+            Periodic(
+                "classifier-sync",
+                lambda: sync_classifier(sessions, classifier=triage.classifier.local),
+                interval_s=settings.classifier_sync_interval_s,
+            ).start(),
+        ]
         readiness.ready, readiness.reason = True, ""
         log.info("index.ready", chunks=len(knowledge.chunks))
         with session_scope(app.state.sessionmaker) as session:
@@ -87,15 +98,15 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     app.state.sessionmaker = clients.sessionmaker
     app.state.knowledge = clients.knowledge
     app.state.readiness = Readiness()
-    app.state.reconciler = None
+    app.state.periodic = []
     loader = threading.Thread(target=_prepare_index, args=(app, settings), name="index-loader", daemon=True)
     loader.start()
     try:
         yield
     finally:
         loader.join(timeout=60)
-        if app.state.reconciler is not None:
-            app.state.reconciler.stop()
+        for task in app.state.periodic:
+            task.stop()
         clients.close()
 
 

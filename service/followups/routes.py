@@ -14,7 +14,7 @@ from service.deps import SessionDep, SettingsDep
 from service.followups import service
 from service.followups.schemas import FollowupCheck, FollowupCheckResult, FollowupOut
 from service.logging import get_logger
-from service.ratelimit import SlidingWindowLimiter
+from service.ratelimit import Limiter, make_limiter
 from service.triage.links import FOLLOWUP_PATH
 from service.web.security import client_key
 
@@ -24,10 +24,6 @@ WINDOW_S = 60.0
 # The link is the credential: whatever logs request paths must not keep it.
 _TOKEN_IN_PATH = re.compile(re.escape(FOLLOWUP_PATH) + r"(?!check\b)[^\s?\"'/]+")
 _HEADERS = {"Cache-Control": "private, no-cache", "Referrer-Policy": "no-referrer"}
-
-
-class FollowupLimiter(SlidingWindowLimiter):
-    """The per-client limit on follow-up look-ups (one app's, on app.state)."""
 
 
 class TokenRedactingFilter(logging.Filter):
@@ -46,7 +42,9 @@ def _redacted(text: str) -> str:
 
 def install(app: FastAPI, settings: Settings) -> None:
     """Mount the routes with their own per-client limit, and keep tokens out of the access log."""
-    app.state.followup_limiter = FollowupLimiter(settings.followup_rate_limit_per_minute, window_s=WINDOW_S)
+    app.state.followup_limiter = make_limiter(  # the per-client limit on look-ups, shared through Redis if configured
+        settings.redis_url, "followups", settings.followup_rate_limit_per_minute, window_s=WINDOW_S
+    )
     app.include_router(router)
     access = logging.getLogger("uvicorn.access")
     if not any(isinstance(f, TokenRedactingFilter) for f in access.filters):
@@ -55,7 +53,7 @@ def install(app: FastAPI, settings: Settings) -> None:
 
 def _too_many(request: Request) -> JSONResponse | None:
     """A 429 with Retry-After once this client passes its per-minute limit, like /v1/ask."""
-    limiter: FollowupLimiter = request.app.state.followup_limiter
+    limiter: Limiter = request.app.state.followup_limiter
     wait = limiter.hit(client_key(request.scope))
     if wait is None:
         return None

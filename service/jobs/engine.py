@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Protocol
 
 from sqlalchemy.orm import Session, sessionmaker
 
 from service.jobs.columns import RowResult
 from service.llm.client import Usage
-from service.ratelimit import SlidingWindowLimiter
+from service.ratelimit import make_limiter
 from service.retrieval.documents import detect_lang
 from service.retrieval.embeddings import Vectors
 from service.retrieval.service import SearchOptions, expanded_query, search_passages
@@ -64,12 +64,14 @@ class TriageClassifier:
 
     def __init__(self, triage: Triage, sessions: sessionmaker[Session], *, suggest: bool = False) -> None:
         settings = triage.settings
-        self._triage = triage
+        # One classifier version for the whole run, whatever relabels arrive meanwhile (recorded on the job).
+        self._triage = replace(triage, classifier=triage.classifier.pinned())
+        self.version = self._triage.classifier.local.version
         self._sessions = sessions
         self._suggest = suggest
         self._options = SearchOptions.from_settings(settings)
-        self._limiter = SlidingWindowLimiter(
-            settings.llm_requests_per_minute, token_limit=settings.llm_tokens_per_minute
+        self._limiter = make_limiter(  # the LLM budget of bulk jobs, shared by every process through Redis if set
+            settings.redis_url, "llm", settings.llm_requests_per_minute, token_limit=settings.llm_tokens_per_minute
         )
 
     def classify_many(self, texts: list[str], *, departments: list[str | None], usage: Usage) -> list[Outcome]:

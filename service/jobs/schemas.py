@@ -28,6 +28,7 @@ class JobOut(BaseModel):
     prompt_tokens: int
     completion_tokens: int
     cost_usd: float
+    classifier_version: int | None = None  # the reviewers' relabels the classifier had learnt when the run started
     message: str | None
     created_at: datetime
     finished_at: datetime | None
@@ -47,6 +48,7 @@ class JobOut(BaseModel):
         return cls(
             id=job.public_id,
             status=job.status,
+            classifier_version=job.classifier_version,
             input_name=job.input_name,
             text_column=options.text_column,
             department_column=options.department_column,

@@ -214,6 +214,7 @@ def run_job(
                 "that process has stopped renewing its claim",
                 detail={"owner": job.owner, "status": job.status},
             )
+        job.classifier_version = getattr(ctx.classifier, "version", None)  # what this run classifies with
     heartbeat = Heartbeat(ctx.sessions, job_pk=job.id, owner=owner, lease_s=lease_s)
     try:
         # Accepted under the spreadsheet limits when the job was created; raising them since must not strand it.

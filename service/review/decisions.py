@@ -316,13 +316,27 @@ def _remember(
 def retrain_classifier(sessions: sessionmaker[Session], *, classifier: LocalClassifier) -> int:
     """Teach the local classifier every reviewer relabel, in place: the next classification uses it, no restart.
 
-    Retrains run one at a time and each reads the labels afresh, so the last one includes every relabel. Calling it
-    once at start-up, after the classifier is trained, carries relabels over a restart."""
+    Retrains run one at a time and each reads the labels afresh, so the last one includes every relabel. The
+    classifier remembers the relabel version it was trained through (see sync_classifier)."""
     with classifier.retrain_lock:
         with session_scope(sessions) as session:
             examples = repository.relabel_examples(session)
-        if not examples:
-            return 0  # nothing to teach beyond the taxonomy the classifier was trained on
-        classifier.retrain(examples)
-    log.info("review.classifier_retrained", examples=len(examples))
+            version = repository.relabel_version(session)
+        if examples:
+            classifier.retrain(examples)
+        classifier.version = version
+    if examples:
+        log.info("review.classifier_retrained", examples=len(examples), version=version)
     return len(examples)
+
+
+def sync_classifier(sessions: sessionmaker[Session], *, classifier: LocalClassifier) -> bool:
+    """Retrain when the database holds relabels this classifier has not learnt (made by this process or another):
+    the classifier version lives in the database as the latest applied relabel. Cheap when nothing changed (one
+    indexed query), so every process runs it every few seconds. True when it retrained."""
+    with session_scope(sessions) as session:
+        current = repository.relabel_version(session)
+    if current == classifier.version:
+        return False
+    retrain_classifier(sessions, classifier=classifier)
+    return True

@@ -1,8 +1,8 @@
-"""The reconciler: the approved-answers collection brought in line with SQL, at start and then periodically."""
+"""The reconciler: the approved-answers collection brought in line with SQL (main.py runs it at start and then
+periodically, service/periodic.py)."""
 
 from __future__ import annotations
 
-import threading
 from dataclasses import dataclass, field
 
 from sqlalchemy.orm import Session, sessionmaker
@@ -52,32 +52,3 @@ def reconcile(sessions: sessionmaker[Session], approved: ApprovedAnswers) -> Rec
     if done.published or done.withdrawn:
         log.info("review.reconciled", published=len(done.published), withdrawn=len(done.withdrawn))
     return done
-
-
-class Reconciler:
-    """Runs reconcile once at start and then every interval_s seconds (0: only at start) on a daemon thread.
-
-    Each process runs its own: the work is idempotent (publications carry the item version) and cheap when nothing
-    differs, so several processes on one database and one Chroma server need no coordination."""
-
-    def __init__(self, sessions: sessionmaker[Session], approved: ApprovedAnswers, *, interval_s: float) -> None:
-        self._sessions, self._approved, self._interval = sessions, approved, interval_s
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._loop, name="approved-reconciler", daemon=True)
-
-    def start(self) -> None:
-        self._thread.start()
-
-    def stop(self, timeout: float = 10.0) -> None:
-        self._stop.set()
-        if self._thread.is_alive():
-            self._thread.join(timeout)
-
-    def _loop(self) -> None:
-        while not self._stop.is_set():
-            try:
-                reconcile(self._sessions, self._approved)
-            except Exception as exc:  # the database or the store is down: try again next round
-                log.warning("review.reconcile_failed", error=f"{type(exc).__name__}: {exc}")
-            if self._interval <= 0 or self._stop.wait(self._interval):
-                return

@@ -154,6 +154,12 @@ def save_idempotent(session: Session, **values: Any) -> None:
     session.flush()
 
 
+def relabel_version(session: Session) -> int:
+    """The classifier version the database holds: the id of the latest applied relabel (0 before any)."""
+    stmt = select(func.max(ReviewEvent.id)).where(ReviewEvent.action == "relabel", ReviewEvent.outcome == "applied")
+    return int(session.scalar(stmt) or 0)
+
+
 def relabel_examples(session: Session) -> list[tuple[str, str]]:
     """(question, label) for every item a reviewer relabelled, oldest first."""
     stmt = (

@@ -83,6 +83,10 @@ class RootCauseClassifier:
     llm: ChatModel | None = None
     prompt: Prompt | None = None
 
+    def pinned(self) -> RootCauseClassifier:
+        """This classifier with its local model fixed at today's version (see LocalClassifier.pinned)."""
+        return replace(self, local=self.local.pinned())
+
     def classify(
         self, text: str, *, usage: Usage, redact: bool = False, vector: np.ndarray | None = None
     ) -> Classification:

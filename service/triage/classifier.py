@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import contextlib
+import copy
 import hashlib
 import os
 import re
@@ -152,10 +153,16 @@ class LocalClassifier:
         # Held by whoever reads the relabels and retrains, so the last retrain always includes every relabel.
         self.retrain_lock = threading.Lock()
         self._model = self._fit(self._examples, extra=0)
+        self.version = 0  # the reviewers' relabels it has learnt, as the database numbers them (0: none)
 
     @property
     def examples(self) -> list[tuple[str, str]]:
         return list(self._examples)
+
+    def pinned(self) -> LocalClassifier:
+        """A copy that keeps today's model whatever later retrains do: a bulk job classifies every row with one
+        classifier version. Cheap: the model is swapped as a whole on retrain, never changed in place."""
+        return copy.copy(self)
 
     def retrain(self, extra: list[tuple[str, str]]) -> None:
         """Train again on the taxonomy plus extra (text, label) pairs, e.g. reviewers' corrected labels."""

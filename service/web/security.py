@@ -11,7 +11,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from service.config import Settings
 from service.logging import get_logger
-from service.ratelimit import SlidingWindowLimiter
+from service.ratelimit import Limiter, make_limiter
 from service.web.bodies import UPLOAD_SLACK, BodyLimitMiddleware
 
 log = get_logger("web.security")
@@ -43,9 +43,7 @@ class AskRateLimitMiddleware:
     """Answers POST /v1/ask (and each other limited path) with 429 + Retry-After once a client passes its
     per-minute limit there."""
 
-    def __init__(
-        self, app: ASGIApp, *, limiter: SlidingWindowLimiter, others: dict[str, SlidingWindowLimiter] | None = None
-    ):
+    def __init__(self, app: ASGIApp, *, limiter: Limiter, others: dict[str, Limiter] | None = None):
         self.app = app
         self.limiters = {LIMITED_PATH: limiter, **(others or {})}
 
@@ -73,8 +71,9 @@ class AskRateLimitMiddleware:
 def install_web_security(app: FastAPI, settings: Settings) -> None:
     """Rate-limit /v1/ask and /v1/search per client, cap request bodies while they stream in, and allow the
     configured origins (CORS); same-origin pages need neither."""
-    limiter = SlidingWindowLimiter(settings.ask_rate_limit_per_minute, window_s=WINDOW_S)
-    search = SlidingWindowLimiter(settings.search_rate_limit_per_minute, window_s=WINDOW_S)
+    # Shared by every process through Redis when NEMAWASHI_REDIS_URL is set; else this process's own.
+    limiter = make_limiter(settings.redis_url, "ask", settings.ask_rate_limit_per_minute, window_s=WINDOW_S)
+    search = make_limiter(settings.redis_url, "search", settings.search_rate_limit_per_minute, window_s=WINDOW_S)
     app.add_middleware(AskRateLimitMiddleware, limiter=limiter, others={SEARCH_PATH: search})
     upload_limit = settings.upload_max_mb * 1024 * 1024 + UPLOAD_SLACK
     app.add_middleware(BodyLimitMiddleware, json_limit=settings.json_body_max_kb * 1024, upload_limit=upload_limit)

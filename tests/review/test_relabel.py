@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 from fastapi.testclient import TestClient
 
@@ -45,3 +47,22 @@ def test_relabels_still_apply_after_a_restart(review: ReviewApp) -> None:
     with TestClient(restarted) as client:
         wait_ready(client)
         assert restarted.state.triage.classifier.local.classify(SIMILAR).primary == "cost"
+
+
+def test_a_relabel_made_by_one_process_reaches_another_within_seconds_and_a_running_job_keeps_its_version(
+    review: ReviewApp,
+) -> None:
+    other = create_app(review.settings.model_copy(update={"classifier_sync_interval_s": 0.5}))  # a second process
+    with TestClient(other) as client:
+        wait_ready(client)
+        local = other.state.triage.classifier.local
+        job_classifier = local.pinned()  # what a bulk job started now classifies with
+        assert local.classify(SIMILAR).primary == "job_fear"
+        asked = review.ask(COMMENT)
+        decided = review.decide(review.item_of(asked["id"]), review.user("sato"), action="relabel", root_cause="cost")
+        assert decided.status_code == 200
+        deadline = time.monotonic() + 30
+        while local.classify(SIMILAR).primary != "cost" and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert local.classify(SIMILAR).primary == "cost" and local.version > 0
+        assert job_classifier.classify(SIMILAR).primary == "job_fear" and job_classifier.version == 0
