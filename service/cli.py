@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -53,7 +54,17 @@ def serve(
     typer.echo(f"nemawashi on {base}: chat demo {base}/demo · review queue {base}/review · API {base}/docs", err=True)
     # An import string, so nothing imports main.py and uvicorn builds the app from the same environment.
     # proxy_headers=False: proxy trust is decided by the app from NEMAWASHI_TRUSTED_PROXIES (service/auth/proxy.py).
-    uvicorn.run("service.main:create_app", factory=True, host=host, port=port, log_level="warning", proxy_headers=False)
+    # timeout_graceful_shutdown: on SIGTERM open streams (job progress, answers) get this long, then are closed;
+    # clients reconnect with Last-Event-ID to another process or after the restart.
+    uvicorn.run(
+        "service.main:create_app",
+        factory=True,
+        host=host,
+        port=port,
+        log_level="warning",
+        proxy_headers=False,
+        timeout_graceful_shutdown=math.ceil(settings.shutdown_grace_s),
+    )
 
 
 @app.command()

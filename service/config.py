@@ -78,6 +78,8 @@ class Settings(BaseSettings):
     approved_min_similarity: float = Field(default=0.97, ge=0, le=1)
     # How often each process brings the approved-answer store in line with the database (publications lost to a
     # vector-store outage, another process's decisions); 0 = only at start.
+    # On SIGTERM, requests still open after this long (job-progress streams) are closed so the process stops.
+    shutdown_grace_s: float = Field(default=10.0, ge=0, le=600)
     reconcile_interval_s: float = Field(default=60.0, ge=0, le=86400)
     # How often each process checks the database for reviewers' relabels another process made, and retrains.
     classifier_sync_interval_s: float = Field(default=5.0, ge=0, le=3600)

@@ -104,7 +104,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     try:
         yield
     finally:
-        loader.join(timeout=60)
+        loader.join(timeout=settings.shutdown_grace_s)  # a first indexing cut short resumes at the next start
         for task in app.state.periodic:
             task.stop()
         clients.close()

@@ -54,7 +54,8 @@ def wait_for_http(url: str, *, process: subprocess.Popen[bytes], seconds: float 
             if httpx.get(url, timeout=1).status_code < 500:
                 return
         except httpx.HTTPError:
-            time.sleep(0.2)
+            pass
+        time.sleep(0.2)
     raise RuntimeError(f"no answer from {url} within {seconds}s")
 
 

@@ -124,3 +124,54 @@ def test_serve_starts_the_api_from_the_environment(tmp_path: Path) -> None:
     finally:
         stop(process)
     assert f"http://127.0.0.1:{port}/demo" in (process.stderr.read().decode() if process.stderr else "")
+
+
+def test_serve_stops_on_sigterm_within_its_grace_period_though_a_progress_stream_is_open(tmp_path: Path) -> None:
+    import signal
+    import time
+
+    import httpx
+
+    from service.auth.service import add_user
+    from service.bootstrap import open_database
+    from service.db import make_sessionmaker, session_scope
+    from service.jobs.service import JobOptions, create_job
+    from tests.conftest import free_port, make_settings, stop, wait_for_http
+
+    port = free_port()
+    knowledge = tmp_path / "knowledge"
+    write_doc(knowledge, "plan-one", "## 目的\n\n営業事務の一部を委託します。", doc_type="plan", title="計画")
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("NEMAWASHI_", "OPENAI_"))}
+    clean.update(
+        {
+            "NEMAWASHI_DATA_DIR": str(tmp_path),
+            "NEMAWASHI_KNOWLEDGE_DIR": str(knowledge),
+            "NEMAWASHI_LOG_LEVEL": "WARNING",
+            "NEMAWASHI_SHUTDOWN_GRACE_S": "2",
+        }
+    )
+    process = subprocess.Popen(
+        [NEMAWASHI, "serve", "--port", str(port)], env=clean, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    try:
+        wait_for_http(
+            f"http://127.0.0.1:{port}/readyz", process=process, seconds=600
+        )  # the index loaded, nothing else running
+        survey = tmp_path / "survey.csv"
+        survey.write_text("id,コメント\n1,外注には反対です\n", encoding="utf-8")
+        engine = open_database(make_settings(tmp_path))
+        with session_scope(make_sessionmaker(engine)) as session:  # a job another tool is running: it stays open
+            job = create_job(session, source="cli", path=survey, name="survey.csv", options=JobOptions()).public_id
+            _, token = add_user(session, name="sato", role="reviewer")
+        engine.dispose()
+        events = f"http://127.0.0.1:{port}/v1/jobs/{job}/events"
+        with httpx.stream("GET", events, headers={"Authorization": f"Bearer {token}"}, timeout=30) as stream:
+            first = next(line for line in stream.iter_lines() if line.startswith("event:"))
+            assert first == "event: progress"  # the stream is open
+            stopped = time.monotonic()
+            process.send_signal(signal.SIGTERM)
+            process.wait(timeout=60)
+            took = time.monotonic() - stopped
+    finally:
+        stop(process)
+    assert took < 30, f"serve took {took:.0f}s to stop with a progress stream open (grace 2 s)"

@@ -127,25 +127,34 @@ def _done_job(sessions: sessionmaker[Session], job_id: str) -> Job:
     return job
 
 
-def job_events(sessions: sessionmaker[Session], *, job_id: str) -> Iterator[ServerSentEvent]:
-    """Server-Sent Events: `progress` whenever the counts change, then `done` (or `failed`) with the final state."""
+def job_events(
+    sessions: sessionmaker[Session], *, job_id: str, last_event_id: str | None = None
+) -> Iterator[ServerSentEvent]:
+    """Server-Sent Events: `progress` whenever the counts change, then `done` (or `failed`) with the final state.
+
+    Each event's id names the state it carries; a client reconnecting with Last-Event-ID (after a restart, or to
+    another process) gets the next event only once the state differs from the one it has."""
     with session_scope(sessions) as session:
         get_job(session, job_id=job_id)  # 404 before the stream starts
-    return _events(sessions, job_id)
+    return _events(sessions, job_id, last_event_id)
 
 
-def _events(sessions: sessionmaker[Session], job_id: str) -> Iterator[ServerSentEvent]:
-    last = None
+def _event_id(state: JobOut) -> str:
+    return f"{state.status}-{state.done_rows}-{state.error_rows}"
+
+
+def _events(sessions: sessionmaker[Session], job_id: str, last_event_id: str | None) -> Iterator[ServerSentEvent]:
+    last = last_event_id
     deadline = time.monotonic() + EVENT_MAX_S
     while time.monotonic() < deadline:
         with session_scope(sessions) as session:
             state = JobOut.of(get_job(session, job_id=job_id))
-        payload = state.model_dump_json()
+        event_id = _event_id(state)
         if state.status in ("done", "failed"):
-            yield ServerSentEvent(event=state.status, raw_data=payload)
+            yield ServerSentEvent(event=state.status, raw_data=state.model_dump_json(), id=event_id)
             return
-        if payload != last:
-            yield ServerSentEvent(event="progress", raw_data=payload)
-            last = payload
+        if event_id != last:
+            yield ServerSentEvent(event="progress", raw_data=state.model_dump_json(), id=event_id, retry=3000)
+            last = event_id
         time.sleep(EVENT_POLL_S)
     yield ServerSentEvent(event="timeout", raw_data=json.dumps({"id": job_id}))

@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, FastAPI, Query, Request
+from fastapi import APIRouter, Depends, FastAPI, Header, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import FileResponse, HTMLResponse, Response
 from fastapi.sse import EventSourceResponse, ServerSentEvent
@@ -96,8 +96,13 @@ def read_job(job_id: str, session: SessionDep) -> JobOut:
     return JobOut.of(get_job(session, job_id=job_id))
 
 
-def _progress(job_id: str, sessions: SessionsDep) -> Iterator[ServerSentEvent]:
-    return job_events(sessions, job_id=job_id)  # resolved as a dependency: an unknown job is a 404, not a stream
+def _progress(
+    job_id: str,
+    sessions: SessionsDep,
+    last_event_id: Annotated[str | None, Header(alias="Last-Event-ID", max_length=100)] = None,
+) -> Iterator[ServerSentEvent]:
+    # Resolved as a dependency: an unknown job is a 404, not a stream.
+    return job_events(sessions, job_id=job_id, last_event_id=last_event_id)
 
 
 @router.get("/v1/jobs/{job_id}/events", response_class=EventSourceResponse)
