@@ -10,7 +10,7 @@ from service.main import create_app
 from tests.conftest import make_settings
 
 
-def wait_ready(client: TestClient, seconds: float = 120) -> dict[str, object]:
+def wait_ready(client: TestClient, seconds: float = 300) -> dict[str, object]:
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         response = client.get("/readyz")
