@@ -50,7 +50,8 @@ RETRIED_STATUS = frozenset({408, 409, 429})
 # Error codes some SDKs (botocore) give instead of an HTTP status.
 RETRIED_CODES = frozenset({"ThrottlingException", "ServiceUnavailableException", "ModelNotReadyException"})
 _END = object()
-_pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="llm-call")
+# Calls wait here for a worker, and that wait counts against their timeout: room for bulk jobs and the API at once.
+_pool = ThreadPoolExecutor(max_workers=32, thread_name_prefix="llm-call")
 
 
 class ProviderMissing(LLMUnavailable):
