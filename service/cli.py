@@ -241,7 +241,7 @@ def eval_suite(
     llm: Annotated[
         str,
         typer.Option(
-            help="mock (offline, starts the mock LLM), openai (the configured endpoint) "
+            help="mock (offline, starts the mock LLM), live (the configured LLM provider; `openai` is an alias) "
             "or none (no LLM: local classifier, extractive drafts)."
         ),
     ] = "mock",
@@ -260,8 +260,9 @@ def eval_suite(
     from service.evals.report import check_thresholds, print_table, write_reports
     from service.evals.runner import run_suite
 
-    if llm not in ("mock", "openai", "none"):
-        raise typer.BadParameter("use mock, openai or none", param_hint="--llm")
+    llm = "live" if llm == "openai" else llm  # the flag's old name, before other providers
+    if llm not in ("mock", "live", "none"):
+        raise typer.BadParameter("use mock, live or none", param_hint="--llm")
     settings = get_settings()
     configure_logging("WARNING" if settings.log_level.upper() == "INFO" else settings.log_level, json=settings.log_json)
     try:

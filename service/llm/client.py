@@ -239,5 +239,12 @@ def _retry_wait(exc: openai.APIError, attempt: int) -> float | None:
 
 
 def make_chat_model(settings: Settings) -> ChatModel | None:
-    """The configured chat model, or None when no LLM is configured (offline mode)."""
-    return OpenAIChat.from_settings(settings) if settings.llm_configured else None
+    """The configured chat model, or None when no LLM is configured (offline mode). A provider other than `openai`
+    goes through LangChain, imported only then (langchain_chat.py)."""
+    if not settings.llm_configured:
+        return None
+    if settings.llm_provider.strip() not in ("", "openai"):
+        from service.llm.langchain_chat import LangChainChat
+
+        return LangChainChat.from_settings(settings)
+    return OpenAIChat.from_settings(settings)

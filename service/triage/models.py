@@ -13,13 +13,15 @@ from service.db import Base, StrEnumType, UTCDateTime, utcnow
 
 
 class QuestionSource(StrEnum):
-    """Where a stored question came from: the three a client may claim, plus the CLI and the eval suite."""
+    """Where a stored question came from: the four a client may claim (langchain: the LangChain components in
+    service/integrations), plus the CLI and the eval suite."""
 
     widget = "widget"
     api = "api"
     survey = "survey"
     cli = "cli"
     eval = "eval"
+    langchain = "langchain"
 
 
 class AnswerMode(StrEnum):

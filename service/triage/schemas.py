@@ -26,7 +26,7 @@ class Turn(BaseModel):
 class AskRequest(BaseModel):
     question: SafeStr = Field(description="A question or objection in Japanese or English (at most 2,000 characters).")
     department: SafeStr | None = Field(default=None, max_length=100)
-    source: Literal["widget", "api", "survey"] = "api"
+    source: Literal["widget", "api", "survey", "langchain"] = "api"
     stream: bool = Field(default=False, description="Answer as Server-Sent Events (also: Accept: text/event-stream).")
     conversation_id: str | None = Field(
         default=None, pattern=r"^[A-Za-z0-9_-]{8,64}$", description="The widget's conversation, for follow-ups."

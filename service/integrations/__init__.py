@@ -1,0 +1,1 @@
+"""Adapters that let other teams' code use the knowledge base and the triage pipeline (LangChain today)."""
