@@ -166,3 +166,32 @@ def test_an_asker_email_from_a_client_that_is_not_the_proxy_is_ignored(
         with session_scope(app.sessions) as session:
             stored = session.query(Question).filter_by(public_id=spoofed["id"]).one()
             assert stored.asker_email is None and stored.followup_sealed is None
+
+
+def test_a_crash_between_send_and_mark_resends_with_the_same_idempotency_key_after_the_lease(
+    fake_indexed: Settings, database_url: str, monkeypatch: pytest.MonkeyPatch, receiver: Receiver
+) -> None:
+    from service.db import utcnow
+    from service.notify.channels import send
+    from service.notify.service import claim, deliver_due
+
+    class Stopped:  # no loop: this test drives the rounds itself
+        def __init__(self, *args: object) -> None: ...
+        def start(self) -> None: ...
+        def stop(self) -> None: ...
+
+    monkeypatch.setattr("service.main.DeliveryLoop", Stopped)
+    with notify_app(fake_indexed, database_url, monkeypatch, webhook_url=receiver.url) as app:
+        corrected(app)
+        [leased] = [o for o in claim(app.sessions, app.settings) if o.payload.get("event") == "answer.updated"]
+        send(leased, app.settings)  # ... and the process dies before marking the row sent
+        assert deliver_due(app.sessions, app.settings).sent == []  # still leased: no other loop takes it
+        with session_scope(app.sessions) as session:
+            row = repository.get(session, leased.id)
+            assert row is not None
+            row.next_attempt_at = utcnow()  # the lease ran out
+        assert leased.id in deliver_due(app.sessions, app.settings).sent
+
+    first, second = receiver.of("answer.updated")
+    assert first.headers["idempotency-key"] == second.headers["idempotency-key"] == leased.key
+    assert first.body == second.body  # a receiver that remembers keys drops the second
