@@ -2,6 +2,7 @@
 
 import service.auth.models
 import service.jobs.models
+import service.notify.models
 import service.retrieval.models
 import service.review.models
 import service.triage.models  # noqa: F401

@@ -145,7 +145,7 @@ def build_triage(settings: Settings, opened: Clients) -> Triage:
         classifier,
         llm,
         prompts["draft"],
-        SqlReviewQueue(),
+        SqlReviewQueue(settings),
         faq,
         scope,
         prompts.get("rewrite"),

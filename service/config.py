@@ -134,6 +134,30 @@ class Settings(BaseSettings):
     review_group_similarity: float = Field(default=0.94, ge=0, le=1)
     review_similar_min: float = Field(default=0.86, ge=0, le=1)  # "similar past items" shown beside an item
 
+    # Notifications (service/notify/): every channel is off until its setting is given. Rows are written to the
+    # outbox in the decision's transaction and delivered by a loop in each serving process.
+    public_url: str = ""  # e.g. https://nemawashi.example.co.jp: the base of links in notifications; empty: none
+    # The header where the trusted SSO proxy puts the asker's e-mail address (e.g. X-Forwarded-Email); believed
+    # under the same rule as sso_header.
+    sso_email_header: str = ""
+    # Seals the copy of each follow-up token kept for the asker's e-mail (32+ characters; rotate = old links not
+    # mailed). Empty: e-mails carry the answer but no link (only the token's hash is kept).
+    link_key: SecretStr | None = None
+    webhook_url: str = ""  # generic signed webhook: JSON of every event
+    webhook_secret: SecretStr | None = None  # HMAC-SHA256 key for X-Nemawashi-Signature; empty: unsigned
+    teams_webhook_url: str = ""  # Microsoft Teams incoming webhook: new abstentions and flagged drafts
+    slack_webhook_url: str = ""  # Slack incoming webhook: the same team events
+    smtp_host: str = ""  # e-mail to askers whose address the SSO proxy gave; empty: no e-mail
+    smtp_port: int = Field(default=587, ge=1, le=65535)
+    smtp_user: str = ""
+    smtp_password: SecretStr | None = None
+    smtp_from: str = "nemawashi@localhost"
+    smtp_starttls: bool = True  # upgrade the connection with STARTTLS before logging in (off for a local relay)
+    outbox_interval_s: float = Field(default=5.0, gt=0, le=3600)  # how often the loop looks for due rows
+    outbox_max_attempts: int = Field(default=8, ge=1, le=100)  # then the row is dead (GET /v1/admin/outbox)
+    outbox_backoff_s: float = Field(default=30.0, gt=0, le=86400)  # first retry delay, doubled each time, ±jitter
+    outbox_timeout_s: float = Field(default=10.0, gt=0, le=300)  # per send (HTTP request or SMTP session)
+
     host: str = "127.0.0.1"
     port: int = 8000
     log_level: str = "INFO"

@@ -21,6 +21,8 @@ from service.errors import NemawashiError, SignInRequired, install_error_handler
 from service.followups import routes as followups_routes
 from service.jobs import routes as jobs_routes
 from service.logging import configure_logging, get_logger
+from service.notify import routes as notify_routes
+from service.notify.service import DeliveryLoop
 from service.periodic import Periodic
 from service.reports import routes as reports_routes
 from service.retrieval import routes as retrieval_routes
@@ -101,9 +103,12 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     app.state.periodic = []
     loader = threading.Thread(target=_prepare_index, args=(app, settings), name="index-loader", daemon=True)
     loader.start()
+    outbox = DeliveryLoop(clients.sessionmaker, settings)  # delivers notifications committed here or elsewhere
+    outbox.start()
     try:
         yield
     finally:
+        outbox.stop()
         loader.join(timeout=settings.shutdown_grace_s)  # a first indexing cut short resumes at the next start
         for task in app.state.periodic:
             task.stop()
@@ -128,6 +133,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(review_routes.router)
     app.include_router(reports_routes.router)
     followups_routes.install(app, settings)
+    app.include_router(notify_routes.router)
 
     @app.get("/", include_in_schema=False)
     def root() -> RedirectResponse:

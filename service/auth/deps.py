@@ -14,7 +14,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session
 
 from service.auth.proxy import came_through_trusted_proxy
-from service.auth.service import Reviewer, asker_name, authenticate, require_admin
+from service.auth.service import Reviewer, asker_email, asker_name, authenticate, require_admin
 from service.config import Settings
 from service.deps import SessionDep, SettingsDep
 from service.errors import SignInRequired, Unauthorized
@@ -85,3 +85,13 @@ def get_asker(request: Request, settings: SettingsDep) -> str | None:
 
 
 AskerDep = Annotated[str | None, Depends(get_asker)]
+
+
+def get_asker_email(request: Request, settings: SettingsDep) -> str | None:
+    """The asker's address from the trusted SSO proxy's e-mail header, else None (no e-mail is sent)."""
+    via_proxy = came_through_trusted_proxy(request.scope, settings.trusted_proxies)
+    header = request.headers.get(settings.sso_email_header) if settings.sso_email_header else None
+    return asker_email(via_trusted_proxy=via_proxy, header=header, settings=settings)
+
+
+AskerEmailDep = Annotated[str | None, Depends(get_asker_email)]

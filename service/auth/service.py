@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 import secrets
 import unicodedata
 from dataclasses import dataclass
@@ -126,3 +127,15 @@ def asker_name(*, via_trusted_proxy: bool, header: str | None, settings: Setting
         return None
     value = "".join(c for c in header or "" if not unicodedata.category(c).startswith("C")).strip()
     return value[:200] or None
+
+
+_EMAIL = re.compile(r"^[^@\s<>,;\"]+@[^@\s<>,;\"]+\.[^@\s<>,;\"]+$")
+
+
+def asker_email(*, via_trusted_proxy: bool, header: str | None, settings: Settings) -> str | None:
+    """The asker's e-mail address from the SSO proxy's header (NEMAWASHI_SSO_EMAIL_HEADER), under the same trust
+    rule as their name; None when absent, untrusted, or not one plain address (nothing else is ever mailed)."""
+    if not settings.sso_email_header or not settings.trusted_proxies or not via_trusted_proxy:
+        return None
+    value = (header or "").strip()
+    return value if len(value) <= 254 and _EMAIL.match(value) else None

@@ -14,8 +14,9 @@ from service.auth.service import Reviewer, active_names
 from service.db import session_scope, utcnow
 from service.errors import BadInput, Conflict
 from service.logging import get_logger
+from service.notify.service import Outbox
 from service.retrieval.approved import ApprovedAnswers
-from service.review import publishing, repository
+from service.review import notices, publishing, repository
 from service.review.models import ReviewItem, ReviewStatus
 from service.review.schemas import Assign, Decision, DecisionResult, Edit, ItemState, Relabel
 from service.triage.classifier import LocalClassifier
@@ -234,11 +235,13 @@ def decide(
     approved: ApprovedAnswers,
     labels: list[str],
     idempotency_key: str | None = None,
+    outbox: Outbox | None = None,
 ) -> DecisionResult:
     """Apply a reviewer's decision made on `decision.version`; StaleDecision (409) when the item changed since.
 
     With an idempotency key, a retry of the same request returns the first result and publishes nothing again.
     sessions opens the short transaction that logs a refused (stale) attempt: the request's own rolls back.
+    outbox: the notification channels switched on; their rows are written in this transaction.
     """
     request_hash = _request_hash(item_id, decision)
     if idempotency_key and (
@@ -264,6 +267,8 @@ def decide(
             _apply(run, member, text=text, primary_id=item.id, note=f"with #{item.id}'s decision")
         else:
             run.skipped.append(member.id)
+    if decision.action in STATUS_CHANGES:
+        notices.decided(session, outbox, item_ids=run.applied, now=run.now)
     published, withdrawn = publishing.publish_decision(
         session,
         sessions=sessions,

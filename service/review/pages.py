@@ -21,6 +21,7 @@ from service.auth.deps import COOKIE_NAME, signed_in
 from service.auth.service import Reviewer, active_names, authenticate, csrf_matches, csrf_token
 from service.deps import SessionDep, SessionsDep, SettingsDep
 from service.errors import BadInput, NemawashiError, Unauthorized
+from service.notify.service import Outbox
 from service.retrieval.deps import KnowledgeDep
 from service.review import decisions, repository, service
 from service.review.grouping import QuestionSpace
@@ -283,6 +284,7 @@ def decide_in_page(
             approved=triage.approved,
             labels=triage.classifier.taxonomy.ids,
             idempotency_key=_one(form, "idempotency_key") or None,
+            outbox=Outbox.from_settings(settings),
         )
     except decisions.StaleDecision as exc:  # refused and rolled back; the attempt is in the audit log already
         notice = {"kind": "conflict", "text": exc.message}

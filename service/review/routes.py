@@ -8,6 +8,7 @@ from fastapi import APIRouter, BackgroundTasks, Header, Query, Response
 
 from service.auth.deps import ReviewerDep
 from service.deps import SessionDep, SessionsDep, SettingsDep
+from service.notify.service import Outbox
 from service.retrieval.deps import KnowledgeDep
 from service.review import decisions, service
 from service.review.grouping import QuestionSpace
@@ -65,6 +66,7 @@ def decide(
     triage: TriageDep,
     background: BackgroundTasks,
     response: Response,
+    settings: SettingsDep,
     idempotency_key: IdempotencyKey = None,
 ) -> DecisionResult:
     """Approve, edit and approve, reject, withdraw, relabel or assign. Send the item's `version`: a decision made
@@ -78,6 +80,7 @@ def decide(
         approved=triage.approved,
         labels=triage.classifier.taxonomy.ids,
         idempotency_key=idempotency_key,
+        outbox=Outbox.from_settings(settings),
     )
     session.commit()  # publication follows the commit: say here what the vector store could not take yet
     if pending := session.info.pop("publish_pending", []):

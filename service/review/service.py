@@ -12,9 +12,10 @@ from sqlalchemy.orm import Session, sessionmaker
 from service.auth.service import Reviewer
 from service.config import Settings
 from service.db import session_scope
+from service.notify.service import Outbox
 from service.retrieval.approved import ApprovedAnswers
 from service.retrieval.service import KnowledgeIndex
-from service.review import publishing, repository
+from service.review import notices, publishing, repository
 from service.review.decisions import decide, item_state
 from service.review.grouping import QuestionSpace, cluster, question_vectors, similarity
 from service.review.models import QuestionVector, ReviewItem, ReviewStatus
@@ -65,7 +66,13 @@ def enqueue(
 
 
 class SqlReviewQueue:
-    """The review queue as the pipeline sees it (triage.queue.ReviewQueue): stored drafts become pending items."""
+    """The review queue as the pipeline sees it (triage.queue.ReviewQueue): stored drafts become pending items.
+
+    With settings, a new abstention or flagged draft also gets outbox rows for the team's channels, in the
+    pipeline's transaction (without: bulk jobs and tests, no notifications)."""
+
+    def __init__(self, settings: Settings | None = None) -> None:
+        self.outbox = Outbox.from_settings(settings) if settings else None
 
     def enqueue(
         self,
@@ -76,7 +83,9 @@ class SqlReviewQueue:
         vector: np.ndarray | None = None,
         embedder: str | None = None,
     ) -> ReviewItem:
-        return enqueue(session, question_id=question_id, urgent=urgent, vector=vector, embedder=embedder)
+        item = enqueue(session, question_id=question_id, urgent=urgent, vector=vector, embedder=embedder)
+        notices.enqueued(session, self.outbox, item=item)
+        return item
 
     def approved_answer(self, session: Session, answer_id: str) -> str | None:
         return publishing.served_answer(session, answer_id)

@@ -49,6 +49,10 @@ class Question(Base):
     standalone_text: Mapped[str | None] = mapped_column(Text, nullable=True)
     # The SHA-256 of the asker's follow-up link token (triage/links.py); None for survey rows and older questions.
     followup_hash: Mapped[str | None] = mapped_column(String(64), nullable=True, unique=True, index=True)
+    # Added by 0008: the asker's address as the trusted SSO proxy gave it, and the follow-up token sealed under
+    # NEMAWASHI_LINK_KEY (service/sealing.py) so the e-mail about a later decision can carry the link.
+    asker_email: Mapped[str | None] = mapped_column(String(254), nullable=True)
+    followup_sealed: Mapped[str | None] = mapped_column(String(100), nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
 
     answer: Mapped[Answer] = relationship(back_populates="question", uselist=False)

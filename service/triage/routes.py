@@ -9,7 +9,7 @@ from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.sse import ServerSentEvent
 
-from service.auth.deps import AskerDep
+from service.auth.deps import AskerDep, AskerEmailDep
 from service.db import session_scope
 from service.deps import SessionDep, SessionsDep
 from service.errors import NemawashiError
@@ -37,7 +37,9 @@ def _sse(events: Iterator[tuple[str, dict[str, object]]]) -> Iterator[ServerSent
     response_model=AskResponse,
     responses={200: {"content": {"text/event-stream": {}}, "description": "JSON, or events meta/delta/done"}},
 )
-async def ask(body: AskRequest, request: Request, triage: TriageDep, sessions: SessionsDep, asker: AskerDep) -> object:
+async def ask(
+    body: AskRequest, request: Request, triage: TriageDep, sessions: SessionsDep, asker: AskerDep, email: AskerEmailDep
+) -> object:
     """Answer a question with citations and a root cause; every draft goes to the review queue."""
     with session_scope(sessions) as session:  # a turn of another conversation is a 422, before any work
         check_history(session, conversation_id=body.conversation_id, history=body.history)
@@ -50,6 +52,7 @@ async def ask(body: AskRequest, request: Request, triage: TriageDep, sessions: S
             source=QuestionSource(body.source),
             department=body.department,
             asker=asker,
+            asker_email=email,
             conversation_id=body.conversation_id,
             history=body.history,
         )
@@ -62,6 +65,7 @@ async def ask(body: AskRequest, request: Request, triage: TriageDep, sessions: S
         source=QuestionSource(body.source),
         department=body.department,
         asker=asker,
+        asker_email=email,
         conversation_id=body.conversation_id,
         history=body.history,
     )

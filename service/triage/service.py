@@ -21,6 +21,7 @@ from service.privacy import redact
 from service.retrieval.approved import ApprovedAnswer, ApprovedAnswers
 from service.retrieval.documents import detect_lang
 from service.retrieval.service import KnowledgeIndex, SearchOptions, clean_query, expanded_query, search_passages
+from service.sealing import seal
 from service.triage.cascade import RootCauseClassifier, review_call
 from service.triage.classifier import Classification
 from service.triage.drafting import (
@@ -80,6 +81,7 @@ def ask_events(
     source: QuestionSource,
     department: str | None = None,
     asker: str | None = None,
+    asker_email: str | None = None,
     stream: bool = True,
     conversation_id: str | None = None,
     history: Sequence[Turn] = (),
@@ -158,7 +160,7 @@ def ask_events(
         lang=lang,
         source=source,
         department=department,
-        asker=asker,
+        asker=(asker, asker_email),
         conversation=(conversation_id, standalone),
         draft=draft,
         classification=classification,
@@ -254,7 +256,7 @@ def _store(
     lang: str,
     source: QuestionSource,
     department: str | None,
-    asker: str | None,
+    asker: tuple[str | None, str | None],
     conversation: tuple[str | None, str | None],
     draft: Draft,
     classification: Classification,
@@ -263,8 +265,10 @@ def _store(
     visible: str,
     latency_ms: int,
 ) -> AskResponse:
-    """Store the result for review, then answer with it (and the asker's follow-up link, whose token is not kept)."""
+    """Store the result for review, then answer with it (and the asker's follow-up link, whose token is not kept:
+    for an asker with a known e-mail address a sealed copy is, so the e-mail about a later decision can link it)."""
     token, digest = new_followup_token()
+    key = triage.settings.link_key.get_secret_value() if triage.settings.link_key else ""
     public_id = _persist(
         sessions,
         triage,
@@ -273,10 +277,12 @@ def _store(
             lang=lang,
             source=source,
             department=department,
-            asker=asker,
+            asker=asker[0],
             conversation_id=conversation[0],
             standalone_text=conversation[1],
             followup_hash=digest,
+            asker_email=asker[1],
+            followup_sealed=seal(token, digest=digest, key=key) if asker[1] and key else None,
         ),
         draft=draft,
         classification=classification,
@@ -445,6 +451,7 @@ def ask(
     source: QuestionSource,
     department: str | None = None,
     asker: str | None = None,
+    asker_email: str | None = None,
     conversation_id: str | None = None,
     history: Sequence[Turn] = (),
 ) -> AskResponse:
@@ -456,6 +463,7 @@ def ask(
         source=source,
         department=department,
         asker=asker,
+        asker_email=asker_email,
         stream=False,
         conversation_id=conversation_id,
         history=history,
