@@ -267,6 +267,10 @@ def decide(
             _apply(run, member, text=text, primary_id=item.id, note=f"with #{item.id}'s decision")
         else:
             run.skipped.append(member.id)
+    if decision.action in ("approve", "edit"):
+        reuse = _reuse(session, item, decision)
+        for applied in run.applied:
+            repository.get_item(session, applied).reuse = reuse
     if decision.action in STATUS_CHANGES:
         notices.decided(session, outbox, item_ids=run.applied, now=run.now)
     published, withdrawn = publishing.publish_decision(
@@ -292,6 +296,15 @@ def decide(
         )
     log.info("review.decided", item=item.id, action=decision.action, actor=reviewer.name, applied=len(run.applied))
     return result
+
+
+def _reuse(session: Session, item: ReviewItem, decision: Decision) -> bool:
+    """Whether the approved answer is reused for similar questions: as the reviewer chose, else yes unless it
+    replies to a question the assistant abstained on (a reply to one person is not an FAQ unless they say so)."""
+    if isinstance(decision, Edit) and decision.reuse is not None:
+        return decision.reuse
+    answer = repository.answer_of(session, item.question_id)
+    return answer is None or answer.mode != "abstain"
 
 
 def _approved_text(session: Session, item: ReviewItem) -> str | None:

@@ -54,6 +54,7 @@ TEXTS: dict[str, dict[str, Any]] = {
         "not_helpful": "役に立たなかった",
         "no_draft": "ナレッジベースに根拠がなかったため下書きはありません。回答を書いて質問者に送ってください（e）。",
         "reply_to_asker": "回答を送る",
+        "reuse_for_similar": "同様の質問への回答としても公開する（承認済みの回答と /kb のページ）",
         "reply_help": "質問者はフォローアップのリンク（ウィジェットの「自分の質問」）でこの回答を見ます。"
         "承認済みの回答として、似た質問にも再利用されます。",
         "public_reply": "質問者への返信（任意・質問者に表示されます。理由は表示されません）",
@@ -152,6 +153,7 @@ TEXTS: dict[str, dict[str, Any]] = {
         "not_helpful": "not helpful",
         "no_draft": "No draft: the knowledge base did not support an answer. Write one and send it to the asker (e).",
         "reply_to_asker": "Reply to asker",
+        "reuse_for_similar": "Also publish it as the answer to similar questions (approved answers and a /kb page)",
         "reply_help": "The asker sees this reply on their follow-up link (“My questions” in the widget). "
         "It is also published as an approved answer that similar questions reuse.",
         "public_reply": "Reply to the asker (optional; the asker sees it, never the reason)",

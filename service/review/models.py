@@ -6,7 +6,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import JSON, ForeignKey, Integer, LargeBinary, String, Text
+from sqlalchemy import JSON, Boolean, ForeignKey, Integer, LargeBinary, String, Text, true
 from sqlalchemy.orm import Mapped, mapped_column
 
 from service.db import Base, StrEnumType, UTCDateTime, utcnow
@@ -43,6 +43,9 @@ class ReviewItem(Base):
     answered_by: Mapped[int | None] = mapped_column(  # approved with a near-duplicate's decision
         ForeignKey("review_items.id", ondelete="SET NULL"), nullable=True, index=True
     )
+    # Added by 0010: reused for similar questions (the approved-answer store and its /kb page) or, for a reply
+    # to one asker (an abstained question), only shown to that asker.
+    reuse: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
     updated_by: Mapped[str | None] = mapped_column(String(100), nullable=True)
     decided_by: Mapped[str | None] = mapped_column(String(100), nullable=True)
     decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)

@@ -244,6 +244,8 @@ def _decision_from(form: dict[str, list[str]]) -> Decision:
             fields[name] = _one(form, name) if name not in ("answer", "reply") else (form[name] or [""])[0]
     if action == "assign":
         fields["assignee"] = _one(form, "assignee") or None
+    if action == "edit" and "reuse_choice" in form:  # the reply form's checkbox (absent when unticked)
+        fields["reuse"] = "reuse" in form
     try:
         return _decision.validate_python(fields)
     except ValidationError as exc:

@@ -143,8 +143,9 @@ class Publication:
 
 
 def publication_of(session: Session, item: ReviewItem | None) -> Publication | None:
-    """The item's publication while it is approved with a text of its own or its group's; None otherwise."""
-    if item is None or item.status != "approved" or item.final_answer is None:
+    """The item's publication while it is approved for reuse with a text of its own or its group's; None otherwise
+    (a reply meant for its asker only is approved but not published)."""
+    if item is None or item.status != "approved" or item.final_answer is None or not item.reuse:
         return None
     source = (session.get(ReviewItem, item.answered_by) if item.answered_by else None) or item
     asked, source_question = session.get(Question, item.question_id), session.get(Question, source.question_id)
@@ -181,11 +182,11 @@ def publish_decision(
     items = [item for item in (session.get(ReviewItem, i) for i in applied) if item is not None]
     question = session.get(Question, primary.question_id)
     assert question is not None
-    if primary.status == "approved" and primary.final_answer is not None:
+    if primary.status == "approved" and primary.final_answer is not None and primary.reuse:
         published = [answer_id(item.id) for item in items if item.status == "approved"]
         withdrawn: list[str] = []
         save_page(session, _entry(session, primary, question, now))
-    elif was_approved and primary.status != "approved":
+    elif was_approved:  # withdrawn or rejected, or approved again for its asker only
         published, withdrawn = [], [answer_id(item.id) for item in items]
         delete_page(session, item_id=primary.id)
     else:

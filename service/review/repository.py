@@ -184,7 +184,7 @@ def approved_primaries(session: Session) -> list[tuple[ReviewItem, Question, Cla
         .join(Question, Question.id == ReviewItem.question_id)
         .outerjoin(ClassificationRow, ClassificationRow.question_id == Question.id)
         .outerjoin(Answer, Answer.question_id == Question.id)
-        .where(ReviewItem.status == "approved", ReviewItem.answered_by.is_(None))
+        .where(ReviewItem.status == "approved", ReviewItem.answered_by.is_(None), ReviewItem.reuse.is_(True))
         .order_by(ReviewItem.id)
     )
     return [(item, question, label, answer) for item, question, label, answer in session.execute(stmt)]

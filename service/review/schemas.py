@@ -203,6 +203,11 @@ class Edit(_Decision):
 
     action: Literal["edit"]
     answer: NonBlank = Field(min_length=1, max_length=8000)
+    reuse: bool | None = Field(
+        default=None,
+        description="Reuse the answer for similar questions (the approved answers and its /kb page). Default: yes, "
+        "except for a reply to a question the assistant abstained on, which only its asker sees unless set.",
+    )
 
 
 class Reject(_Decision):

@@ -64,3 +64,22 @@ def test_a_rejection_from_the_page_carries_its_public_reply_but_not_its_reason(a
 
     assert (shown["state"], shown["answer"]) == ("rejected", "確認中です。")
     assert "内部" not in str(shown)
+
+
+def test_a_reply_to_an_abstained_question_stays_with_its_asker_unless_the_reviewer_publishes_it(
+    asker_app: ReviewApp,
+) -> None:
+    token = signed_in(asker_app)
+    reply = "パスワードの再設定は情報システム部のポータルから行えます。"
+    first = asker_app.ask(OFF_TOPIC)
+    item = asker_app.item_of(first["id"])
+    send_form(asker_app, token, item, action="edit", answer=reply, reuse_choice="1")  # box left unticked
+
+    assert followup(asker_app, first["followup_url"])["answer"] == reply  # the asker has it
+    assert asker_app.ask(OFF_TOPIC)["mode"] != "approved"  # nobody else gets it word for word
+    assert asker_app.client.get(f"/kb/approved-{item}").status_code == 404  # and it is no public FAQ page
+
+    second = asker_app.item_of(asker_app.ask(OFF_TOPIC)["id"])
+    send_form(asker_app, token, second, action="edit", answer=reply, reuse_choice="1", reuse="1")
+    assert asker_app.ask(OFF_TOPIC)["mode"] == "approved"
+    assert asker_app.client.get(f"/kb/approved-{second}").status_code == 200
