@@ -128,6 +128,7 @@ def build_triage(settings: Settings, opened: Clients) -> Triage:
         threshold=settings.cascade_threshold,
         llm=llm,
         prompt=prompts["classify"],
+        rationale_max_chars=settings.rationale_max_chars,
     )
     approved = ApprovedAnswers(
         ChunkStore(store.client, settings.approved_collection_name, store.embedder),

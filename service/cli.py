@@ -225,7 +225,10 @@ def mock_llm(
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8009,
     fault: Annotated[
         str | None,
-        typer.Option(help="Fault for every request: 429, 500, hang, malformed, bad_citation, injection, latency:MS."),
+        typer.Option(
+            help="Fault for every request: 429, 500, hang, malformed, bad_citation, injection, hostile_rationale, "
+            "latency:MS."
+        ),
     ] = None,
     latency_ms: Annotated[int, typer.Option(help="Delay before every chat answer.")] = 0,
 ) -> None:

@@ -69,6 +69,7 @@ class Settings(BaseSettings):
 
     classifier: Literal["auto", "local", "llm", "cascade"] = "auto"  # auto: cascade with an LLM, local without
     cascade_threshold: float = Field(default=0.6, ge=0, le=1)  # below this local confidence, ask the LLM
+    rationale_max_chars: int = Field(default=200, ge=20, le=600)  # the LLM's rationale is cut to this
     answer_policy: Literal["immediate", "review_first"] = "immediate"
     ask_k: int = 5  # passages retrieved for a draft
     # One deadline for all LLM calls of one ask (rewrite, classify, draft), retries included; past it the ask falls

@@ -10,6 +10,10 @@ from sqlalchemy.exc import DataError, DBAPIError, OperationalError
 from service.logging import get_logger
 
 log = get_logger("errors")
+TOO_LARGE = (
+    "a number in the request is too large for an id or a version: no such item exists / "
+    "リクエストの数値が大きすぎます（該当する項目はありません）"
+)
 
 
 class NemawashiError(Exception):
@@ -102,7 +106,17 @@ def install_error_handlers(app: FastAPI) -> None:
         if "NUL" in str(exc.orig):
             message = "the request contains a NUL character (\\u0000): remove it / NUL 文字を削除してください"
             return JSONResponse({"error": message, "detail": None}, status_code=422)
+        if type(exc.orig).__name__ == "NumericValueOutOfRange":  # PostgreSQL: an id past its integer column
+            return JSONResponse({"error": TOO_LARGE, "detail": None}, status_code=422)
         log.exception("request.failed", error=type(exc.orig).__name__)
+        return JSONResponse({"error": "internal error: the request was not completed", "detail": None}, 500)
+
+    @app.exception_handler(OverflowError)
+    async def _number_too_large(_: Request, exc: OverflowError) -> JSONResponse:
+        # The backstop for an integer no schema bounded (a path id, a version): SQLite stores at most 64 bits.
+        if "SQLite INTEGER" in str(exc):
+            return JSONResponse({"error": TOO_LARGE, "detail": None}, status_code=422)
+        log.exception("request.failed", error=type(exc).__name__)
         return JSONResponse({"error": "internal error: the request was not completed", "detail": None}, 500)
 
     @app.exception_handler(Exception)

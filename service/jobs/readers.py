@@ -32,6 +32,7 @@ ZIP_MAGIC = b"PK\x03\x04"
 OLE_MAGIC = b"\xd0\xcf\x11\xe0"  # the old binary .xls format
 
 _PRIVATE_USE = re.compile("[\ue000-\uf8ff]")
+_BARE_CR = re.compile(rb"(?<=\r)(?!\n)")  # split after a CR that is not part of CRLF
 csv.field_size_limit(min(sys.maxsize, 2**31 - 1))  # a pasted essay in one cell must not stop the file
 
 
@@ -122,20 +123,37 @@ def open_source(
         raise BadInput(f"{path.name} is an old Excel .xls file: save it as .xlsx or CSV and try again")
     chosen = _text_encoding(path, head, encoding)
     if suffix in (".jsonl", ".ndjson") or (suffix in (".json", ".txt") and head.lstrip().startswith(b"{")):
-        return _open_jsonl(path, chosen)
-    return _open_csv(path, chosen, tab=TEXT_EXTENSIONS.get(suffix) == "tsv")
+        source = _open_jsonl(path, chosen)
+    else:
+        source = _open_csv(path, chosen, tab=TEXT_EXTENSIONS.get(suffix) == "tsv")
+    if limits is not None and len(source.columns) > limits.max_columns:
+        # An XLSX result sheet holds at most 16,384 columns; refuse now rather than fail at export.
+        raise BadInput(
+            f"{path.name} has {len(source.columns):,} columns; at most {limits.max_columns:,} are read "
+            "(NEMAWASHI_XLSX_MAX_COLUMNS): keep only the survey's columns / "
+            "列が多すぎます。必要な列だけを残してください",
+            detail={"columns": len(source.columns), "limit": limits.max_columns},
+        )
+    return source
 
 
 # --- text decoding --------------------------------------------------------------------------------------------
 
 
 def _text_encoding(path: Path, head: bytes, override: str | None) -> str:
-    """The file's encoding: the override, a BOM, UTF-8 if the sample decodes, else CP932 (Excel in Japan)."""
+    """The file's encoding: the override, a BOM, UTF-8 if the sample decodes, EUC-JP when it reads as that and not
+    as Shift_JIS, else CP932 (Excel in Japan)."""
     if override:
         try:
-            return codecs.lookup(override).name
+            name = codecs.lookup(override).name
+            b"a".decode(name, errors="ignore")  # base64, rot13, zlib… are codecs, not text encodings: LookupError
         except LookupError as exc:
-            raise BadInput(f"unknown encoding {override!r}: try utf-8, utf-8-sig, cp932 or utf-16") from exc
+            raise BadInput(
+                f"unknown encoding {override!r} (it must be a text encoding): try utf-8, utf-8-sig, cp932, euc_jp or "
+                "utf-16 / "
+                f"文字コード {override!r} は使えません"
+            ) from exc
+        return name
     if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
         return "utf-16"
     if b"\x00" in head:
@@ -149,6 +167,8 @@ def _text_encoding(path: Path, head: bytes, override: str | None) -> str:
     utf8_bad = sum(not _decodes(line, "utf-8") for line in sample)
     if utf8_bad == 0:
         return "utf-8"
+    if _looks_euc_jp(sample):
+        return "euc_jp"
     cp932_bad = sum(not _decodes(line, "cp932") for line in sample)
     if cp932_bad > max(2, len(sample) // 3) and utf8_bad > max(2, len(sample) // 3):
         raise BadInput(
@@ -156,6 +176,15 @@ def _text_encoding(path: Path, head: bytes, override: str | None) -> str:
             "If it is text in another encoding, pass --encoding"
         )
     return "cp932" if cp932_bad <= utf8_bad else "utf-8"
+
+
+def _looks_euc_jp(sample: list[bytes]) -> bool:
+    """EUC-JP text decodes as CP932 too, as mojibake. Its Japanese characters are byte pairs in A1–FE (8E/8F start
+    half-width kana and rarer kanji), while Shift_JIS kana and most kanji start with 81–9F: a sample that decodes
+    as EUC-JP and has no byte in 80–A0 other than 8E/8F is EUC-JP."""
+    if not all(_decodes(line, "euc_jp") for line in sample):
+        return False
+    return not any(0x80 <= byte <= 0xA0 and byte not in (0x8E, 0x8F) for line in sample for byte in line)
 
 
 def _decodes(raw: bytes, encoding: str) -> bool:
@@ -175,10 +204,19 @@ def _lines(path: Path, encoding: str) -> Iterator[_Line]:
         return
     fallback = "cp932" if encoding.startswith("utf-8") else "utf-8"
     with path.open("rb") as handle:
-        for number, raw in enumerate(handle, start=1):
+        for number, raw in enumerate(_split_bare_cr(handle), start=1):
             if number == 1 and raw.startswith(codecs.BOM_UTF8):
                 raw = raw[len(codecs.BOM_UTF8) :]
             yield _decode_line(number, raw, encoding.replace("-sig", ""), fallback)
+
+
+def _split_bare_cr(handle: Iterator[bytes]) -> Iterator[bytes]:
+    """Physical lines ending in LF, CRLF or a bare CR (old Mac exports), each with its ending."""
+    for raw in handle:
+        if b"\r" not in raw.rstrip(b"\r\n") and not raw.endswith(b"\r"):
+            yield raw
+            continue
+        yield from (part for part in _BARE_CR.split(raw) if part)
 
 
 def _decode_line(number: int, raw: bytes, encoding: str, fallback: str) -> _Line:

@@ -27,7 +27,7 @@ CREATED = 1767225600  # fixed so that identical requests get identical responses
 MAX_RECORDED = 200
 HANG_MS = 600_000
 STREAM_PIECE = 16
-FAULT_MODES = frozenset({"429", "500", "hang", "malformed", "bad_citation", "injection"})
+FAULT_MODES = frozenset({"429", "500", "hang", "malformed", "bad_citation", "injection", "hostile_rationale"})
 
 
 class ChatRequest(BaseModel):
@@ -424,7 +424,7 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description="nemawashi's deterministic mock LLM (OpenAI-compatible)")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8100)
-    parser.add_argument("--fault", default=None, help="latency:MS, 429, 500, hang, malformed, bad_citation, injection")
+    parser.add_argument("--fault", default=None, help=f"latency:MS or one of {', '.join(sorted(FAULT_MODES))}")
     parser.add_argument("--latency-ms", type=int, default=0)
     args = parser.parse_args()
     serve_mock(args.host, args.port, fault=args.fault, latency_ms=args.latency_ms)

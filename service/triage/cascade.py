@@ -22,6 +22,7 @@ from service.logging import get_logger
 from service.privacy import redact as redact_pii
 from service.tokens import count_tokens
 from service.triage.classifier import Classification, LLMClassification, LocalClassifier
+from service.triage.rationale import RATIONALE_REJECTED, check_rationale
 from service.triage.taxonomy import Taxonomy
 
 log = get_logger("classifier")
@@ -82,6 +83,7 @@ class RootCauseClassifier:
     threshold: float
     llm: ChatModel | None = None
     prompt: Prompt | None = None
+    rationale_max_chars: int = 200
 
     def pinned(self) -> RootCauseClassifier:
         """This classifier with its local model fixed at today's version (see LocalClassifier.pinned)."""
@@ -175,11 +177,19 @@ class RootCauseClassifier:
         except LLMUnavailable as exc:
             log.warning("classify.llm_unavailable", comments=len(texts), reason=exc.message)
             return [_flagged(f, "llm_unavailable") for f in fallbacks], None
-        return self.match_items(items, fallbacks), usage
+        return self.match_items(items, fallbacks, comments=texts, system_prompt=messages[0]["content"]), usage
 
-    def match_items(self, items: Sequence[BatchItem], fallbacks: Sequence[Classification]) -> list[Classification]:
+    def match_items(
+        self,
+        items: Sequence[BatchItem],
+        fallbacks: Sequence[Classification],
+        *,
+        comments: Sequence[str] | None = None,
+        system_prompt: str = "",
+    ) -> list[Classification]:
         """Each sent id's answer, checked on its own; the fallback, flagged llm_bad_output, where it is missing or
-        invalid (an id that was not sent is ignored)."""
+        invalid (an id that was not sent is ignored). With the comments as sent, each rationale is checked against
+        its comment and the system prompt (see guard_rationale)."""
         by_id: dict[str, BatchItem] = {}
         for item in items:
             by_id.setdefault(item.id.strip(), item)
@@ -192,7 +202,12 @@ class RootCauseClassifier:
             try:
                 if answer is None:
                     raise LLMOutputError("the LLM left this comment out")
-                results.append(self.from_llm(answer))
+                classification = self.from_llm(answer)
+                if comments is not None:
+                    classification = self.guard_rationale(
+                        classification, comments[i], fallback=fallback, system_prompt=system_prompt
+                    )
+                results.append(classification)
             except LLMOutputError as exc:
                 log.warning("classify.llm_bad_output", comments=1, reason=exc.message)
                 results.append(_flagged(fallback, "llm_bad_output"))
@@ -218,6 +233,20 @@ class RootCauseClassifier:
             prompt_id=self.prompt.id,
             prompt_hash=self.prompt.hash,
         )
+
+    def guard_rationale(
+        self, classification: Classification, comment: str, *, fallback: Classification, system_prompt: str
+    ) -> Classification:
+        """The LLM's rationale reaches the asker and reviewers: cleaned and capped when it quotes the comment;
+        replaced by the local quote and flagged rationale_rejected (urgent review) when it leaks the system prompt,
+        carries a link or a role marker, or does not quote the comment (an obeyed injection looks like that)."""
+        checked = check_rationale(
+            classification.rationale, comment, system_prompt=system_prompt, max_chars=self.rationale_max_chars
+        )
+        if checked.rejected is None:
+            return replace(classification, rationale=checked.text)
+        log.warning("classify.rationale_rejected", reason=checked.rejected)
+        return _flagged(replace(classification, rationale=fallback.rationale), RATIONALE_REJECTED)
 
 
 def _flagged(classification: Classification, flag: str) -> Classification:

@@ -108,7 +108,8 @@ class AskResponse(BaseModel):
     )
     flags: list[str] = Field(
         description="Why a reviewer should look closely: llm_unavailable, llm_bad_output, invalid_citation, "
-        "system_prompt_leak, kb_not_supporting, llm_no_answer, no_citation"
+        "system_prompt_leak, kb_not_supporting, llm_no_answer, no_citation, rationale_rejected (the LLM's rationale "
+        "was replaced by a quote of the question)"
     )
     lang: Literal["ja", "en"]
     usage: UsageOut

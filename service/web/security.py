@@ -1,5 +1,5 @@
 """What lets the widget run on other intranet pages safely: CORS for allowed origins, rate limits on /v1/ask and
-/v1/search (anonymous callers that make the embedder work)."""
+/v1/search (anonymous callers that make the embedder work); and the headers every HTML page carries."""
 
 from __future__ import annotations
 
@@ -7,7 +7,8 @@ import json
 
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.datastructures import MutableHeaders
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from service.config import Settings
 from service.logging import get_logger
@@ -20,6 +21,25 @@ WINDOW_S = 60.0
 LIMITED_PATH = "/v1/ask"
 SEARCH_PATH = "/v1/search"
 WHAT = {LIMITED_PATH: ("questions", "質問"), SEARCH_PATH: ("searches", "検索")}
+
+# Every page's scripts are files on this origin (no inline script, no eval); styles may be inline (<style> blocks and
+# style attributes in the templates); images only from here or data: URIs (the charts), so an approved answer cannot
+# embed a tracking pixel; no page may be framed (clickjacking on the review buttons).
+PAGE_CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
+    "font-src 'self'; connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; "
+    "frame-ancestors 'none'"
+)
+# FastAPI's /docs and /redoc load Swagger UI / ReDoc from a CDN with an inline bootstrap script.
+DOCS_CSP = (
+    "default-src 'self'; script-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net; "
+    "style-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net https://fonts.googleapis.com; "
+    "img-src 'self' data: https://fastapi.tiangolo.com https://cdn.redoc.ly; "
+    "font-src 'self' https://fonts.gstatic.com; "
+    "worker-src 'self' blob:; connect-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'"
+)
+DOCS_PATHS = ("/docs", "/redoc")
+PAGE_HEADERS = {"X-Frame-Options": "DENY", "X-Content-Type-Options": "nosniff", "Referrer-Policy": "same-origin"}
 
 
 def client_key(scope: Scope) -> str:
@@ -68,15 +88,40 @@ class AskRateLimitMiddleware:
         await send({"type": "http.response.body", "body": body})
 
 
+class PageHeadersMiddleware:
+    """Adds a Content-Security-Policy, X-Frame-Options: DENY, nosniff and a referrer policy to every HTML response
+    (a header a route set itself is kept)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        policy = DOCS_CSP if scope["path"].startswith(DOCS_PATHS) else PAGE_CSP
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = MutableHeaders(scope=message)
+                if headers.get("content-type", "").startswith("text/html"):
+                    for name, value in {"Content-Security-Policy": policy, **PAGE_HEADERS}.items():
+                        headers.setdefault(name, value)
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+
 def install_web_security(app: FastAPI, settings: Settings) -> None:
-    """Rate-limit /v1/ask and /v1/search per client, cap request bodies while they stream in, and allow the
-    configured origins (CORS); same-origin pages need neither."""
-    # Shared by every process through Redis when NEMAWASHI_REDIS_URL is set; else this process's own.
+    """Rate-limit /v1/ask and /v1/search per client, cap request bodies while they stream in, put the page headers
+    (CSP, no framing) on every HTML response, and allow the configured origins (CORS); same-origin pages need
+    neither."""
     limiter = make_limiter(settings.redis_url, "ask", settings.ask_rate_limit_per_minute, window_s=WINDOW_S)
     search = make_limiter(settings.redis_url, "search", settings.search_rate_limit_per_minute, window_s=WINDOW_S)
     app.add_middleware(AskRateLimitMiddleware, limiter=limiter, others={SEARCH_PATH: search})
     upload_limit = settings.upload_max_mb * 1024 * 1024 + UPLOAD_SLACK
     app.add_middleware(BodyLimitMiddleware, json_limit=settings.json_body_max_kb * 1024, upload_limit=upload_limit)
+    app.add_middleware(PageHeadersMiddleware)
     # Added last so it is outermost: a 429 from the limiter still carries the CORS headers the widget needs to read it.
     app.add_middleware(
         CORSMiddleware,
