@@ -158,6 +158,10 @@ class Settings(BaseSettings):
     outbox_max_attempts: int = Field(default=8, ge=1, le=100)  # then the row is dead (GET /v1/admin/outbox)
     outbox_backoff_s: float = Field(default=30.0, gt=0, le=86400)  # first retry delay, doubled each time, ±jitter
     outbox_timeout_s: float = Field(default=10.0, gt=0, le=300)  # per send (HTTP request or SMTP session)
+    # The team channels get one digest of the last 24 hours' counts a day, from this hour (local time in
+    # digest_timezone); -1: none. Every process may write it: the day is its idempotency key, so it goes once.
+    digest_hour: int = Field(default=9, ge=-1, le=23)
+    digest_timezone: str = "Asia/Tokyo"
 
     host: str = "127.0.0.1"
     port: int = 8000

@@ -103,7 +103,23 @@ def post(url: str, body: bytes, headers: dict[str, str], *, timeout: float) -> N
 TEAM_TITLES = {
     "question.abstained": "新しい未回答の質問 / A question the knowledge base could not answer",
     "draft.flagged": "確認が必要な下書き / A flagged draft needs review",
+    "digest.daily": "nemawashi 日次サマリー / Daily digest",
 }
+DIGEST_LINES = (
+    ("questions", "質問 / questions"),
+    ("abstained", "未回答 / not answered"),
+    ("flagged", "要確認の下書き / flagged drafts"),
+    ("approved", "承認 / approved"),
+    ("waiting", "未対応 / waiting"),
+)
+
+
+def _team_text(payload: dict[str, Any]) -> str:
+    """The message body: the (redacted) question, or the digest's counts."""
+    if payload.get("event") == "digest.daily":
+        counts = " · ".join(f"{label}: {payload.get(key, 0)}" for key, label in DIGEST_LINES)
+        return f"{payload.get('date', '')}（過去24時間 / last 24 hours）\n{counts}"
+    return str(payload.get("question", ""))
 
 
 def _review_link(payload: dict[str, Any], public_url: str) -> str | None:
@@ -119,8 +135,10 @@ def teams_card(payload: dict[str, Any], public_url: str) -> dict[str, Any]:
         "summary": title,
         "themeColor": "C0392B" if payload.get("event") == "question.abstained" else "E67E22",
         "title": title,
-        "text": str(payload.get("question", "")),
-        "sections": [{"facts": [{"name": "flags", "value": ", ".join(payload.get("flags", [])) or "-"}]}],
+        "text": _team_text(payload),
+        "sections": [{"facts": [{"name": "flags", "value": ", ".join(payload.get("flags", [])) or "-"}]}]
+        if payload.get("event") != "digest.daily"
+        else [],
     }
     if link := _review_link(payload, public_url):
         target = {"os": "default", "uri": link}
@@ -131,7 +149,7 @@ def teams_card(payload: dict[str, Any], public_url: str) -> dict[str, Any]:
 def slack_message(payload: dict[str, Any], public_url: str) -> dict[str, Any]:
     """A Slack incoming-webhook message: text (the notification's fallback) and blocks."""
     title = TEAM_TITLES.get(str(payload.get("event")), "nemawashi")
-    question = str(payload.get("question", ""))
+    question = _team_text(payload)
     link = _review_link(payload, public_url)
     blocks: list[dict[str, Any]] = [
         {"type": "header", "text": {"type": "plain_text", "text": title[:150]}},

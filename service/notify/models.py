@@ -35,6 +35,7 @@ class Kind(StrEnum):
     answer_updated = "answer.updated"  # a reviewer's decision changed what the asker should see
     question_abstained = "question.abstained"  # the knowledge base had no answer: the team should reply
     draft_flagged = "draft.flagged"  # a draft with a flag (invalid citation, LLM failure, ...) waits for review
+    daily_digest = "digest.daily"  # the last 24 hours' counts, once a day
 
 
 class OutboxRow(Base):

@@ -52,6 +52,19 @@ class TeamEvent(BaseModel):
     review_path: str
 
 
+class DailyDigest(BaseModel):
+    """The project team's day in counts (Teams, Slack and the webhook): no question text, nobody's name."""
+
+    event: Literal["digest.daily"] = "digest.daily"
+    date: str = Field(description="The local date the digest is for (YYYY-MM-DD).")
+    questions: int = Field(description="Questions asked in the last 24 hours.")
+    abstained: int = Field(description="Of those, the ones the knowledge base could not answer.")
+    flagged: int = Field(description="Of those, drafts flagged for a closer look.")
+    approved: int = Field(description="Answers reviewers approved in the last 24 hours.")
+    waiting: int = Field(description="Items waiting for a decision now.")
+    review_path: str = "/review"
+
+
 class OutboxOut(BaseModel):
     """A row as an admin sees it: where it goes and how delivery went (not the payload: it may hold answers)."""
 

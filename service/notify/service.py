@@ -22,7 +22,7 @@ from service.logging import get_logger
 from service.notify import repository
 from service.notify.channels import DeliveryFailed, Outgoing, send
 from service.notify.models import Channel, Kind, OutboxStatus
-from service.notify.schemas import AnswerUpdated, AskerMail, OutboxOut, TeamEvent
+from service.notify.schemas import AnswerUpdated, AskerMail, DailyDigest, OutboxOut, TeamEvent
 
 log = get_logger("notify")
 MAX_BACKOFF_S = 6 * 3600.0  # however many attempts, a retry waits at most this long
@@ -76,6 +76,14 @@ def team_event(session: Session, outbox: Outbox, *, key: str, event: TeamEvent) 
     for channel in TEAM_CHANNELS:
         if channel in outbox.channels:
             _add(session, channel, channel.value, Kind(event.event), event, key)
+
+
+def daily_digest(session: Session, outbox: Outbox, *, digest: DailyDigest) -> None:
+    """Rows for the team's channels with the day's counts; keyed by the date, so each day's digest goes once
+    however many processes write it."""
+    for channel in TEAM_CHANNELS:
+        if channel in outbox.channels:
+            _add(session, channel, channel.value, Kind.daily_digest, digest, f"digest.{digest.date}")
 
 
 def backoff_s(attempts: int, *, base_s: float, jitter: Callable[[], float] = random.random) -> float:

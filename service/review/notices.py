@@ -4,12 +4,17 @@ hear of, and new items the project team should look at. The outbox (notify/) del
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
 
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
-from service.notify.schemas import AnswerState, AnswerUpdated, AskerMail, SealedLink, TeamEvent
+from service.config import Settings
+from service.db import session_scope
+from service.notify.models import Channel
+from service.notify.schemas import AnswerState, AnswerUpdated, AskerMail, DailyDigest, SealedLink, TeamEvent
 from service.notify.service import Outbox, answer_updated, team_event
+from service.notify.service import daily_digest as daily_digest_rows
 from service.privacy import redact
 from service.review import repository
 from service.review.models import ReviewItem, ReviewStatus
@@ -81,3 +86,18 @@ def enqueued(session: Session, outbox: Outbox | None, *, item: ReviewItem) -> No
             review_path=f"/review/items/{item.id}",
         ),
     )
+
+
+def daily_digest(sessions: sessionmaker[Session], outbox: Outbox, settings: Settings, *, now: datetime) -> bool:
+    """Write today's digest for the team's channels once the local hour has come (idempotent per day, so every
+    process may call it); True when rows were written (or already there) for today."""
+    if settings.digest_hour < 0 or not outbox.channels & {Channel.webhook, Channel.teams, Channel.slack}:
+        return False
+    local = now.astimezone(ZoneInfo(settings.digest_timezone))
+    if local.hour < settings.digest_hour:
+        return False
+    since = now - timedelta(days=1)
+    with session_scope(sessions) as session:
+        counts = repository.day_counts(session, since=since)
+        daily_digest_rows(session, outbox, digest=DailyDigest(date=local.date().isoformat(), **counts))
+    return True

@@ -154,6 +154,27 @@ def save_idempotent(session: Session, **values: Any) -> None:
     session.flush()
 
 
+def day_counts(session: Session, *, since: datetime) -> dict[str, int]:
+    """What the daily digest reports: questions since then (of those abstained, and flagged drafts), approvals
+    since then, and items waiting for a decision now."""
+    asked = (
+        select(Answer.mode, ReviewItem.priority)
+        .join(Question, Question.id == Answer.question_id)
+        .outerjoin(ReviewItem, ReviewItem.question_id == Question.id)
+        .where(Question.created_at >= since)
+    )
+    rows = session.execute(asked).all()
+    approved = select(func.count()).where(ReviewItem.status == "approved", ReviewItem.decided_at >= since)
+    waiting = select(func.count()).where(ReviewItem.status == "pending")
+    return {
+        "questions": len(rows),
+        "abstained": sum(1 for mode, _ in rows if mode == "abstain"),
+        "flagged": sum(1 for mode, priority in rows if mode != "abstain" and priority == "high"),
+        "approved": int(session.scalar(approved.select_from(ReviewItem)) or 0),
+        "waiting": int(session.scalar(waiting.select_from(ReviewItem)) or 0),
+    }
+
+
 def relabel_version(session: Session) -> int:
     """The classifier version the database holds: the id of the latest applied relabel (0 before any)."""
     stmt = select(func.max(ReviewEvent.id)).where(ReviewEvent.action == "relabel", ReviewEvent.outcome == "applied")
