@@ -4,6 +4,7 @@ page (product names aside), times in the configured zone. The real app on the fa
 from __future__ import annotations
 
 import re
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -11,8 +12,10 @@ from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
-from fastapi.testclient import TestClient
+import uvicorn
+from playwright.sync_api import sync_playwright
 
 from service.auth import service as auth
 from service.bootstrap import Clients, open_clients
@@ -24,10 +27,9 @@ from service.reports.schemas import ReportQuery
 from service.reports.service import plan_feedback_report
 from service.web.i18n import TEXTS
 from service.web.pages import TEMPLATES_DIR
-from tests.conftest import KNOWLEDGE, make_settings
+from tests.conftest import KNOWLEDGE, free_port, make_settings
 from tests.fakes import HashedNgramEmbedder
 from tests.review.helpers import REVIEW_FLOW, add_item
-from tests.test_api import wait_ready
 
 # Names a Japanese page may show in Latin letters: the product, file formats and a few loanwords staff use as is.
 ALLOWED = {
@@ -82,12 +84,13 @@ def english_only(html: str) -> list[str]:
 
 @dataclass
 class Site:
-    client: TestClient
+    client: httpx.Client
     token: str
     item: int
     job: str
     settings: Settings
     app: Any
+    url: str
 
 
 @pytest.fixture(scope="module")
@@ -108,19 +111,43 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr("service.main.open_clients", fake_clients)
         app = create_app(settings)
-        with TestClient(app) as client:
-            wait_ready(client)
-            with session_scope(app.state.sessionmaker) as session:
-                token = auth.add_user(session, name="田中", role="reviewer")[1]
-                item = add_item(session, "ボーナスは減りますか？", mode="extractive").id
-            headers = {"Authorization": f"Bearer {token}"}
-            job = client.post("/v1/jobs/classify", headers=headers, files={"file": ("survey.csv", SURVEY)}).json()
-            deadline = time.monotonic() + 120
-            while client.get(f"/v1/jobs/{job['id']}", headers=headers).json()["status"] not in ("done", "failed"):
-                assert time.monotonic() < deadline, "the survey job did not finish"
-                time.sleep(0.2)
-            client.cookies.set("nemawashi_review", token)
-            yield Site(client, token, item, job["id"], settings, app)
+        server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=free_port(), log_level="warning"))
+        thread = threading.Thread(target=server.run, daemon=True)
+        thread.start()
+        url = f"http://127.0.0.1:{server.config.port}"
+        try:
+            with httpx.Client(base_url=url, timeout=60) as client:
+                _wait_ready(client)
+                yield _seed(client, app, settings, url)
+        finally:
+            server.should_exit = True
+            thread.join(timeout=30)
+
+
+def _wait_ready(client: httpx.Client) -> None:
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline:
+        try:
+            if client.get("/readyz").status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    pytest.fail("the service did not become ready")
+
+
+def _seed(client: httpx.Client, app: Any, settings: Settings, url: str) -> Site:
+    with session_scope(app.state.sessionmaker) as session:
+        token = auth.add_user(session, name="田中", role="reviewer")[1]
+        item = add_item(session, "ボーナスは減りますか？", mode="extractive").id
+    headers = {"Authorization": f"Bearer {token}"}
+    job = client.post("/v1/jobs/classify", headers=headers, files={"file": ("survey.csv", SURVEY)}).json()
+    deadline = time.monotonic() + 120
+    while client.get(f"/v1/jobs/{job['id']}", headers=headers).json()["status"] not in ("done", "failed"):
+        assert time.monotonic() < deadline, "the survey job did not finish"
+        time.sleep(0.2)
+    client.cookies.set("nemawashi_review", token)
+    return Site(client, token, item, job["id"], settings, app, url)
 
 
 def pages(site: Site) -> dict[str, str]:
@@ -156,8 +183,8 @@ def test_every_page_has_the_shared_header_and_speaks_one_language(site: Site, la
 
 
 def test_the_sign_in_page_and_the_plan_feedback_report_are_japanese_too(site: Site) -> None:
-    signed_out = TestClient(site.app)
-    login = signed_out.get("/review", params={"lang": "ja"})
+    with httpx.Client(base_url=site.url, timeout=60) as signed_out:
+        login = signed_out.get("/review", params={"lang": "ja"})
     assert login.status_code == 401 and 'id="site-header"' in login.text
     assert english_only(login.text) == []
     with session_scope(site.app.state.sessionmaker) as session:
@@ -205,3 +232,31 @@ def test_every_message_id_a_template_reads_has_both_translations() -> None:
             used.add(path if isinstance(TEXTS["ja"].get(head), dict) else head)
     missing = {u for u in used if u not in ja and u.rsplit(".", 1)[-1] not in ("get", "items", "format", "strip")}
     assert not missing, missing
+
+
+CHROMIUM = Path("/usr/bin/chromium")
+BROWSER_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--no-first-run"]
+
+
+@pytest.mark.parametrize("lang", ["ja", "en"])
+def test_in_chromium_every_page_shows_the_header_and_fits_a_390px_phone(site: Site, lang: str) -> None:
+    if not CHROMIUM.exists():
+        pytest.fail("Chromium is missing: apt-get install chromium (.ci/run does this)")
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=BROWSER_ARGS)
+        try:
+            for width, height in ((1280, 800), (390, 844)):
+                context = browser.new_context(viewport={"width": width, "height": height}, locale=f"{lang}-JP")
+                host = site.url.removeprefix("http://").split(":")[0]
+                context.add_cookies([{"name": "nemawashi_review", "value": site.token, "domain": host, "path": "/"}])
+                page = context.new_page()
+                for name, path in pages(site).items():
+                    page.goto(f"{site.url}{path}{'&' if '?' in path else '?'}lang={lang}")
+                    header = page.locator("#site-header")
+                    assert header.is_visible(), (name, width)
+                    assert header.locator("[data-nav]").count() == 5, (name, width)  # four pages and sign-out
+                    scroll = page.evaluate("document.documentElement.scrollWidth")
+                    assert scroll <= width, (name, width, scroll)
+                context.close()
+        finally:
+            browser.close()
