@@ -260,3 +260,33 @@ def test_in_chromium_every_page_shows_the_header_and_fits_a_390px_phone(site: Si
                 context.close()
         finally:
             browser.close()
+
+
+def test_the_widget_launcher_comes_first_and_escape_closes_the_panel_from_anywhere(site: Site) -> None:
+    def focused(page: Any) -> str:
+        return str(
+            page.evaluate(
+                "() => { const h = document.getElementById('nemawashi-widget'); const a = h && h.shadowRoot"
+                " && h.shadowRoot.activeElement; return a ? (a.id || a.className || a.tagName) : '' }"
+            )
+        )
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=BROWSER_ARGS)
+        try:
+            page = browser.new_page(locale="ja-JP")
+            page.goto(f"{site.url}/demo")
+            page.wait_for_function("() => document.getElementById('nemawashi-widget')")
+            page.keyboard.press("Tab")
+            assert "launcher" in focused(page)  # the first tab stop, not the last of the page
+            page.keyboard.press("Enter")
+            panel = page.locator("#nemawashi-widget [role=dialog]")
+            assert panel.is_visible() and focused(page) == "nw-question"
+            for _ in range(12):  # Tab never leaves the open panel: it cycles back to the question box
+                page.keyboard.press("Tab")
+                assert focused(page), "focus left the widget"
+            page.evaluate("document.activeElement.blur(); document.body.focus()")
+            page.keyboard.press("Escape")  # focus on the page, not in the widget
+            panel.wait_for(state="hidden")
+        finally:
+            browser.close()
