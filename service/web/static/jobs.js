@@ -18,7 +18,7 @@
   form.addEventListener("submit", function (event) {
     event.preventDefault();
     links.hidden = true; status.textContent = words.uploading;
-    fetch("/v1/jobs/classify", { method: "POST", body: new FormData(form), credentials: "same-origin" })
+    fetch(form.getAttribute("action") || "/v1/jobs/classify", { method: "POST", body: new FormData(form), credentials: "same-origin" })
       .then(function (response) {
         return response.json().then(function (body) { return { ok: response.ok, body: body, text: response.statusText }; });
       })
