@@ -206,7 +206,7 @@ def ask(
         "faq": "FAQの回答 / FAQ answer",
         "llm": "AI下書き（確認中）/ AI draft under review",
         "extractive": "抜粋（確認中）/ extract under review",
-        "abstain": "PMOに回送 / sent to the project team",
+        "abstain": "担当チームに引き継ぎ / handed to the project team",
     }
     out.print(f"[bold]{label[result.mode]}[/]\n{result.answer}\n")
     for citation in result.citations:

@@ -7,8 +7,9 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 from urllib.parse import urlparse
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import AliasChoices, Field, SecretStr
+from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -134,6 +135,18 @@ class Settings(BaseSettings):
     # 0.94 keeps "ボーナスは減りますか？" with "ボーナス下がる？" (0.945) but apart from "給料は減りますか？" (0.91).
     review_group_similarity: float = Field(default=0.94, ge=0, le=1)
     review_similar_min: float = Field(default=0.86, ge=0, le=1)  # "similar past items" shown beside an item
+    # Every time a page or report shows is in this zone, with its name (stored times stay UTC).
+    timezone: str = "Asia/Tokyo"
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        """A misspelt zone fails at start, not on the first page that shows a time."""
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown time zone {value!r}: use an IANA name such as Asia/Tokyo") from exc
+        return value
 
     # Notifications (service/notify/): every channel is off until its setting is given. Rows are written to the
     # outbox in the decision's transaction and delivered by a loop in each serving process.

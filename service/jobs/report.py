@@ -9,9 +9,8 @@ from markupsafe import Markup, escape
 
 from service.jobs.models import Job
 from service.jobs.results import Summary
+from service.web.palette import cause_colour
 
-COLORS = {"job_fear": "#d1495b", "security": "#00798c", "cost": "#edae49", "process": "#30638e", "other": "#8d99ae"}
-FALLBACK_COLORS = ("#6a4c93", "#1982c4", "#8ac926", "#ff924c")
 BAR_HEIGHT = 26
 LABEL_WIDTH = 230
 CHART_WIDTH = 720
@@ -24,7 +23,8 @@ class LabelName:
 
 
 def color(cause: str, index: int = 0) -> str:
-    return COLORS.get(cause, FALLBACK_COLORS[index % len(FALLBACK_COLORS)])
+    """The shared palette: a label has the same colour here as on the dashboard."""
+    return cause_colour(cause, index)
 
 
 def cause_chart(summary: Summary, labels: list[LabelName]) -> Markup:
@@ -39,12 +39,12 @@ def cause_chart(summary: Summary, labels: list[LabelName]) -> Markup:
         parts.append(
             f'<text x="0" y="{y + 18}" class="label">{escape(_short(label.name.split(" / ")[0], 16))}</text>'
             f'<rect x="{LABEL_WIDTH}" y="{y}" width="{bar}" height="{BAR_HEIGHT}" rx="3" fill="{color(label.id, i)}">'
-            f"<title>{escape(label.id)}: {count}</title></rect>"
+            f"<title>{escape(label.name)}: {count}</title></rect>"
             f'<text x="{LABEL_WIDTH + bar + 8}" y="{y + 18}" class="value">'
             f"{count:,} ({summary.share(count):.0%})</text>"
         )
     height = len(labels) * (BAR_HEIGHT + 8)
-    return _svg(height, "".join(parts), "Comments by root cause")
+    return _svg(height, "".join(parts), "根本原因ごとのコメント数")
 
 
 def department_chart(summary: Summary, labels: list[LabelName]) -> Markup:
@@ -63,15 +63,15 @@ def department_chart(summary: Summary, labels: list[LabelName]) -> Markup:
             w = width * share
             parts.append(
                 f'<rect x="{x:.1f}" y="{y}" width="{w:.1f}" height="{BAR_HEIGHT}" fill="{color(label.id, i)}">'
-                f"<title>{escape(department)} · {escape(label.id)}: {counts[label.id]} ({share:.0%})</title></rect>"
+                f"<title>{escape(department)} · {escape(label.name)}: {counts[label.id]} ({share:.0%})</title></rect>"
             )
             if w > 34:
                 parts.append(f'<text x="{x + w / 2:.1f}" y="{y + 18}" class="inbar">{share:.0%}</text>')
             x += w
-        parts.append(f'<text x="{LABEL_WIDTH + width + 8}" y="{y + 18}" class="value">n={total:,}</text>')
+        parts.append(f'<text x="{LABEL_WIDTH + width + 8}" y="{y + 18}" class="value">{total:,}</text>')
     legend_y = len(summary.by_department) * (BAR_HEIGHT + 8) + 6
     parts.append(_legend(labels, legend_y))
-    return _svg(legend_y + 24, "".join(parts), "Root causes by department")
+    return _svg(legend_y + 24, "".join(parts), "部署ごとの根本原因")
 
 
 def _legend(labels: list[LabelName], y: int) -> str:
@@ -80,9 +80,9 @@ def _legend(labels: list[LabelName], y: int) -> str:
     for i, label in enumerate(labels):
         items.append(
             f'<rect x="{x}" y="{y}" width="12" height="12" fill="{color(label.id, i)}"/>'
-            f'<text x="{x + 16}" y="{y + 11}" class="legend">{escape(label.id)}</text>'
+            f'<text x="{x + 16}" y="{y + 11}" class="legend">{escape(_short(label.name.split(" / ")[0], 12))}</text>'
         )
-        x += 24 + 8 * len(label.id)
+        x += 24 + 13 * len(_short(label.name.split(" / ")[0], 12))
     return "".join(items)
 
 
@@ -100,12 +100,16 @@ def _svg(height: int, body: str, title: str) -> Markup:
     )
 
 
-def render_report(job: Job, summary: Summary, labels: list[LabelName], *, mode: str) -> str:
-    """The report as one HTML document with no external resources (it opens from a file)."""
+def render_report(job: Job, summary: Summary, labels: list[LabelName], *, mode: str, lang: str = "ja") -> str:
+    """The report as one HTML document with no external resources (it opens from a file), in the shared layout."""
+    from service.web.i18n import TEXTS
     from service.web.pages import templates  # jinja2 environment shared with the other pages
 
     template = templates.env.get_template("jobs_report.html")
     return template.render(
+        lang=lang,
+        t=TEXTS[lang],
+        section="jobs",
         job=job,
         mode=mode,
         summary=summary,

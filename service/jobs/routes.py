@@ -12,7 +12,7 @@ from fastapi.responses import FileResponse, HTMLResponse, Response
 from fastapi.sse import EventSourceResponse, ServerSentEvent
 from starlette.datastructures import UploadFile
 
-from service.auth.deps import signed_in_reviewer
+from service.auth.deps import ReaderDep, signed_in_reviewer
 from service.deps import SessionDep, SessionsDep, SettingsDep
 from service.errors import BadInput
 from service.jobs.delivery import job_events, refuse_oversized, report_html, result_file, submit_upload
@@ -125,8 +125,9 @@ def job_report(job_id: str, settings: SettingsDep, sessions: SessionsDep) -> HTM
 
 
 @router.get("/jobs", response_class=HTMLResponse, include_in_schema=False)
-def upload_page(request: Request, settings: SettingsDep) -> Response:
+def upload_page(request: Request, settings: SettingsDep, reviewer: ReaderDep) -> Response:
     """A small page for reviewers: upload a survey file, watch the progress, download the results."""
-    from service.web.pages import templates
+    from service.web.pages import render_page
 
-    return templates.TemplateResponse(request, "jobs_upload.html", {"limit_mb": settings.upload_max_mb})
+    context = {"limit_mb": settings.upload_max_mb, "reviewer": reviewer}
+    return render_page(request, "jobs_upload.html", context, section="jobs")

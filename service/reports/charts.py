@@ -17,14 +17,6 @@ from typing import Any, Literal
 
 ChartFormat = Literal["svg", "png"]
 FONT_FAMILY = "IPAexGothic"
-CAUSE_COLOURS = {
-    "job_fear": "#d64545",
-    "security": "#0b5cad",
-    "cost": "#e3a008",
-    "process": "#2f9e66",
-    "other": "#9aa5b1",
-}
-_SPARE_COLOURS = ("#7b5ea7", "#e07b39", "#3b9fb5", "#b5487e", "#6b8e23", "#8d6e63")
 # rcParams are global: charts drawn at once by two request threads would see each other's settings.
 _LOCK = threading.Lock()
 
@@ -36,11 +28,6 @@ class Series:
     label: str
     values: list[int]
     colour: str
-
-
-def cause_colour(cause: str, index: int) -> str:
-    """The fixed colour of a root cause; labels added to the taxonomy later get spare colours."""
-    return CAUSE_COLOURS.get(cause, _SPARE_COLOURS[index % len(_SPARE_COLOURS)])
 
 
 @cache

@@ -11,12 +11,14 @@ from typing import Any
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
 from service.errors import BadInput
-from service.reports.charts import ChartFormat, Series, cause_colour, stacked_bars
+from service.reports.charts import ChartFormat, Series, stacked_bars
 from service.reports.records import week_monday
 from service.reports.schemas import CauseSection, ObjectionReport, PlanFeedbackReport
 from service.reports.service import NOT_SET
 from service.triage.schemas import Source
+from service.web.i18n import TEXTS
 from service.web.pages import templates
+from service.web.palette import cause_colour
 
 MARKDOWN_TEMPLATES = Path(__file__).parent / "templates"
 REPORT_SUFFIXES = (".md", ".html")
@@ -45,11 +47,12 @@ def week_label(week: str) -> str:
     return f"W{week.split('-W')[1]}\n{monday.month}/{monday.day}"
 
 
-def department_label(department: str | None) -> str:
-    return department or NOT_SET
+def department_label(department: str | None, lang: str = "") -> str:
+    """A department as shown; an unknown one is "not set" in the page's language (both without one)."""
+    return department or (str(TEXTS[lang]["report"]["not_set"]) if lang in TEXTS else NOT_SET)
 
 
-def _cause_series(report: ObjectionReport, column: str, columns: list[str | None]) -> list[Series]:
+def _cause_series(report: ObjectionReport, column: str, columns: list[str | None], lang: str) -> list[Series]:
     series = []
     for index, cause in enumerate(report.root_causes):
         values = [
@@ -57,44 +60,50 @@ def _cause_series(report: ObjectionReport, column: str, columns: list[str | None
             for value in columns
         ]
         if any(values):
-            series.append(Series(f"{cause.ja} / {cause.en}", values, cause_colour(cause.id, index)))
+            series.append(Series(cause.ja if lang == "ja" else cause.en, values, cause_colour(cause.id, index)))
     return series
 
 
-def overview_charts(report: ObjectionReport, fmt: ChartFormat) -> list[Chart]:
+def overview_charts(report: ObjectionReport, fmt: ChartFormat, lang: str = "ja") -> list[Chart]:
     """Stacked bars of root cause by ISO week and by department; none when there is no data."""
     if report.empty:
         return []
+    words = TEXTS[lang]["report"]
     by_week = stacked_bars(
         categories=[week_label(w) for w in report.weeks],
-        series=_cause_series(report, "week", list(report.weeks)),
-        title="週ごとの根本原因 / Root causes by week",
+        series=_cause_series(report, "week", list(report.weeks), lang),
+        title=words["by_week"],
         fmt=fmt,
+        value_label=words["value_label"],
     )
     by_department = stacked_bars(
-        categories=[department_label(d) for d in report.departments],
-        series=_cause_series(report, "department", report.departments),
-        title="部署ごとの根本原因 / Root causes by department",
+        categories=[department_label(d, lang) for d in report.departments],
+        series=_cause_series(report, "department", report.departments, lang),
+        title=words["by_department"],
         fmt=fmt,
         horizontal=True,
+        value_label=words["value_label"],
     )
     return [
-        Chart("by-week", "週ごとの根本原因 / Root causes by week", fmt, by_week),
-        Chart("by-department", "部署ごとの根本原因 / Root causes by department", fmt, by_department),
+        Chart("by-week", words["by_week"], fmt, by_week),
+        Chart("by-department", words["by_department"], fmt, by_department),
     ]
 
 
-def cause_chart(section: CauseSection, index: int, fmt: ChartFormat) -> Chart | None:
+def cause_chart(section: CauseSection, index: int, fmt: ChartFormat, lang: str = "ja") -> Chart | None:
     """The week-by-week trend of one root cause."""
     if not section.questions:
         return None
-    title = f"{section.cause.ja} / {section.cause.en}: 週ごとの推移 / trend by week"
+    name = section.cause.ja if lang == "ja" else section.cause.en
+    words = TEXTS[lang]["report"]
+    title = str(words["trend"]).format(cause=name)
     data = stacked_bars(
         categories=[week_label(w.week) for w in section.weekly],
-        series=[Series(section.cause.ja, [w.questions for w in section.weekly], cause_colour(section.cause.id, index))],
+        series=[Series(name, [w.questions for w in section.weekly], cause_colour(section.cause.id, index))],
         title=title,
         fmt=fmt,
         height=2.4,
+        value_label=words["value_label"],
     )
     return Chart(f"trend-{re.sub(r'[^A-Za-z0-9_-]', '_', section.cause.id)}", title, fmt, data)
 
@@ -111,7 +120,7 @@ def pivot(report: ObjectionReport, column: str) -> dict[str, Any]:
         if any(values):
             rows.append({"cause": cause, "values": values, "total": sum(values)})
     totals = [sum(row["values"][i] for row in rows) for i in range(len(columns))]
-    headers = list(report.weeks) if column == "week" else [department_label(d) for d in columns]
+    headers = list(report.weeks) if column == "week" else list(columns)  # the template names an unknown department
     return {"headers": headers, "rows": rows, "totals": totals, "total": sum(totals)}
 
 
@@ -132,35 +141,48 @@ _MARKDOWN = Environment(
 _MARKDOWN.filters["md"] = md
 
 
-def _helpers(base_url: str) -> dict[str, Any]:
+def _helpers(base_url: str, lang: str = "") -> dict[str, Any]:
     return {
         "percent": percent,
         "pivot": pivot,
-        "department_label": department_label,
+        "department_label": lambda department: department_label(department, lang),
         "doc_types": DOC_TYPES,
+        "colour": cause_colour,
+        "week_start": lambda week: f"{week_monday(week).month}/{week_monday(week).day}",
         "base_url": base_url.rstrip("/"),
     }
 
 
-def dashboard_context(report: ObjectionReport, *, departments: list[str], query_string: str) -> dict[str, Any]:
+def dashboard_context(
+    report: ObjectionReport, *, departments: list[str], query_string: str, lang: str = "ja"
+) -> dict[str, Any]:
     """What dashboard.html needs: the report, its charts as inline SVG, the filter choices."""
     return {
         "report": report,
         "query_string": query_string,
-        "charts": overview_charts(report, "svg"),
+        "charts": overview_charts(report, "svg", lang),
         "department_choices": departments,
         "sources": [str(s) for s in Source],
-        "lang": "ja",
-        **_helpers(""),
+        **_helpers("", lang),
     }
 
 
-def render_plan_feedback_html(report: PlanFeedbackReport, *, base_url: str) -> str:
-    """One self-contained HTML file: charts inline as SVG, no external requests."""
-    charts = overview_charts(report.overview, "svg")
-    trends = {s.cause.id: cause_chart(s, i, "svg") for i, s in enumerate(_in_taxonomy_order(report))}
+def render_plan_feedback_html(report: PlanFeedbackReport, *, base_url: str, lang: str = "ja") -> str:
+    """One self-contained HTML file in one language: charts inline as SVG, no external requests."""
+    ordered = _in_taxonomy_order(report)
+    charts = overview_charts(report.overview, "svg", lang)
+    trends = {s.cause.id: cause_chart(s, i, "svg", lang) for i, s in enumerate(ordered)}
     template = templates.env.get_template("report_plan_feedback.html")
-    return template.render(report=report, charts=charts, trends=trends, lang="ja", **_helpers(base_url))
+    return template.render(
+        report=report,
+        charts=charts,
+        trends=trends,
+        lang=lang,
+        t=TEXTS[lang],
+        section="dashboard",
+        cause_index={s.cause.id: i for i, s in enumerate(ordered)},
+        **_helpers(base_url, lang),
+    )
 
 
 def render_plan_feedback_markdown(report: PlanFeedbackReport, *, stem: str, base_url: str) -> tuple[str, list[Chart]]:

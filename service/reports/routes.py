@@ -7,14 +7,15 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse
 
-from service.auth.deps import signed_in_reviewer
+from service.auth.deps import ReaderDep, signed_in_reviewer
 from service.deps import SessionDep
 from service.reports.records import known_departments
 from service.reports.render import dashboard_context
 from service.reports.schemas import ObjectionReport, ReportQuery
 from service.reports.service import objection_report
 from service.triage.deps import TriageDep
-from service.web.pages import templates
+from service.web.i18n import request_lang
+from service.web.pages import render_page
 
 router = APIRouter(tags=["reports"], dependencies=[Depends(signed_in_reviewer)])
 QueryDep = Annotated[ReportQuery, Query()]
@@ -30,10 +31,15 @@ def objections(query: QueryDep, session: SessionDep, triage: TriageDep) -> Objec
 
 
 @router.get("/dashboard", response_class=HTMLResponse, include_in_schema=False)
-def dashboard(request: Request, query: QueryDep, session: SessionDep, triage: TriageDep) -> HTMLResponse:
-    """The objection report as a page for the project team, with charts and filters."""
+def dashboard(
+    request: Request, query: QueryDep, session: SessionDep, triage: TriageDep, reviewer: ReaderDep
+) -> HTMLResponse:
+    """The objection report as a page for the project team, with charts and filters, in the reader's language."""
     report = objection_report(
         session, query=query, taxonomy=triage.classifier.taxonomy, embedder=triage.knowledge.store.embedder
     )
-    context = dashboard_context(report, departments=known_departments(session), query_string=request.url.query)
-    return templates.TemplateResponse(request, "dashboard.html", context)
+    lang = request_lang(request)
+    context = dashboard_context(
+        report, departments=known_departments(session), query_string=request.url.query, lang=lang
+    )
+    return render_page(request, "dashboard.html", {**context, "reviewer": reviewer}, section="dashboard")

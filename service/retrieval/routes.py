@@ -11,15 +11,10 @@ from service.retrieval import service
 from service.retrieval.deps import KnowledgeDep
 from service.retrieval.schemas import SearchRequest, SearchResponse
 from service.retrieval.service import SearchOptions
-from service.web.pages import templates
+from service.web.i18n import request_lang
+from service.web.pages import render_page
 
 router = APIRouter()
-TYPE_LABELS = {
-    "plan": "導入計画 / Plan",
-    "faq": "FAQ",
-    "risk": "リスク登録簿 / Risk register",
-    "doc": "資料 / Document",
-}
 
 
 @router.post("/v1/search", response_model=SearchResponse, tags=["retrieval"])
@@ -41,14 +36,19 @@ async def search(body: SearchRequest, knowledge: KnowledgeDep, settings: Setting
 @router.get("/kb", response_class=HTMLResponse, tags=["pages"])
 def kb_index(request: Request, session: SessionDep) -> HTMLResponse:
     """Every knowledge document, grouped by type."""
-    return templates.TemplateResponse(
-        request, "kb_index.html", {"groups": service.documents_by_type(session), "type_labels": TYPE_LABELS}
-    )
+    return render_page(request, "kb_index.html", {"groups": service.documents_by_type(session)}, section="kb")
 
 
 @router.get("/kb/{doc_id}", response_class=HTMLResponse, tags=["pages"])
 def kb_document(request: Request, doc_id: str, session: SessionDep) -> HTMLResponse:
-    """The human-readable source page a citation links to."""
+    """The human-readable source page a citation links to; the page's words in the reader's language."""
     doc = service.get_kb_document(session, doc_id=doc_id)
-    context = {"doc": doc, "translation": service.translation_of(session, doc), "type_labels": TYPE_LABELS}
-    return templates.TemplateResponse(request, "kb_document.html", context)
+    triage = getattr(request.app.state, "triage", None)
+    lang = request_lang(request)
+    labels = triage.classifier.taxonomy.labels if triage is not None else []
+    context = {
+        "doc": doc,
+        "translation": service.translation_of(session, doc),
+        "cause_names": {label.id: getattr(label.name, lang) for label in labels},
+    }
+    return render_page(request, "kb_document.html", context, section="kb")

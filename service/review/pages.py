@@ -8,9 +8,11 @@ CSRF value derived from the token. The review API (/v1/review) takes only the Au
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import parse_qs, urlencode
+from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, RedirectResponse, Response
@@ -25,14 +27,18 @@ from service.notify.service import Outbox
 from service.retrieval.deps import KnowledgeDep
 from service.review import decisions, repository, service
 from service.review.grouping import QuestionSpace
-from service.review.i18n import TEXTS, pick_lang
 from service.review.schemas import Decision, ItemQuery
 from service.triage.deps import TriageDep
-from service.web.pages import templates
+from service.web.i18n import TEXTS, request_lang
+from service.web.pages import local_time, render_page
 
 router = APIRouter(include_in_schema=False)
 STATIC = Path(__file__).resolve().parent.parent / "web" / "static"
-ASSETS = {"review.js": "application/javascript; charset=utf-8", "review.css": "text/css; charset=utf-8"}
+ASSETS = {
+    "review.js": "application/javascript; charset=utf-8",
+    "review.css": "text/css; charset=utf-8",
+    "jobs.js": "application/javascript; charset=utf-8",
+}
 _MAX_FORM_BYTES = 64 * 1024
 _LIST_KEYS = ("status", "root_cause", "source", "department", "mode")
 _decision = TypeAdapter(Decision)
@@ -55,18 +61,13 @@ def _one(form: dict[str, list[str]], name: str) -> str:
 
 
 def _lang(request: Request) -> str:
-    return pick_lang(request.query_params.get("lang"), request.cookies.get("review_lang"), request.headers)
+    return request_lang(request)
 
 
 def _page(request: Request, name: str, context: dict[str, Any], status_code: int = 200) -> HTMLResponse:
-    lang = context.get("lang") or _lang(request)
-    switched = {**dict(request.query_params), "lang": "en" if lang == "ja" else "ja"}
-    context = {"lang": lang, "t": TEXTS[lang], "switch_url": f"{request.url.path}?{urlencode(switched)}", **context}
-    response = templates.TemplateResponse(request, name, context, status_code=status_code)
+    response = render_page(request, name, context, section="review", status_code=status_code)
     response.headers["Cache-Control"] = "no-store"
     response.headers["X-Frame-Options"] = "DENY"
-    if request.query_params.get("lang") in TEXTS:
-        response.set_cookie("review_lang", lang, max_age=365 * 86400, samesite="strict", httponly=True)
     return response
 
 
@@ -80,7 +81,7 @@ def login_page(request: Request, *, error: str | None = None, next_url: str | No
     """401 with the sign-in form: nothing under /review is shown without a valid token."""
     if next_url is None:
         next_url = request.url.path + (f"?{request.url.query}" if request.url.query else "")
-    context = {"error": error, "next_url": _safe_next(next_url)}
+    context = {"error": error, "next_url": _safe_next(next_url), "hide_sign_out": True}
     return _page(request, "review_login.html", context, status_code=401)
 
 
@@ -126,6 +127,7 @@ def queue_page(request: Request, session: SessionDep, knowledge: KnowledgeDep, s
     page = service.list_items(
         session, query=query, space=QuestionSpace.of(knowledge), threshold=settings.review_group_similarity
     )
+    labels = _labels(getattr(request.app.state, "triage", None), _lang(request))
     back = urlencode([(k, v) for k, v in request.query_params.multi_items() if k != "lang"])
     base_qs = urlencode([(k, v) for k, v in request.query_params.multi_items() if k not in ("lang", "page")])
     context = {
@@ -135,7 +137,8 @@ def queue_page(request: Request, session: SessionDep, knowledge: KnowledgeDep, s
         "query": query,
         "page": page,
         "back": back,
-        "labels": _labels(getattr(request.app.state, "triage", None), _lang(request)),
+        "labels": labels,
+        "label_names": dict(labels),
         "notice": {"kind": "error", "text": problem} if problem else None,
     }
     return _page(request, "review_list.html", context)
@@ -147,14 +150,23 @@ def login(request: Request, session: SessionDep, form: FormDep) -> Response:
     token, next_url = _one(form, "token"), _safe_next(_one(form, "next") or "/review")
     try:
         authenticate(session, token)
-    except Unauthorized as exc:
-        return login_page(request, error=exc.message, next_url=next_url)
+    except Unauthorized:
+        return login_page(request, error=TEXTS[_lang(request)]["sign_in_error"], next_url=next_url)
     response = RedirectResponse(next_url, status_code=303)
     secure = request.url.scheme == "https"
     # Path "/": the dashboard and bulk jobs read it too (SameSite=Strict: no other site can send it). The review
     # API still accepts only the Authorization header.
     response.set_cookie(COOKIE_NAME, token, httponly=True, samesite="strict", secure=secure, path="/")
     return response
+
+
+@router.get("/review/logout", response_class=HTMLResponse)
+def logout_page(request: Request, session: SessionDep) -> Response:
+    """The header's sign-out link on pages without a form: one button, so no other site can sign a reviewer out."""
+    who = signed_in(request, session)
+    if who is None:
+        return RedirectResponse("/review", status_code=303)
+    return _page(request, "review_logout.html", {"reviewer": who[0], "csrf": csrf_token(who[1])})
 
 
 @router.post("/review/logout")
@@ -204,6 +216,8 @@ def _item_page(
         "idempotency_key": uuid.uuid4().hex,
         "notice": notice,
         "can_approve": bool(detail.draft and detail.draft.mode != "abstain"),
+        "needs_confirm": bool(detail.draft and detail.draft.mode == "extractive" and not detail.item.final_answer),
+        "timezone": settings.timezone,
         "sent": sent or {"action": ""},
     }
     return _page(request, "review_item.html", context, status_code=status_code)
@@ -238,6 +252,8 @@ def _sent(form: dict[str, list[str]]) -> dict[str, str]:
 def _decision_from(form: dict[str, list[str]]) -> Decision:
     action = _one(form, "action")
     fields: dict[str, Any] = {"action": action, "version": _one(form, "version") or 0}
+    if action == "approve":
+        fields["confirm_extract"] = _one(form, "confirm_extract").lower() in ("true", "on", "1")
     fields["group"] = [int(v) for v in form.get("group", []) if v.strip().isascii() and v.strip().isdigit()]
     for name in ("answer", "reason", "root_cause", "reply"):
         if name in form:
@@ -251,6 +267,25 @@ def _decision_from(form: dict[str, list[str]]) -> Decision:
     except ValidationError as exc:
         problems = "; ".join(f"{'.'.join(map(str, e['loc'][1:])) or 'form'}: {e['msg']}" for e in exc.errors())
         raise BadInput(problems) from exc
+
+
+def _stale_text(exc: decisions.StaleDecision, *, lang: str, zone: str) -> str:
+    """The conflict notice in the page's language, the time in the configured zone."""
+    detail = exc.detail if isinstance(exc.detail, dict) else {}
+    try:
+        when = local_time(datetime.fromisoformat(str(detail["changed_at"])), ZoneInfo(zone))
+    except (KeyError, ValueError):
+        return exc.message
+    who, version, yours = detail.get("changed_by"), detail.get("current_version"), detail.get("your_version")
+    return str(TEXTS[lang]["stale_short"]).format(who=who, when=when, version=version, yours=yours)
+
+
+def _confirmed_extract(session: Any, *, item_id: int, decision: Decision, lang: str) -> None:
+    """The API's refusal of an unconfirmed excerpt approval, worded for the page."""
+    try:
+        service.check_extract_confirmed(session, item_id=item_id, decision=decision)
+    except BadInput as exc:
+        raise BadInput(str(TEXTS[lang]["extract_refused"])) from exc
 
 
 @router.post("/review/items/{item_id}", response_class=HTMLResponse)
@@ -277,6 +312,7 @@ def decide_in_page(
         )  # fmt: skip
     try:
         decision = _decision_from(form)
+        _confirmed_extract(session, item_id=item_id, decision=decision, lang=_lang(request))
         result = decisions.decide(
             session,
             item_id=item_id,
@@ -289,7 +325,7 @@ def decide_in_page(
             outbox=Outbox.from_settings(settings),
         )
     except decisions.StaleDecision as exc:  # refused and rolled back; the attempt is in the audit log already
-        notice = {"kind": "conflict", "text": exc.message}
+        notice = {"kind": "conflict", "text": _stale_text(exc, lang=_lang(request), zone=settings.timezone)}
         return _item_page(
             request, session, item_id=item_id, who=who, knowledge=knowledge, settings=settings, back=back,
             notice=notice, status_code=409, sent=_sent(form),

@@ -71,6 +71,7 @@ def decide(
 ) -> DecisionResult:
     """Approve, edit and approve, reject, withdraw, relabel or assign. Send the item's `version`: a decision made
     on an older one gets 409 naming who changed the item and when."""
+    service.check_extract_confirmed(session, item_id=item_id, decision=body)
     result = decisions.decide(
         session,
         item_id=item_id,

@@ -196,6 +196,11 @@ class _Decision(BaseModel):
 
 class Approve(_Decision):
     action: Literal["approve"]
+    confirm_extract: bool = Field(
+        default=False,
+        description="Required for a draft that is only excerpts (answer mode extractive): nobody wrote it as an "
+        "answer, so publishing it as it is must be confirmed (or edit it instead).",
+    )
 
 
 class Edit(_Decision):

@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from service.auth.service import Reviewer
 from service.config import Settings
 from service.db import session_scope
+from service.errors import BadInput
 from service.notify.service import Outbox
 from service.retrieval.approved import ApprovedAnswers
 from service.retrieval.service import KnowledgeIndex
@@ -21,6 +22,7 @@ from service.review.grouping import QuestionSpace, cluster, question_vectors, si
 from service.review.models import QuestionVector, ReviewItem, ReviewStatus
 from service.review.repository import QueueRow
 from service.review.schemas import (
+    Approve,
     AuditEntry,
     CitedPassage,
     ClassificationOut,
@@ -237,6 +239,20 @@ def _citations(raw: list[dict[str, object]], knowledge: KnowledgeIndex) -> list[
         chunk = knowledge.chunks.get(str(citation.get("chunk_id", "")))
         passages.append(CitedPassage.model_validate({**citation, "passage": chunk.text if chunk else None}))
     return passages
+
+
+def check_extract_confirmed(session: Session, *, item_id: int, decision: object) -> None:
+    """Approving an excerpt draft as it is needs confirm_extract: its quotes were never written as an answer, and an
+    approved answer is reused word for word (an edit is the other way out)."""
+    if not isinstance(decision, Approve) or decision.confirm_extract:
+        return
+    item = repository.get_item(session, item_id)
+    answer = repository.answer_of(session, item.question_id)
+    if answer is not None and answer.mode == "extractive" and not item.final_answer:
+        raise BadInput(
+            "this draft is only excerpts from the documents, which nobody wrote as an answer: edit it into an answer "
+            '(action "edit") or approve with "confirm_extract": true'
+        )
 
 
 def item_detail(session: Session, *, item_id: int, knowledge: KnowledgeIndex, settings: Settings) -> ItemDetail:

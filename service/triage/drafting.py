@@ -18,7 +18,7 @@ _LEAK_WINDOW = 30  # characters of the system prompt that may not appear in an a
 
 ABSTAIN_TEXT = {
     "ja": "ご質問ありがとうございます。この内容は、現在のナレッジベースの資料だけでは確かなお答えができません。"
-    "プロジェクトチーム（PMO）に回送しましたので、担当者から改めて回答します。",
+    "担当チーム（PMO）に引き継ぎましたので、担当者から改めて回答します。",
     "en": "Thank you for your question. The knowledge base does not cover it well enough for a reliable answer, "
     "so it has gone to the project team (PMO), who will reply to you.",
 }

@@ -1,17 +1,27 @@
-"""Jinja2 templates and the safe Markdown renderer shared by server-rendered pages."""
+"""Jinja2 templates, the safe Markdown renderer and the page helpers shared by every server-rendered page."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
+from zoneinfo import ZoneInfo
 
 from fastapi.templating import Jinja2Templates
+from jinja2 import pass_context
+from jinja2.runtime import Context
 from markdown_it import MarkdownIt
 from markdown_it.common.utils import escapeHtml
 from markdown_it.renderer import RendererHTML
 from markdown_it.token import Token
 from markupsafe import Markup
+from starlette.requests import Request
+from starlette.responses import HTMLResponse
+
+from service.config import get_settings
+from service.web.i18n import LANG_COOKIE, TEXTS, request_lang
 
 TEMPLATES_DIR = Path(__file__).parent / "templates"
 # html=False: raw HTML in a document is shown as text, never executed.
@@ -35,5 +45,43 @@ def render_markdown(text: str) -> Markup:
     return Markup(_markdown.render(text))
 
 
+def page_zone(context: Context | dict[str, Any]) -> ZoneInfo:
+    """The zone times are shown in: the running app's NEMAWASHI_TIMEZONE (or the environment's, for files)."""
+    request = context.get("request")
+    settings = getattr(getattr(getattr(request, "app", None), "state", None), "settings", None) or get_settings()
+    return ZoneInfo(settings.timezone)
+
+
+def local_time(moment: datetime, zone: ZoneInfo, fmt: str = "%Y-%m-%d %H:%M") -> str:
+    """A stored (UTC) time as people read it: in the configured zone, with the zone's name."""
+    aware = moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+    return f"{aware.astimezone(zone).strftime(fmt)} {aware.astimezone(zone).tzname()}"
+
+
+@pass_context
+def localtime_filter(context: Context, moment: datetime | None, fmt: str = "%Y-%m-%d %H:%M") -> str:
+    """`{{ item.created_at | localtime }}` → "2026-12-01 16:51 JST"."""
+    return "" if moment is None else local_time(moment, page_zone(context), fmt)
+
+
 templates = Jinja2Templates(directory=str(TEMPLATES_DIR))
 templates.env.filters["markdown"] = render_markdown
+templates.env.filters["localtime"] = localtime_filter
+
+
+def switch_url(request: Request, lang: str) -> str:
+    """The same page in the other language."""
+    switched = {**dict(request.query_params), "lang": "en" if lang == "ja" else "ja"}
+    return f"{request.url.path}?{urlencode(switched)}"
+
+
+def render_page(
+    request: Request, name: str, context: dict[str, Any], *, section: str = "", status_code: int = 200
+) -> HTMLResponse:
+    """A page in the shared layout, in the request's language; ?lang= is remembered in a cookie."""
+    lang = context.get("lang") or request_lang(request)
+    shared = {"lang": lang, "t": TEXTS[lang], "switch_url": switch_url(request, lang), "section": section}
+    response = templates.TemplateResponse(request, name, {**shared, **context}, status_code=status_code)
+    if request.query_params.get("lang") in TEXTS:
+        response.set_cookie(LANG_COOKIE, lang, max_age=365 * 86400, samesite="strict", httponly=True)
+    return response

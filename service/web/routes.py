@@ -10,15 +10,13 @@ from pathlib import Path
 from typing import Literal
 
 from fastapi import APIRouter, Query, Request, Response
-from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.responses import HTMLResponse
 
 from service.web.pages import templates
 
 router = APIRouter(tags=["pages"])
 
 WIDGET_FILE = Path(__file__).parent / "static" / "widget.js"
-# Scripts of public pages, served as files so no page needs an inline script (see security.PAGE_CSP).
-PAGE_SCRIPTS = {"jobs_upload.js": Path(__file__).parent / "static" / "jobs_upload.js"}
 # The URL is unversioned (pages embed it once), so caches keep it briefly and then revalidate with the ETag.
 WIDGET_CACHE_CONTROL = "public, max-age=300, stale-while-revalidate=3600"
 
@@ -70,16 +68,6 @@ def widget_js(request: Request) -> Response:
         headers["Content-Encoding"] = "gzip"
     body = asset.gzipped if use_gzip else asset.plain
     return Response(body, media_type="application/javascript; charset=utf-8", headers=headers)
-
-
-@router.get("/static/{name}", include_in_schema=False)
-def page_script(name: str) -> Response:
-    """A page's script (PAGE_SCRIPTS); 404 for any other name."""
-    if name not in PAGE_SCRIPTS:
-        return JSONResponse({"error": f"no script {name!r} / スクリプト {name!r} はありません"}, status_code=404)
-    asset = load_asset(PAGE_SCRIPTS[name])
-    headers = {"ETag": asset.etag, "Cache-Control": WIDGET_CACHE_CONTROL, "X-Content-Type-Options": "nosniff"}
-    return Response(asset.plain, media_type="application/javascript; charset=utf-8", headers=headers)
 
 
 @router.get("/demo", response_class=HTMLResponse, include_in_schema=False)

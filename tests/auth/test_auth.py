@@ -33,7 +33,9 @@ def _review_api_routes(review: ReviewApp) -> list[tuple[str, str]]:
 
 def _call(review: ReviewApp, method: str, path: str, headers: dict[str, str]) -> Any:
     url = path.replace("{item_id}", "1").replace("{name}", "someone")
-    return review.client.request(method, url, headers=headers, json={"action": "approve", "version": 1})
+    return review.client.request(
+        method, url, headers=headers, json={"action": "approve", "version": 1, "confirm_extract": True}
+    )
 
 
 def test_every_review_endpoint_answers_401_without_a_token_or_with_a_bad_one(review: ReviewApp) -> None:

@@ -79,9 +79,10 @@ def test_the_html_report_embeds_its_charts_and_has_a_section_per_root_cause(
     assert len(charts) == 2 + 3  # by week, by department, and a trend per root cause with questions
     assert all(base64.b64decode(c).lstrip().startswith(b"<?xml") for c in charts)
     for cause in taxonomy().labels[:4]:  # job_fear, security, cost, process
-        assert f"<h2>{cause.name.ja} <span" in html
-    for part in ("職員の声", "What staff said", "Entries that answered it", "What is missing", "Suggested changes"):
+        assert f"{cause.name.ja}</h2>" in html
+    for part in ("社員の声", "回答に使われた資料", "不足している点", "計画への提案"):
         assert part in html
+    assert "What staff said" not in html and "職員の声" not in html  # one language per file
     assert 'href="http://nemawashi.intra/kb/faq-job-01-ja"' in html
     assert "この期間の質問はありません" in html  # process had no questions: said so, not left out
 
@@ -105,7 +106,7 @@ def test_the_markdown_report_links_png_charts_written_beside_it(
         "費用・予算・投資対効果 / Cost, budget and return on investment",
         "情報セキュリティ・個人情報 / Information security and personal data",
     ]
-    assert text.count("### 職員の声 / What staff said") == 3
+    assert text.count("### 社員の声 / What staff said") == 3
 
 
 def test_each_section_lists_what_staff_said_what_answered_it_and_what_is_missing(
@@ -181,7 +182,7 @@ def test_llm_suggestions_are_marked_as_ai_drafts_and_cannot_cite_invented_entrie
     ]
     assert all(not s.suggestions for s in report.sections[1:])
     html = write_plan_feedback(report, tmp_path / "r.html", base_url="")[0].read_text(encoding="utf-8")
-    assert "AI作成の提案 / drafted by AI" in html and "drafted by AI (scripted-llm)" in html
+    assert "AI作成の提案" in html and "AI（scripted-llm）が作成した案" in html
     markdown = write_plan_feedback(report, tmp_path / "r.md", base_url="")[0].read_text(encoding="utf-8")
     assert "AI作成の提案 / drafted by AI" in markdown
     prompt = "\n".join(m["content"] for m in llm.sent[0])
@@ -238,5 +239,5 @@ def test_an_empty_database_writes_a_report_that_says_there_is_no_data(
     html = write_plan_feedback(report, tmp_path / "empty.html", base_url="")
     markdown = write_plan_feedback(report, tmp_path / "empty.md", base_url="")
     assert html == [tmp_path / "empty.html"] and markdown == [tmp_path / "empty.md"]  # no charts of nothing
-    assert "No data for this period" in html[0].read_text(encoding="utf-8")
+    assert "この期間のデータはありません" in html[0].read_text(encoding="utf-8")
     assert "この期間のデータはありません" in markdown[0].read_text(encoding="utf-8")

@@ -97,10 +97,12 @@ def test_the_dashboard_shows_charts_tables_and_redacted_quotes(seeded: TestClien
     html = page.text
     charts = re.findall(r'src="data:image/svg\+xml;base64,([^"]+)"', html)
     assert len(charts) == 2 and all(b"<svg" in base64.b64decode(c) for c in charts)
-    assert "反対意見ダッシュボード" in html and "Most recurring objections" in html
-    assert "Questions the knowledge base could not answer" in html
+    assert "反対意見ダッシュボード" in html and "繰り返し出る反対意見" in html
+    assert "ナレッジベースで答えられなかった質問" in html and "Most recurring objections" not in html
     assert "ボーナスは減りますか？" in html and "[email]" in html and EMAIL not in html
     assert '<option value="情報システム部"' in html
+    english = seeded.get("/dashboard", params={"lang": "en"}).text
+    assert "Most recurring objections" in english and "反対意見ダッシュボード" not in english
 
 
 def test_the_dashboard_keeps_the_chosen_filters_and_an_empty_form_means_no_filter(seeded: TestClient) -> None:

@@ -186,9 +186,11 @@ def test_shortcuts_approve_reject_relabel_and_move_and_a_change_by_someone_else_
     notice = page.locator("#stale-notice")
     expect(notice).to_be_visible(timeout=15_000)
     expect(notice).to_contain_text("suzuki")
+    page.keyboard.press("a")  # an excerpt draft: the first a asks for confirmation, the second confirms
     page.keyboard.press("a")  # decided on the old version: refused, and the page says who changed it
     expect(page.locator("#notice")).to_contain_text("suzuki")
     ready(page)
+    page.keyboard.press("a")
     page.keyboard.press("a")  # the page now shows the current version
     expect(page.locator("#item-status")).to_have_text("承認済み")
     audit = served.api("GET", f"/v1/review/items/{item_id}/audit", suzuki).json()

@@ -115,7 +115,10 @@ def test_two_reviewers_deciding_at_once_exactly_one_applies_and_the_audit_log_ha
         response = review.client.post(f"/v1/review/items/{item}/decisions", headers=headers, json=action)
         results[headers["Authorization"]] = response.status_code
 
-    actions = [{"action": "approve", "version": 1}, {"action": "reject", "version": 1, "reason": "重複"}]
+    actions = [
+        {"action": "approve", "version": 1, "confirm_extract": True},
+        {"action": "reject", "version": 1, "reason": "重複"},
+    ]
     threads = [threading.Thread(target=decide, args=pair) for pair in zip(reviewers, actions, strict=True)]
     for thread in threads:
         thread.start()

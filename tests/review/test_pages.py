@@ -28,7 +28,7 @@ def _form(token: str, item: dict[str, object], **fields: object) -> dict[str, ob
 
 def test_signing_in_sets_an_httponly_same_site_cookie_and_a_bad_token_is_refused(review: ReviewApp) -> None:
     refused = review.client.post("/review/login", data={"token": "nmw_wrong"}, follow_redirects=False)
-    assert refused.status_code == 401 and "not valid" in refused.text and "set-cookie" not in refused.headers
+    assert refused.status_code == 401 and "トークンが正しくない" in refused.text and "set-cookie" not in refused.headers
     token = review.user("sato")["Authorization"].removeprefix("Bearer ")
     response = review.client.post(
         "/review/login", data={"token": token, "next": "https://evil.example/"}, follow_redirects=False
@@ -71,7 +71,9 @@ def test_the_item_page_shows_the_draft_beside_its_cited_passages_and_the_audit_t
     assert first["passage"] and first["passage"][:30] in page and f'href="{first["url"]}"' in page
     assert detail["classification"]["rationale"] in page
     audit = page[page.index('id="audit"') :]
-    assert 'data-action="relabel"' in audit and 'data-actor="suzuki"' in audit and "process" in audit
+    assert (
+        'data-action="relabel"' in audit and 'data-actor="suzuki"' in audit and "業務手順・引き継ぎ・役割分担" in audit
+    )
 
 
 def test_a_decision_sent_from_the_page_applies_and_says_so(review: ReviewApp) -> None:
@@ -79,7 +81,7 @@ def test_a_decision_sent_from_the_page_applies_and_says_so(review: ReviewApp) ->
     token = _sign_in(review)
     state = review.client.get(f"/review/items/{item}/state").json()
     # A tampered group id ("²" passes str.isdigit but is no number) is ignored, not a 500.
-    form = _form(token, state, action="approve", group=["²"])
+    form = _form(token, state, action="approve", group=["²"], confirm_extract="true")
     response = review.client.post(f"/review/items/{item}", data=form)
     assert response.status_code == 200 and "承認して公開しました" in response.text
     assert review.client.get(f"/review/items/{item}/state").json()["status"] == "approved"

@@ -85,7 +85,7 @@
       var approve = document.getElementById("approve-form");
       if (event.key === "j") go(document.getElementById("next-item"));
       else if (event.key === "k") go(document.getElementById("prev-item"));
-      else if (event.key === "a" && approve) approve.requestSubmit();
+      else if (event.key === "a" && approve) approveWithConfirmation(approve);
       else if (event.key === "e") open("edit-panel");
       else if (event.key === "r") open("reject-panel");
       else if (event.key === "l") open("relabel-panel");
@@ -100,6 +100,23 @@
     watchForChanges();
   }
 
+  // An excerpt draft (quotes nobody wrote as an answer) is published only after a second a: the first one shows
+  // the warning and the confirmation box; the second ticks it and approves.
+  function approveWithConfirmation(form) {
+    var box = document.getElementById("confirm-extract");
+    if (box && !box.checked) {
+      if (form.dataset.armed === "1") box.checked = true;
+      else {
+        form.dataset.armed = "1";
+        form.classList.add("rv-armed");
+        var warning = document.getElementById("extract-warning");
+        if (warning) warning.scrollIntoView({ block: "nearest" });
+        return;
+      }
+    }
+    form.requestSubmit();
+  }
+
   // Someone else may decide the item while it is open: poll its version and say who changed it.
   function watchForChanges() {
     var item = document.getElementById("item");
@@ -112,7 +129,9 @@
         .then(function (response) { return response.ok ? response.json() : null; })
         .then(function (state) {
           if (!state || state.version === version) return;
-          var when = new Date(state.updated_at).toLocaleString(document.documentElement.lang || undefined);
+          var zone = notice.dataset.tz || undefined;
+          var when = new Date(state.updated_at).toLocaleString(document.documentElement.lang || undefined,
+            { timeZone: zone, timeZoneName: "short" });
           notice.querySelector(".rv-stale-text").textContent = notice.dataset.template
             .replace("{who}", state.updated_by || "?").replace("{when}", when).replace("{version}", state.version);
           notice.hidden = false;

@@ -74,7 +74,7 @@
       extract: "資料の抜粋（確認中）",
       extractNote: "AIは使っていません。社内資料の該当箇所をそのまま示しています。プロジェクトチームが確認しています。",
       related: "もしかして：",
-      abstain: "プロジェクトチームに回送しました",
+      abstain: "担当チームに引き継ぎました",
       pending: "確認待ち",
       draftNote: "AIが社内資料から作成した下書きです。プロジェクトチームが内容を確認しています。",
       sources: "出典",
@@ -563,12 +563,37 @@ textarea::placeholder{color:#66717e}
   }
 
   launcher.addEventListener("click", () => (isOpen() ? close(true) : open(true)));
-  root.addEventListener("keydown", (event) => {
-    if (event.key === "Escape" && !event.isComposing && isOpen()) {
+  // Escape closes the panel wherever focus is (focus goes back to the launcher only if it was in the widget).
+  document.addEventListener("keydown", (event) => {
+    if (event.key === "Escape" && !event.isComposing && !event.defaultPrevented && isOpen()) {
       event.preventDefault();
-      close(true);
+      close(document.activeElement === host);
     }
   });
+  // Tab cycles inside the open panel: after Send come the header buttons, the answers' citations and thumbs, and
+  // the question box again (forward as well as backward); Escape leaves.
+  panel.addEventListener("keydown", (event) => {
+    if (event.key !== "Tab") return;
+    const stops = focusStops();
+    if (!stops.length) return;
+    const first = stops[0];
+    const last = stops[stops.length - 1];
+    if (!event.shiftKey && shadow.activeElement === last) {
+      event.preventDefault();
+      first.focus();
+    } else if (event.shiftKey && shadow.activeElement === first) {
+      event.preventDefault();
+      last.focus();
+    }
+  });
+
+  /** @returns {HTMLElement[]} */
+  function focusStops() {
+    const selector = 'a[href],button:not([disabled]),textarea:not([disabled]),select,input,[tabindex]:not([tabindex="-1"])';
+    return Array.from(panel.querySelectorAll(selector)).filter(
+      (e) => e instanceof HTMLElement && !e.closest("[hidden]"),
+    ).map((e) => /** @type {HTMLElement} */ (e));
+  }
   document.addEventListener("click", (event) => {
     const opener = event.target instanceof Element && event.target.closest("[data-nemawashi-open]");
     if (opener) {
@@ -1222,7 +1247,7 @@ textarea::placeholder{color:#66717e}
   // ---- start -------------------------------------------------------------------------------------------------------
 
   function start() {
-    document.body.append(host);
+    document.body.prepend(host); // first in the tab order: the launcher is fixed on screen, so this moves nothing
     fitColours();
     renderConversation();
     const startOpen = state.open === null ? options.open === "true" : state.open;
