@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import itertools
+from collections.abc import Iterable, Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from sqlalchemy import insert, or_, select, update
 from sqlalchemy.orm import Session
 
-from service.jobs.models import UNFINISHED, Job, JobRow, JobStatus
+from service.jobs.models import UNFINISHED, Job, JobFile, JobRow, JobStatus
 from service.llm.client import Usage
 from service.triage.models import Question
 
@@ -117,3 +118,30 @@ def add_rows(session: Session, *, job_pk: int, rows: list[dict[str, Any]], uniqu
     job.completion_tokens += usage.completion_tokens
     job.cost_usd = round(job.cost_usd + usage.cost_usd, 6)
     return job
+
+
+FILE_BLOCK = 1 << 20  # one job_files row: small enough for any driver, few enough rows for a 50 MB upload
+
+
+def store_file(session: Session, *, job_pk: int, stream: BinaryIO) -> int:
+    """Store an uploaded file's bytes in blocks with its job (same transaction); returns the size."""
+    size = 0
+    for seq in itertools.count():
+        block = stream.read(FILE_BLOCK)
+        if not block:
+            return size
+        session.add(JobFile(job_id=job_pk, seq=seq, data=block))
+        session.flush()  # one block in memory at a time
+        size += len(block)
+    raise AssertionError("unreachable")
+
+
+def has_file(session: Session, *, job_pk: int) -> bool:
+    return session.scalar(select(JobFile.seq).where(JobFile.job_id == job_pk).limit(1)) is not None
+
+
+def file_blocks(session: Session, *, job_pk: int) -> Iterator[bytes]:
+    """A stored file's blocks in order, one at a time."""
+    query = select(JobFile.seq).where(JobFile.job_id == job_pk).order_by(JobFile.seq)
+    for seq in list(session.scalars(query)):
+        yield session.scalars(select(JobFile.data).where(JobFile.job_id == job_pk, JobFile.seq == seq)).one()

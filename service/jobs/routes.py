@@ -112,9 +112,11 @@ def job_progress_events(events: Annotated[Iterator[ServerSentEvent], Depends(_pr
 
 
 @router.get("/v1/jobs/{job_id}/result")
-def job_result(job_id: str, sessions: SessionsDep, format: Literal["csv", "xlsx"] = Query("csv")) -> FileResponse:
+def job_result(
+    job_id: str, settings: SettingsDep, sessions: SessionsDep, format: Literal["csv", "xlsx"] = Query("csv")
+) -> FileResponse:
     """Every input row, in order, with its classification; 409 until the job is done."""
-    path = result_file(sessions, job_id=job_id, fmt=format)
+    path = result_file(settings, sessions, job_id=job_id, fmt=format)
     return FileResponse(path, media_type=MEDIA[format], filename=f"classified-{job_id}.{format}")
 
 
