@@ -1,4 +1,5 @@
-"""Uploaded job input files in the database (job_files), so every process can run a job and serve its results.
+"""Uploaded job input files in the database (job_files), so every process can run a job and serve its results; an
+index on job_rows.text_key, so a re-run finds the review questions earlier jobs made for a comment.
 
 Revision ID: 0010
 Revises: 0009
@@ -21,7 +22,9 @@ def upgrade() -> None:
         sa.Column("seq", sa.Integer(), primary_key=True),
         sa.Column("data", sa.LargeBinary(), nullable=False),
     )
+    op.create_index("ix_job_rows_text_key", "job_rows", ["text_key"])
 
 
 def downgrade() -> None:
+    op.drop_index("ix_job_rows_text_key", table_name="job_rows")
     op.drop_table("job_files")

@@ -62,7 +62,10 @@ class JobRow(Base):
     """The result for one input row; the primary key makes a row impossible to store twice."""
 
     __tablename__ = "job_rows"
-    __table_args__ = (Index("ix_job_rows_job_text_key", "job_id", "text_key"),)
+    __table_args__ = (
+        Index("ix_job_rows_job_text_key", "job_id", "text_key"),
+        Index("ix_job_rows_text_key", "text_key"),  # 0010: review questions found across jobs by comment
+    )
 
     job_id: Mapped[int] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"), primary_key=True)
     row_index: Mapped[int] = mapped_column(Integer, primary_key=True)  # 0-based data row, in file order

@@ -35,6 +35,7 @@ from service.jobs.readers import DEFAULT_LIMITS, InputRow, Source, SpreadsheetLi
 from service.jobs.repository import (
     add_rows,
     claim,
+    earlier_questions,
     file_blocks,
     has_file,
     job_by_public_id,
@@ -42,6 +43,7 @@ from service.jobs.repository import (
     release,
     renew,
     stored_row_indexes,
+    supersede,
 )
 from service.llm.client import Usage
 from service.logging import get_logger
@@ -189,7 +191,10 @@ def create_job(
     )
     session.add(job)
     session.flush()
-    log.info("jobs.created", job=job.public_id, rows=job.total_rows, source=source, format=reader.format)
+    replaced = supersede(session, job)
+    log.info(
+        "jobs.created", job=job.public_id, rows=job.total_rows, source=source, format=reader.format, replaced=replaced
+    )
     return job
 
 
@@ -372,10 +377,12 @@ def _process_chunk(
         if not renew(session, job_pk=job.id, owner=owner, now=utcnow(), lease_s=ctx.settings.job_lease_s):
             raise LeaseLost(f"job {job.public_id} was taken over by another process")
         new: dict[str, Cached] = {}
+        reviewed = [k for k, o in outcomes.items() if isinstance(o, Outcome) and o.review.needed]
+        asked = earlier_questions(session, text_keys=reviewed) if reviewed else {}
         for key, p in fresh.items():
             outcome = outcomes[key]
             if isinstance(outcome, Outcome):
-                new[key] = (outcome.result(), _review_question(session, p, outcome))
+                new[key] = (outcome.result(), asked.get(key) or _review_question(session, p, outcome))
         results = {**known, **new}
         rows = [
             _row_values(job.id, p, results.get(p.key) if p.key else None, outcomes.get(p.key or "")) for p in prepared
