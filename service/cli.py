@@ -97,7 +97,7 @@ def worker() -> None:
         signal.signal(signum, lambda *_: stop.set())
     err.print(f"nemawashi worker {os.getpid()}: running jobs; SIGTERM or Ctrl-C stops it after the current chunk")
     try:
-        run_worker(settings, stop)
+        run_worker(settings, stop, on_ready=lambda: err.print("ready: the embedder is loaded, looking for jobs"))
     except NemawashiError as exc:
         raise _fail(exc) from exc
 

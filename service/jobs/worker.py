@@ -8,6 +8,7 @@ serve processes to keep classification CPU away from the processes answering que
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 
 from service.bootstrap import build_triage, open_clients
 from service.config import Settings
@@ -22,10 +23,10 @@ log = get_logger("jobs.worker")
 STOP_GRACE_S = 60.0  # how long a stop waits for the chunk in progress before the process exits anyway
 
 
-def run_worker(settings: Settings, stop: threading.Event, *, ready: threading.Event | None = None) -> None:
+def run_worker(settings: Settings, stop: threading.Event, *, on_ready: Callable[[], None] | None = None) -> None:
     """Run jobs until stop is set, then finish the chunk in progress, release the job and return.
 
-    ready is set once the pipeline is built and the runner is looking for jobs (the embedder is loaded)."""
+    on_ready is called once the pipeline is built and the runner is looking for jobs (the embedder is loaded)."""
     clients = open_clients(settings)
     tasks: list[Periodic] = []
     runner: JobRunner | None = None
@@ -52,8 +53,8 @@ def run_worker(settings: Settings, stop: threading.Event, *, ready: threading.Ev
         runner = JobRunner(settings, sessions, lambda: triage)
         runner.start()
         log.info("worker.ready", scan_interval_s=settings.job_scan_interval_s, lease_s=settings.job_lease_s)
-        if ready is not None:
-            ready.set()
+        if on_ready is not None:
+            on_ready()
         while not stop.wait(1.0):  # a timed wait: the signal handler runs between waits
             pass
         log.info("worker.stopping")

@@ -103,6 +103,25 @@ class Cluster:
         self.processes.append(process)
         return process
 
+    def chroma(self, indexed: Path) -> Process:
+        """`chroma run` on a copy of an indexed embedded store (the same files): the knowledge base is not embedded
+        again by a process of its own, which takes minutes on a busy 2-core machine."""
+        path = self.root / "chroma"
+        shutil.copytree(indexed, path, ignore=shutil.ignore_patterns(".nemawashi.lock"))
+        chroma = shutil.which("chroma", path=str(Path(sys.executable).parent)) or "chroma"
+        port = free_port()
+        log = (self.root / "chroma.log").open("wb")
+        popen = subprocess.Popen(
+            [chroma, "run", "--path", str(path), "--host", "127.0.0.1", "--port", str(port)],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env={**os.environ, "ANONYMIZED_TELEMETRY": "False"},
+        )
+        process = Process("chroma", popen, port)
+        self.processes.insert(0, process)  # stopped last
+        wait_for_http(f"{process.url}/api/v2/heartbeat", process=popen, seconds=120)
+        return process
+
     def nginx(self, upstreams: list[Process]) -> Process:
         prefix = self.root / "nginx"
         prefix.mkdir(exist_ok=True)

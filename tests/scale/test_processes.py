@@ -19,6 +19,7 @@ from sqlalchemy import func, select
 
 from service.auth.service import add_user
 from service.bootstrap import open_database
+from service.config import Settings
 from service.db import make_sessionmaker, session_scope
 from service.jobs.models import Job, JobRow
 from service.review.models import ReviewItem
@@ -44,11 +45,13 @@ def redis_url() -> str | None:
 
 
 @pytest.fixture
-def cluster(tmp_path: Path, database_url: str, chroma_server: str) -> Iterator[dict[str, Process]]:
+def cluster(tmp_path: Path, database_url: str, indexed_settings: Settings) -> Iterator[dict[str, Process]]:
     assert os.path.exists(NGINX), "nginx is missing: .ci/system-deps installs it (apt-get install nginx-light)"
-    env = cluster_env(
+    running = Cluster(tmp_path, {})
+    chroma = running.chroma(indexed_settings.chroma_path)  # the session's indexed knowledge base, served
+    running.env = cluster_env(
         database_url=database_url,
-        chroma_url=chroma_server,
+        chroma_url=chroma.url,
         redis_url=redis_url(),
         NEMAWASHI_JOB_LEASE_S=str(LEASE_S),
         NEMAWASHI_JOB_SCAN_INTERVAL_S=str(SCAN_S),
@@ -58,17 +61,16 @@ def cluster(tmp_path: Path, database_url: str, chroma_server: str) -> Iterator[d
         NEMAWASHI_RECONCILE_INTERVAL_S="5",
         NEMAWASHI_APPROVED_COLLECTION=f"approved-{tmp_path.name[-12:]}",
     )
-    running = Cluster(tmp_path, env)
     try:
-        first = running.serve("serve-1")  # indexes the knowledge base into the Chroma server, alone
-        wait_for_http(f"{first.url}/readyz", process=first.popen, seconds=600)
-        second, worker = running.serve("serve-2"), running.worker("worker")
-        wait_for_http(f"{second.url}/readyz", process=second.popen, seconds=600)
+        first, second, worker = running.serve("serve-1"), running.serve("serve-2"), running.worker("worker")
+        for process in (first, second):
+            wait_for_http(f"{process.url}/readyz", process=process.popen, seconds=600)
+        wait_until("the worker is ready", lambda: "ready:" in running.log("worker"), seconds=600, every=1)
         proxy = running.nginx([first, second])
         yield {"serve-1": first, "serve-2": second, "worker": worker, "nginx": proxy}
     finally:
         running.stop_all()
-        for name in ("serve-1", "serve-2", "worker", "nginx"):  # shown when the test failed
+        for name in ("serve-1", "serve-2", "worker", "nginx", "chroma"):  # shown when the test failed
             print(f"--- {name} ---\n{running.log(name)}")
 
 
