@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -38,6 +39,10 @@ def _fail(exc: NemawashiError) -> typer.Exit:
 def serve(
     host: Annotated[str | None, typer.Option(help="Interface to listen on.")] = None,
     port: Annotated[int | None, typer.Option(help="Port to listen on.")] = None,
+    workers: Annotated[
+        int,
+        typer.Option(min=1, help="Worker processes (each loads the embedder); more than 1 needs NEMAWASHI_CHROMA_URL."),
+    ] = 1,
 ) -> None:
     """Serve the API, the /kb pages and /docs; indexes knowledge/ on first start."""
     import uvicorn
@@ -45,6 +50,14 @@ def serve(
     from service.bootstrap import open_database
 
     settings = get_settings()
+    if workers > 1 and not settings.chroma_url:
+        err.print(
+            f"[bold red]error:[/] --workers {workers} starts {workers} processes, and the embedded vector store in "
+            f"{settings.chroma_path} can be opened by one process only: start a Chroma server (`chroma run --path "
+            "DIR`) and set NEMAWASHI_CHROMA_URL, or use --workers 1 / 埋め込みベクトルストアは1プロセス専用です: "
+            "Chromaサーバーを起動してNEMAWASHI_CHROMA_URLを設定してください"
+        )
+        raise typer.Exit(code=2)
     try:
         open_database(settings).dispose()  # one line naming the setting, not a traceback from inside uvicorn
     except NemawashiError as exc:
@@ -64,7 +77,29 @@ def serve(
         log_level="warning",
         proxy_headers=False,
         timeout_graceful_shutdown=math.ceil(settings.shutdown_grace_s),
+        workers=workers,  # each a process with its own clients; they share the database, Chroma server and Redis
     )
+
+
+@app.command()
+def worker() -> None:
+    """Run bulk classification jobs (uploaded through any serve process) with no HTTP; SIGTERM or Ctrl-C stops it
+    after the chunk in progress, and the job continues in another process or at the next start."""
+    import signal
+    import threading
+
+    from service.jobs.worker import run_worker
+
+    settings = get_settings()
+    configure_logging(settings.log_level, json=settings.log_json)
+    stop = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stop.set())
+    err.print(f"nemawashi worker {os.getpid()}: running jobs; SIGTERM or Ctrl-C stops it after the current chunk")
+    try:
+        run_worker(settings, stop, on_ready=lambda: err.print("ready: the embedder is loaded, looking for jobs"))
+    except NemawashiError as exc:
+        raise _fail(exc) from exc
 
 
 @app.command()

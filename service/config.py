@@ -125,6 +125,9 @@ class Settings(BaseSettings):
     # over by another once the lease has run out (each process looks for such jobs every job_scan_interval_s).
     job_lease_s: float = Field(default=30.0, ge=2, le=3600)
     job_scan_interval_s: float = Field(default=5.0, gt=0, le=600)
+    # Whether `nemawashi serve` runs jobs too (true) or only takes uploads and leaves them to `nemawashi worker`
+    # processes (false: classification never competes with answering questions for the serve processes' CPU).
+    serve_runs_jobs: bool = True
 
     # Reviewers
     # Askers are anonymous unless an intranet proxy names them: sso_header (e.g. X-Forwarded-User) is believed

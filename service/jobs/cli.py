@@ -130,18 +130,22 @@ def _job_for(
 ) -> Job:
     """The interrupted job to continue (--resume), or a new one."""
     from service.db import session_scope
-    from service.jobs.repository import find_resumable
+    from service.jobs.repository import find_resumable, supersede
     from service.jobs.service import create_job, file_sha256, spreadsheet_limits
 
     with session_scope(sessions) as session:
         previous = find_resumable(session, input_sha256=file_sha256(file), output_path=out)
         if resume and previous is not None:
             err.print(f"resuming job {previous.public_id}: {previous.done_rows:,} of {previous.total_rows:,} rows done")
+            supersede(session, previous)  # a run of another file into this output is left for good
             return previous
         if resume:
             err.print("[yellow]nothing to resume for this file and output: starting from the first row[/]")
         elif previous is not None and previous.status != "done":
-            err.print(f"[yellow]an interrupted run of this file exists ({previous.done_rows:,} rows): add --resume[/]")
+            err.print(
+                f"[yellow]an interrupted run of this file exists ({previous.done_rows:,} rows): this run replaces it "
+                "(add --resume to continue it instead)[/]"
+            )
         limits = spreadsheet_limits(settings)
         return create_job(
             session, source="cli", path=file, name=file.name, options=options, output_path=out, limits=limits

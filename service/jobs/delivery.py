@@ -19,9 +19,10 @@ from service.db import session_scope
 from service.errors import Conflict, NemawashiError
 from service.jobs.models import Job
 from service.jobs.report import LabelName, render_report
+from service.jobs.repository import store_file
 from service.jobs.results import summarize, write_result
 from service.jobs.schemas import JobOut
-from service.jobs.service import JobOptions, create_job, get_job, spreadsheet_limits
+from service.jobs.service import JobOptions, create_job, get_job, local_input, spreadsheet_limits
 from service.triage.taxonomy import load_taxonomy
 
 COPY_BLOCK = 1 << 20
@@ -65,7 +66,10 @@ def _safe_name(name: str) -> str:
 def submit_upload(
     settings: Settings, sessions: sessionmaker[Session], *, filename: str, stream: BinaryIO, options: JobOptions
 ) -> Job:
-    """Store the upload (at most upload_max_mb) and create its job; nothing is kept when the file is refused."""
+    """Store the upload (at most upload_max_mb) and create its job; nothing is kept when the file is refused.
+
+    The bytes go to the database with the job, in the same transaction: every process can then run the job and
+    serve its results (the copy in this data dir only saves reading them back here)."""
     folder = jobs_dir(settings) / f"upload-{uuid.uuid4().hex}"
     folder.mkdir(parents=True)
     path = folder / _safe_name(filename or "upload.csv")
@@ -80,6 +84,8 @@ def submit_upload(
                 options=options,
                 limits=spreadsheet_limits(settings),
             )
+            with path.open("rb") as stored:
+                store_file(session, job_pk=job.id, stream=stored)
     except BaseException:
         shutil.rmtree(folder, ignore_errors=True)
         raise
@@ -96,12 +102,15 @@ def _copy_limited(stream: BinaryIO, path: Path, limit: int, settings: Settings) 
             out.write(block)
 
 
-def result_file(sessions: sessionmaker[Session], *, job_id: str, fmt: Literal["csv", "xlsx"]) -> Path:
-    """The job's result as CSV (UTF-8 with BOM) or XLSX, written once the job is done."""
+def result_file(
+    settings: Settings, sessions: sessionmaker[Session], *, job_id: str, fmt: Literal["csv", "xlsx"]
+) -> Path:
+    """The job's result as CSV (UTF-8 with BOM) or XLSX, written once the job is done, by whichever process is asked
+    (from the rows and the input in the database) into its own data dir."""
     job = _done_job(sessions, job_id)
-    path = Path(job.input_path).parent / f"result.{fmt}"
-    if not path.exists():
-        write_result(sessions, job, path)
+    path = jobs_dir(settings) / f"job-{job.public_id}" / f"result.{fmt}"
+    if not path.exists():  # written to a temporary file, then renamed: two first downloads do not collide
+        write_result(sessions, job, path, input_file=local_input(settings, sessions, job))
     return path
 
 

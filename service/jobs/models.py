@@ -6,7 +6,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, DateTime, Float, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import JSON, Boolean, DateTime, Float, ForeignKey, Index, Integer, LargeBinary, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from service.db import Base, StrEnumType, UTCDateTime, utcnow
@@ -62,7 +62,10 @@ class JobRow(Base):
     """The result for one input row; the primary key makes a row impossible to store twice."""
 
     __tablename__ = "job_rows"
-    __table_args__ = (Index("ix_job_rows_job_text_key", "job_id", "text_key"),)
+    __table_args__ = (
+        Index("ix_job_rows_job_text_key", "job_id", "text_key"),
+        Index("ix_job_rows_text_key", "text_key"),  # 0010: review questions found across jobs by comment
+    )
 
     job_id: Mapped[int] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"), primary_key=True)
     row_index: Mapped[int] = mapped_column(Integer, primary_key=True)  # 0-based data row, in file order
@@ -82,3 +85,14 @@ class JobRow(Base):
     flags: Mapped[list[str]] = mapped_column(JSON, default=list)
     error: Mapped[str | None] = mapped_column(Text, nullable=True)
     question_id: Mapped[int | None] = mapped_column(ForeignKey("questions.id", ondelete="SET NULL"), nullable=True)
+
+
+class JobFile(Base):
+    """An uploaded job's input file, in blocks (added by 0010): the database is the one store every process (on any
+    machine) reads, so a job survives the process that took the upload and runs anywhere."""
+
+    __tablename__ = "job_files"
+
+    job_id: Mapped[int] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"), primary_key=True)
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True)  # 0-based block number
+    data: Mapped[bytes] = mapped_column(LargeBinary)

@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import itertools
+from collections.abc import Iterable, Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from sqlalchemy import insert, or_, select, update
 from sqlalchemy.orm import Session
 
-from service.jobs.models import UNFINISHED, Job, JobRow, JobStatus
+from service.jobs.models import UNFINISHED, Job, JobFile, JobRow, JobStatus
 from service.llm.client import Usage
 from service.triage.models import Question
 
@@ -87,6 +88,34 @@ def release(session: Session, *, job_pk: int, owner: str) -> None:
     session.execute(stmt)
 
 
+def supersede(session: Session, job: Job) -> list[str]:
+    """Mark the unfinished jobs the new job replaces `failed: superseded by job X`; their ids.
+
+    A CLI run writes to its output file, so every other unfinished CLI job for that output is replaced (a changed
+    file, or a fresh run of the same one); an upload replaces unfinished uploads of the same name with other bytes.
+    A process still running a replaced job loses its lease at the next chunk (renew needs `running`) and stops."""
+    if job.source == "cli":
+        same = Job.output_path == job.output_path
+    else:
+        same = (Job.input_name == job.input_name) & (Job.input_sha256 != job.input_sha256)
+    query = select(Job).where(Job.source == job.source, Job.id != job.id, Job.status.in_(UNFINISHED), same)
+    replaced = list(session.scalars(query.with_for_update()))
+    for old in replaced:
+        old.status, old.owner, old.lease_expires_at = JobStatus.failed, None, None
+        old.message = f"superseded by job {job.public_id} / 新しいジョブ {job.public_id} に置き換えられました"
+    return [old.public_id for old in replaced]
+
+
+def earlier_questions(session: Session, *, text_keys: Iterable[str]) -> dict[str, int]:
+    """Review-queue questions already made for these comments by any job (a re-run must not queue them again)."""
+    query = (
+        select(JobRow.text_key, JobRow.question_id)
+        .where(JobRow.text_key.in_(sorted(text_keys)), JobRow.question_id.is_not(None))
+        .distinct()
+    )
+    return {str(key): int(question) for key, question in session.execute(query) if question is not None}
+
+
 def stored_row_indexes(session: Session, *, job_pk: int) -> set[int]:
     return set(session.scalars(select(JobRow.row_index).where(JobRow.job_id == job_pk)))
 
@@ -117,3 +146,30 @@ def add_rows(session: Session, *, job_pk: int, rows: list[dict[str, Any]], uniqu
     job.completion_tokens += usage.completion_tokens
     job.cost_usd = round(job.cost_usd + usage.cost_usd, 6)
     return job
+
+
+FILE_BLOCK = 1 << 20  # one job_files row: small enough for any driver, few enough rows for a 50 MB upload
+
+
+def store_file(session: Session, *, job_pk: int, stream: BinaryIO) -> int:
+    """Store an uploaded file's bytes in blocks with its job (same transaction); returns the size."""
+    size = 0
+    for seq in itertools.count():
+        block = stream.read(FILE_BLOCK)
+        if not block:
+            return size
+        session.add(JobFile(job_id=job_pk, seq=seq, data=block))
+        session.flush()  # one block in memory at a time
+        size += len(block)
+    raise AssertionError("unreachable")
+
+
+def has_file(session: Session, *, job_pk: int) -> bool:
+    return session.scalar(select(JobFile.seq).where(JobFile.job_id == job_pk).limit(1)) is not None
+
+
+def file_blocks(session: Session, *, job_pk: int) -> Iterator[bytes]:
+    """A stored file's blocks in order, one at a time."""
+    query = select(JobFile.seq).where(JobFile.job_id == job_pk).order_by(JobFile.seq)
+    for seq in list(session.scalars(query)):
+        yield session.scalars(select(JobFile.data).where(JobFile.job_id == job_pk, JobFile.seq == seq)).one()

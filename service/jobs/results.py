@@ -37,9 +37,18 @@ def _stored(session: Session, job: Job) -> Iterator[JobRow]:
     yield from session.scalars(query.execution_options(yield_per=1000))
 
 
-def write_result(sessions: sessionmaker[Session], job: Job, path: Path, *, encoding: str = "utf-8-sig") -> int:
-    """Write every input row once, in file order, with its results (streamed from the file and the database)."""
-    source, _ = open_input(Path(job.input_path), job_options(job), limits=None)  # accepted when the job was made
+def write_result(
+    sessions: sessionmaker[Session],
+    job: Job,
+    path: Path,
+    *,
+    encoding: str = "utf-8-sig",
+    input_file: Path | None = None,
+) -> int:
+    """Write every input row once, in file order, with its results (streamed from the file and the database).
+
+    input_file: where the job's input is on this machine (service.local_input), when not at job.input_path."""
+    source, _ = open_input(input_file or Path(job.input_path), job_options(job), limits=None)  # accepted at creation
     columns = result_columns(job)
     written = 0
     with open_writer(path, encoding=encoding) as writer, sessions() as session:

@@ -24,7 +24,8 @@ from service.jobs.service import JobOptions, get_job
 @asynccontextmanager
 async def jobs_lifespan(app: FastAPI) -> AsyncIterator[None]:
     """Nested in the app's lifespan by include_router: the job thread starts after the clients and stops before."""
-    start_job_runner(app)
+    if app.state.settings.serve_runs_jobs:
+        start_job_runner(app)
     try:
         yield
     finally:
@@ -57,11 +58,12 @@ UPLOAD_SCHEMA: dict[str, Any] = {
 }
 
 
-def get_runner(request: Request) -> JobRunner:
-    return start_job_runner(request.app)
+def get_runner(request: Request) -> JobRunner | None:
+    """This process's job thread; None when jobs are left to `nemawashi worker` (NEMAWASHI_SERVE_RUNS_JOBS=false)."""
+    return start_job_runner(request.app) if request.app.state.settings.serve_runs_jobs else None
 
 
-RunnerDep = Annotated[JobRunner, Depends(get_runner)]
+RunnerDep = Annotated[JobRunner | None, Depends(get_runner)]
 
 
 def _text(value: Any) -> str | None:
@@ -86,7 +88,8 @@ async def classify_file(request: Request, settings: SettingsDep, sessions: Sessi
     job = await run_in_threadpool(
         submit_upload, settings, sessions, filename=upload.filename or "upload.csv", stream=upload.file, options=options
     )
-    runner.submit(job.public_id)
+    if runner is not None:  # otherwise a worker finds it at its next scan
+        runner.submit(job.public_id)
     return JobOut.of(job)
 
 
@@ -112,9 +115,11 @@ def job_progress_events(events: Annotated[Iterator[ServerSentEvent], Depends(_pr
 
 
 @router.get("/v1/jobs/{job_id}/result")
-def job_result(job_id: str, sessions: SessionsDep, format: Literal["csv", "xlsx"] = Query("csv")) -> FileResponse:
+def job_result(
+    job_id: str, settings: SettingsDep, sessions: SessionsDep, format: Literal["csv", "xlsx"] = Query("csv")
+) -> FileResponse:
     """Every input row, in order, with its classification; 409 until the job is done."""
-    path = result_file(sessions, job_id=job_id, fmt=format)
+    path = result_file(settings, sessions, job_id=job_id, fmt=format)
     return FileResponse(path, media_type=MEDIA[format], filename=f"classified-{job_id}.{format}")
 
 

@@ -35,11 +35,15 @@ from service.jobs.readers import DEFAULT_LIMITS, InputRow, Source, SpreadsheetLi
 from service.jobs.repository import (
     add_rows,
     claim,
+    earlier_questions,
+    file_blocks,
+    has_file,
     job_by_public_id,
     question_pk,
     release,
     renew,
     stored_row_indexes,
+    supersede,
 )
 from service.llm.client import Usage
 from service.logging import get_logger
@@ -114,6 +118,36 @@ def open_input(
     return source, layout
 
 
+def local_input(settings: Settings, sessions: sessionmaker[Session], job: Job) -> Path:
+    """The job's input file on this machine. The path it was read from when it is here (the CLI's file, or the upload
+    in the data dir of the process that took it); otherwise the upload stored in the database (job_files), written
+    once into this process's data dir. So any process, on any machine, can run the job and write its results."""
+    path = Path(job.input_path)
+    if path.is_file():
+        return path
+    cached = settings.data_dir / "jobs" / f"job-{job.public_id}" / path.name
+    if cached.is_file():
+        return cached
+    cached.parent.mkdir(parents=True, exist_ok=True)
+    partial = cached.with_name(f".{cached.name}.{secrets.token_hex(4)}.part")  # a concurrent reader never sees half
+    with session_scope(sessions) as session:
+        if not has_file(session, job_pk=job.id):
+            raise NotFound(
+                f"the file of job {job.public_id} ({job.input_name}) is not on this machine and not in the database "
+                "(a job from before uploads were stored there): upload the file again",
+                detail={"id": job.public_id, "input": job.input_name},
+            )
+        with partial.open("wb") as out:
+            for block in file_blocks(session, job_pk=job.id):
+                out.write(block)
+    if file_sha256(partial) != job.input_sha256:
+        partial.unlink(missing_ok=True)
+        raise NemawashiError(f"the stored file of job {job.public_id} does not match its checksum: upload it again")
+    os.replace(partial, cached)
+    log.info("jobs.input_restored", job=job.public_id, path=str(cached))
+    return cached
+
+
 def create_job(
     session: Session,
     *,
@@ -157,7 +191,10 @@ def create_job(
     )
     session.add(job)
     session.flush()
-    log.info("jobs.created", job=job.public_id, rows=job.total_rows, source=source, format=reader.format)
+    replaced = supersede(session, job)
+    log.info(
+        "jobs.created", job=job.public_id, rows=job.total_rows, source=source, format=reader.format, replaced=replaced
+    )
     return job
 
 
@@ -218,7 +255,7 @@ def run_job(
     heartbeat = Heartbeat(ctx.sessions, job_pk=job.id, owner=owner, lease_s=lease_s)
     try:
         # Accepted under the spreadsheet limits when the job was created; raising them since must not strand it.
-        source, layout = open_input(Path(job.input_path), job_options(job), limits=None)
+        source, layout = open_input(local_input(ctx.settings, ctx.sessions, job), job_options(job), limits=None)
         with session_scope(ctx.sessions) as session:
             done = stored_row_indexes(session, job_pk=job.id)
         cache = ResultCache(ctx.sessions, job.id)
@@ -340,10 +377,12 @@ def _process_chunk(
         if not renew(session, job_pk=job.id, owner=owner, now=utcnow(), lease_s=ctx.settings.job_lease_s):
             raise LeaseLost(f"job {job.public_id} was taken over by another process")
         new: dict[str, Cached] = {}
+        reviewed = [k for k, o in outcomes.items() if isinstance(o, Outcome) and o.review.needed]
+        asked = earlier_questions(session, text_keys=reviewed) if reviewed else {}
         for key, p in fresh.items():
             outcome = outcomes[key]
             if isinstance(outcome, Outcome):
-                new[key] = (outcome.result(), _review_question(session, p, outcome))
+                new[key] = (outcome.result(), asked.get(key) or _review_question(session, p, outcome))
         results = {**known, **new}
         rows = [
             _row_values(job.id, p, results.get(p.key) if p.key else None, outcomes.get(p.key or "")) for p in prepared
