@@ -73,7 +73,7 @@ def test_a_job_whose_file_is_nowhere_fails_with_a_message_that_says_what_to_do(
     assert failed.status == "failed" and "upload the file again" in (failed.message or "")
 
 
-def test_0010_adds_job_files_and_downgrades_cleanly(database_url: str) -> None:
+def test_0011_adds_job_files_and_downgrades_cleanly(database_url: str) -> None:
     engine = make_engine(database_url)
     config = Config(str(PROJECT_ROOT / "alembic.ini"))
     config.set_main_option("script_location", str(PROJECT_ROOT / "alembic"))
@@ -82,7 +82,7 @@ def test_0010_adds_job_files_and_downgrades_cleanly(database_url: str) -> None:
         assert "job_files" in inspect(engine).get_table_names()
         with engine.begin() as connection:
             config.attributes["connection"] = connection
-            command.downgrade(config, "0009")
+            command.downgrade(config, "0010")
         assert "job_files" not in inspect(engine).get_table_names()
         migrate(engine)
         assert "job_files" in inspect(engine).get_table_names()

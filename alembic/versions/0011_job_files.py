@@ -1,16 +1,16 @@
 """Uploaded job input files in the database (job_files), so every process can run a job and serve its results; an
 index on job_rows.text_key, so a re-run finds the review questions earlier jobs made for a comment.
 
-Revision ID: 0010
-Revises: 0009
+Revision ID: 0011
+Revises: 0010
 Create Date: 2026-12-12
 """
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0010"
-down_revision = "0009"
+revision = "0011"
+down_revision = "0010"
 branch_labels = None
 depends_on = None
 
