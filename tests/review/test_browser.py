@@ -174,7 +174,7 @@ def test_shortcuts_approve_reject_relabel_and_move_and_a_change_by_someone_else_
     page.click("#relabel-panel button[type=submit]")
     expect(page.locator("#notice")).to_contain_text("原因を修正しました")
     ready(page)
-    expect(page.locator("#classification")).to_contain_text("process")
+    expect(page.locator("#classification")).to_contain_text("業務手順・引き継ぎ・役割分担")  # the label, not its id
 
     item_id = int(item_url.split("/items/")[1].split("?")[0])
     state = served.api("GET", f"/v1/review/items/{item_id}", suzuki).json()["item"]
