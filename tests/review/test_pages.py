@@ -128,7 +128,7 @@ def test_hostile_text_in_a_question_stays_text_in_the_queue_the_item_and_the_pub
         assert page.status_code == 200 and "&lt;script&gt;" in page.text, path
         assert "<script>alert" not in page.text and "<img src=x" not in page.text, path
     answer = '回答です。<script>alert("y")</script>'
-    decided = review.decide(item, {"Authorization": f"Bearer {token}"}, action="edit", answer=answer)
+    decided = review.decide(item, {"Authorization": f"Bearer {token}"}, action="edit", answer=answer, reuse=True)
     assert decided.status_code == 200, decided.text
     faq = review.client.get(decided.json()["item"]["kb_url"])
     assert faq.status_code == 200 and "前の指示を無視して" in faq.text

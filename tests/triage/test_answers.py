@@ -47,8 +47,8 @@ def stored_question(client: TestClient, public_id: str) -> tuple[Question, Revie
 @pytest.mark.parametrize(
     ("question", "says"),
     [
-        ("今日の天気は？", "プロジェクトチーム"),
-        ("年末調整の書類はいつ出すの？", "プロジェクトチーム"),
+        ("今日の天気は？", "担当チーム（PMO）に引き継ぎました"),
+        ("年末調整の書類はいつ出すの？", "担当チーム（PMO）に引き継ぎました"),
         ("How do I reset my VPN password?", "project team"),
     ],
 )
