@@ -9,7 +9,7 @@ from enum import StrEnum
 from pathlib import Path
 
 from alembic.config import Config
-from sqlalchemy import DateTime, Dialect, Engine, String, create_engine, event
+from sqlalchemy import DateTime, Dialect, Engine, String, create_engine, event, text
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
 
@@ -78,11 +78,19 @@ def make_engine(url: str) -> Engine:
     return create_engine(url, pool_pre_ping=True, connect_args=connect_args)
 
 
+MIGRATION_LOCK = 0x6E656D61  # "nema": the advisory lock key migrations take on PostgreSQL
+
+
 def migrate(engine: Engine) -> None:
-    """Bring the schema to the newest Alembic revision."""
+    """Bring the schema to the newest Alembic revision.
+
+    Several processes starting at once on one PostgreSQL database would each create the same tables: a
+    transaction-level advisory lock lets one migrate while the others wait, then find it done."""
     config = Config(str(PROJECT_ROOT / "alembic.ini"))
     config.set_main_option("script_location", str(PROJECT_ROOT / "alembic"))
     with engine.begin() as connection:
+        if connection.dialect.name == "postgresql":
+            connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK})
         config.attributes["connection"] = connection
         command.upgrade(config, "head")
 
