@@ -16,14 +16,13 @@ from service.auth.proxy import TrustedProxyMiddleware
 from service.auth.service import active_names
 from service.bootstrap import build_triage, open_clients, unavailable
 from service.config import Settings, get_settings
-from service.db import session_scope, utcnow
+from service.db import session_scope
 from service.errors import NemawashiError, SignInRequired, install_error_handlers
 from service.followups import routes as followups_routes
 from service.jobs import routes as jobs_routes
 from service.logging import configure_logging, get_logger
 from service.notify import routes as notify_routes
-from service.notify.service import DeliveryLoop, Outbox
-from service.periodic import Periodic
+from service.notify.service import DeliveryLoop
 from service.reports import routes as reports_routes
 from service.retrieval import routes as retrieval_routes
 from service.retrieval.ingest import ingest_knowledge
@@ -31,15 +30,13 @@ from service.retrieval.service import KnowledgeIndex
 from service.retrieval.sources import SourceLimits
 from service.review import routes as review_routes
 from service.review.decisions import sync_classifier
-from service.review.notices import daily_digest
 from service.review.pages import sign_in_form
-from service.review.reconciler import reconcile
+from service.review.reconciler import catch_up_tasks
 from service.triage import routes as triage_routes
 from service.web import routes as web_routes
 from service.web.security import install_web_security
 
 log = get_logger("main")
-DIGEST_CHECK_S = 600.0  # how often a process checks whether today's digest is due (written once a day)
 
 
 @dataclass
@@ -69,25 +66,7 @@ def _prepare_index(app: FastAPI, settings: Settings) -> None:
         triage = build_triage(settings, app.state.clients)
         sync_classifier(app.state.sessionmaker, classifier=triage.classifier.local)  # relabels survive restarts
         app.state.triage = triage
-        # The database is the truth about approved answers and relabels; every process catches up periodically.
-        sessions = app.state.sessionmaker
-        app.state.periodic = [
-            Periodic(
-                "approved-reconciler",
-                lambda: reconcile(sessions, triage.approved),
-                interval_s=settings.reconcile_interval_s,
-            ).start(),
-            Periodic(
-                "classifier-sync",
-                lambda: sync_classifier(sessions, classifier=triage.classifier.local),
-                interval_s=settings.classifier_sync_interval_s,
-            ).start(),
-            Periodic(
-                "daily-digest",
-                lambda: daily_digest(sessions, Outbox.from_settings(settings), settings, now=utcnow()),
-                interval_s=DIGEST_CHECK_S,
-            ).start(),
-        ]
+        app.state.periodic = catch_up_tasks(app.state.sessionmaker, triage, settings)
         readiness.ready, readiness.reason = True, ""
         log.info("index.ready", chunks=len(knowledge.chunks))
         with session_scope(app.state.sessionmaker) as session:

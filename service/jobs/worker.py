@@ -17,7 +17,7 @@ from service.jobs.runner import JobRunner
 from service.logging import get_logger
 from service.periodic import Periodic
 from service.review.decisions import sync_classifier
-from service.review.reconciler import reconcile
+from service.review.reconciler import catch_up_tasks
 
 log = get_logger("jobs.worker")
 STOP_GRACE_S = 60.0  # how long a stop waits for the chunk in progress before the process exits anyway
@@ -37,19 +37,7 @@ def run_worker(settings: Settings, stop: threading.Event, *, on_ready: Callable[
         triage = build_triage(settings, clients)
         sessions = clients.sessionmaker
         sync_classifier(sessions, classifier=triage.classifier.local)
-        # The same catch-up as every serve process: reviewers' relabels reach the jobs run here within seconds.
-        tasks = [
-            Periodic(
-                "approved-reconciler",
-                lambda: reconcile(sessions, triage.approved),
-                interval_s=settings.reconcile_interval_s,
-            ).start(),
-            Periodic(
-                "classifier-sync",
-                lambda: sync_classifier(sessions, classifier=triage.classifier.local),
-                interval_s=settings.classifier_sync_interval_s,
-            ).start(),
-        ]
+        tasks = catch_up_tasks(sessions, triage, settings)  # the same catch-up as every serve process
         runner = JobRunner(settings, sessions, lambda: triage)
         runner.start()
         log.info("worker.ready", scan_interval_s=settings.job_scan_interval_s, lease_s=settings.job_lease_s)

@@ -1,5 +1,5 @@
-"""The reconciler: the approved-answers collection brought in line with SQL (main.py runs it at start and then
-periodically, service/periodic.py)."""
+"""Catching up with the database: the approved-answers collection brought in line with SQL, relabels learnt and the
+daily digest written, at start and then periodically in every serve and worker process (catch_up_tasks)."""
 
 from __future__ import annotations
 
@@ -7,11 +7,17 @@ from dataclasses import dataclass, field
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from service.db import session_scope
+from service.config import Settings
+from service.db import session_scope, utcnow
 from service.logging import get_logger
+from service.notify.service import Outbox
+from service.periodic import Periodic
 from service.retrieval.approved import ApprovedAnswers
 from service.review import repository
+from service.review.decisions import sync_classifier
+from service.review.notices import daily_digest
 from service.review.publishing import item_id_of, publication_of
+from service.triage.service import Triage
 
 log = get_logger("review")
 
@@ -52,3 +58,29 @@ def reconcile(sessions: sessionmaker[Session], approved: ApprovedAnswers) -> Rec
     if done.published or done.withdrawn:
         log.info("review.reconciled", published=len(done.published), withdrawn=len(done.withdrawn))
     return done
+
+
+DIGEST_CHECK_S = 600.0  # how often a process checks whether today's digest is due (written once a day)
+
+
+def catch_up_tasks(sessions: sessionmaker[Session], triage: Triage, settings: Settings) -> list[Periodic]:
+    """Start what keeps this process in line with the database and the other processes; stop them on shutdown.
+    The database is the truth about approved answers and relabels; each task is idempotent across processes."""
+    outbox = Outbox.from_settings(settings)
+    return [
+        Periodic(
+            "approved-reconciler",
+            lambda: reconcile(sessions, triage.approved),
+            interval_s=settings.reconcile_interval_s,
+        ).start(),
+        Periodic(
+            "classifier-sync",
+            lambda: sync_classifier(sessions, classifier=triage.classifier.local),
+            interval_s=settings.classifier_sync_interval_s,
+        ).start(),
+        Periodic(
+            "daily-digest",
+            lambda: daily_digest(sessions, outbox, settings, now=utcnow()),
+            interval_s=DIGEST_CHECK_S,
+        ).start(),
+    ]

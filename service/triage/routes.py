@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
@@ -43,32 +44,19 @@ async def ask(
     """Answer a question with citations and a root cause; every draft goes to the review queue."""
     with session_scope(sessions) as session:  # a turn of another conversation is a 422, before any work
         check_history(session, conversation_id=body.conversation_id, history=body.history)
+    asked: dict[str, Any] = {  # one question, the same for the stream and the JSON answer
+        "question": body.question,
+        "source": QuestionSource(body.source),
+        "department": body.department,
+        "asker": asker,
+        "asker_email": email,
+        "conversation_id": body.conversation_id,
+        "history": body.history,
+    }
     if body.stream or "text/event-stream" in request.headers.get("accept", ""):
         clean_query(body.question, max_chars=triage.settings.max_query_chars)  # a 422 before the stream starts
-        events = service.ask_events(
-            triage,
-            sessions,
-            question=body.question,
-            source=QuestionSource(body.source),
-            department=body.department,
-            asker=asker,
-            asker_email=email,
-            conversation_id=body.conversation_id,
-            history=body.history,
-        )
-        return KeepAliveEventSource(_sse(events))
-    return await run_in_threadpool(
-        service.ask,
-        triage,
-        sessions,
-        question=body.question,
-        source=QuestionSource(body.source),
-        department=body.department,
-        asker=asker,
-        asker_email=email,
-        conversation_id=body.conversation_id,
-        history=body.history,
-    )
+        return KeepAliveEventSource(_sse(service.ask_events(triage, sessions, **asked)))
+    return await run_in_threadpool(service.ask, triage, sessions, **asked)
 
 
 @router.post("/v1/feedback", response_model=FeedbackResponse)
