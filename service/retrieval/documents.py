@@ -34,6 +34,7 @@ class FrontMatter(BaseModel):
     title: str = Field(min_length=1)
     lang: Literal["ja", "en"]
     root_causes: list[str] = []
+    questions: list[str] = []  # an FAQ entry's other phrasings (類似質問), matched like its title
     updated: date | None = None
 
     @field_validator("root_causes")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import time
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlparse
@@ -42,6 +43,9 @@ class StoredChunk:
     meta: dict[str, Any]
 
 
+CHECK_TTL_S = 5.0
+
+
 class ChunkStore:
     """One Chroma collection that remembers which embedder and dimension built it."""
 
@@ -49,6 +53,7 @@ class ChunkStore:
         self._client = client
         self._name = name
         self._embedder = embedder
+        self._checked: tuple[float, Any] | None = None  # (when, collection): checked once per CHECK_TTL_S
 
     @property
     def embedder(self) -> Embedder:
@@ -80,7 +85,12 @@ class ChunkStore:
         return True
 
     def check_embedder(self) -> Any:
-        """The collection, if it was built by the current embedder; NotReady naming the fix otherwise."""
+        """The collection, if it was built by the current embedder; NotReady naming the fix otherwise.
+
+        The answer is kept for CHECK_TTL_S, so a search does not pay a round trip to Chroma for it every time; a
+        collection another process rebuilt meanwhile is noticed by `query` (it checks again and retries once)."""
+        if self._checked is not None and time.monotonic() - self._checked[0] < CHECK_TTL_S:
+            return self._checked[1]
         collection = self._collection(create=False)
         meta = collection.metadata or {}
         built_by, dim = meta.get("embedder"), meta.get("dim")
@@ -90,10 +100,12 @@ class ChunkStore:
                 f"{self._embedder.name} ({self._embedder.dim} dims): {REBUILD_HINT}",
                 detail={"index_embedder": built_by, "configured_embedder": self._embedder.name},
             )
+        self._checked = (time.monotonic(), collection)
         return collection
 
     def reset(self) -> None:
         """Drop the collection (a rebuild starts from nothing)."""
+        self._checked = None
         with contextlib.suppress(NotFoundError, ValueError):  # absent already
             self._client.delete_collection(self._name)
 
@@ -142,9 +154,16 @@ class ChunkStore:
 
     def query(self, vector: Vectors, *, n: int, where: dict[str, Any] | None) -> list[tuple[str, float]]:
         """(chunk id, cosine similarity) best first."""
-        collection = self.check_embedder()
-        result = collection.query(
-            query_embeddings=[np.asarray(vector, dtype=np.float32)], n_results=n, where=where, include=["distances"]
-        )
+
+        def run(collection: Any) -> Any:
+            return collection.query(
+                query_embeddings=[np.asarray(vector, dtype=np.float32)], n_results=n, where=where, include=["distances"]
+            )
+
+        try:
+            result = run(self.check_embedder())
+        except (NotFoundError, ValueError):  # rebuilt or dropped since it was checked: check again
+            self._checked = None
+            result = run(self.check_embedder())
         ids, distances = result["ids"][0], (result["distances"] or [[]])[0]
         return [(cid, 1.0 - float(d)) for cid, d in zip(ids, distances, strict=True)]

@@ -24,6 +24,7 @@ class FaqEntry:
     lang: str
     question: str
     answer: str
+    alternates: tuple[str, ...] = ()  # other ways staff ask it (front matter `questions`)
 
 
 @dataclass(frozen=True)
@@ -66,17 +67,19 @@ def load_faq(knowledge_dir: Path) -> list[FaqEntry]:
     if not knowledge_dir.is_dir():
         return []
     return [
-        FaqEntry(d.doc_id, base_id(d.doc_id), d.meta.lang, d.meta.title, answer_text(d.body))
+        FaqEntry(d.doc_id, base_id(d.doc_id), d.meta.lang, d.meta.title, answer_text(d.body), tuple(d.meta.questions))
         for d in load_documents(knowledge_dir).documents
         if d.meta.type == "faq"
     ]
 
 
 class FaqIndex:
-    """The FAQ entries' questions, embedded like a question (synonym-expanded, e5 "query:"), held in memory.
+    """The FAQ entries' questions and their alternates, embedded like a question (synonym-expanded, e5 "query:"),
+    held in memory.
 
-    44 entries × 2 languages fit in one small matrix; a match is one matrix product. Both languages' questions are
-    compared, and the answer is given in the asker's language when the entry has it."""
+    44 entries × 2 languages × a few phrasings fit in one small matrix; a match is one matrix product, and an entry
+    scores its closest phrasing. Both languages are compared, and the answer is given in the asker's language when
+    the entry has it."""
 
     def __init__(
         self,
@@ -89,7 +92,9 @@ class FaqIndex:
         self.entries = entries
         self._expand = expand
         self._embedder = embedder
-        self._matrix = self._embed([expand(e.question) for e in entries], cache_dir)
+        phrasings = [(e.base_id, q) for e in entries for q in dict.fromkeys((e.question, *e.alternates))]
+        self._owners = [base for base, _ in phrasings]
+        self._matrix = self._embed([expand(q) for _, q in phrasings], cache_dir)
 
     def _embed(self, texts: list[str], cache_dir: Path | None) -> Vectors:
         if not texts:
@@ -111,8 +116,8 @@ class FaqIndex:
             return {}
         scores = self._matrix @ vector.reshape(-1)
         best: dict[str, float] = {}
-        for entry, score in zip(self.entries, scores, strict=True):
-            best[entry.base_id] = max(best.get(entry.base_id, -1.0), float(score))
+        for base, score in zip(self._owners, scores, strict=True):
+            best[base] = max(best.get(base, -1.0), float(score))
         return best
 
     def match(self, vector: Vectors, *, lang: str, related: int = 3) -> FaqResult:

@@ -75,7 +75,7 @@ def test_plain_markdown_without_front_matter_is_indexed_with_defaults_a_user_can
     result = load_documents(tmp_path)
     assert result.skipped == []
     [doc] = result.documents
-    assert doc.meta.model_dump(exclude={"root_causes"}) == {
+    assert doc.meta.model_dump(exclude={"root_causes", "questions"}) == {
         "id": "faq-onboarding-notes",
         "type": "faq",
         "title": "委託先の受け入れについて",

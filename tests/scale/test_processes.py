@@ -15,6 +15,7 @@ from typing import Any
 
 import httpx
 import pytest
+import redis
 from sqlalchemy import func, select
 
 from service.auth.service import add_user
@@ -34,14 +35,21 @@ LEASE_S, SCAN_S = 3.0, 1.0
 TAKEOVER_S = LEASE_S + SCAN_S + 5  # lease + scan, and slack for a loaded machine
 ROWS = 128 * 5
 WITHDRAWN = "研修は来月から始まります（撤回テスト用の文面）。[1]"
+SEARCH_LIMIT, ASKS = 12, 100
+COMMENT, SIMILAR = "研修の時間って残業代出るの？", "研修時間に残業代はつきますか？"
 
 
-def redis_url() -> str | None:
+def redis_url() -> str:
+    """A Redis database of its own, emptied, so counts left by an earlier run cannot reach this one's limits."""
     try:
         socket.create_connection(("127.0.0.1", 6379), timeout=1).close()
     except OSError:
-        return None
-    return "redis://127.0.0.1:6379/0"
+        pytest.fail("Redis is not running on 127.0.0.1:6379: .ci/system-deps starts it (redis-server)")
+    url = "redis://127.0.0.1:6379/7"
+    client = redis.Redis.from_url(url)
+    client.flushdb()
+    client.close()
+    return url
 
 
 @pytest.fixture
@@ -56,6 +64,8 @@ def cluster(tmp_path: Path, database_url: str, indexed_settings: Settings) -> It
         NEMAWASHI_JOB_LEASE_S=str(LEASE_S),
         NEMAWASHI_JOB_SCAN_INTERVAL_S=str(SCAN_S),
         NEMAWASHI_ASK_RATE_LIMIT_PER_MINUTE="10000",
+        NEMAWASHI_SEARCH_RATE_LIMIT_PER_MINUTE=str(SEARCH_LIMIT),
+        NEMAWASHI_CLASSIFIER_SYNC_INTERVAL_S="2",
         NEMAWASHI_FAQ_MIN_SIMILARITY="1.0",  # questions are drafted (and reviewed), not answered from the FAQ
         NEMAWASHI_FAQ_AGREE_MIN_SIMILARITY="1.0",
         NEMAWASHI_RECONCILE_INTERVAL_S="5",
@@ -86,12 +96,20 @@ def test_two_serve_processes_and_a_worker_behind_nginx_one_truth_through_kills(
     auth = {"Authorization": f"Bearer {token}"}
     through_nginx = httpx.Client(base_url=p["nginx"].url, timeout=60)
 
-    def ask(client: httpx.Client | str) -> dict[str, Any]:
+    def ask_text(client: httpx.Client | str, question: str) -> dict[str, Any]:
         if isinstance(client, str):
             client = httpx.Client(base_url=client, timeout=60)
-        response = client.post("/v1/ask", json={"question": TRAINING})
+        response = client.post("/v1/ask", json={"question": question})
         assert response.status_code == 200, response.text
         return response.json()  # type: ignore[no-any-return]
+
+    def ask(client: httpx.Client | str) -> dict[str, Any]:
+        return ask_text(client, TRAINING)
+
+    def item_of(public_id: str) -> int:
+        with session_scope(sessions) as session:
+            question = session.scalars(select(Question.id).where(Question.public_id == public_id)).one()
+            return session.scalars(select(ReviewItem.id).where(ReviewItem.question_id == question)).one()
 
     def decide(url: str, item: int, **decision: Any) -> dict[str, Any]:
         version = httpx.get(f"{url}/v1/review/items/{item}", headers=auth, timeout=30).json()["item"]["version"]
@@ -102,17 +120,36 @@ def test_two_serve_processes_and_a_worker_behind_nginx_one_truth_through_kills(
         return response.json()  # type: ignore[no-any-return]
 
     # Approve on serve-1: both processes serve the approved text (one Chroma server, SQL checked first).
-    first = ask(p["serve-1"].url)
-    with session_scope(sessions) as session:
-        question = session.scalars(select(Question.id).where(Question.public_id == first["id"])).one()
-        item = session.scalars(select(ReviewItem.id).where(ReviewItem.question_id == question)).one()
+    item = item_of(ask(p["serve-1"].url)["id"])
     decide(p["serve-1"].url, item, action="edit", answer=WITHDRAWN)
     for url in (p["serve-1"].url, p["serve-2"].url):
         assert ask(url)["answer"].startswith(WITHDRAWN.removesuffix("[1]")), "the approval is not served everywhere"
     # Withdraw on serve-2: asked through nginx (both processes, round robin), never the withdrawn text again.
     decide(p["serve-2"].url, item, action="withdraw", reason="日程変更のため")
-    answers = [ask(through_nginx) for _ in range(40)]
+    answers = [ask(through_nginx) for _ in range(ASKS)]
     assert not [a for a in answers if WITHDRAWN.removesuffix("[1]") in a["answer"] or a["mode"] == "approved"]
+
+    # The search limit is counted once across both processes (Redis): one client alternating between them gets
+    # exactly SEARCH_LIMIT answers in the window, then 429s from either.
+    statuses = [
+        httpx.post(f"{p[name].url}/v1/search", json={"query": "研修"}, timeout=60).status_code
+        for _ in range(SEARCH_LIMIT)
+        for name in ("serve-1", "serve-2")
+    ]
+    assert (statuses.count(200), statuses.count(429)) == (SEARCH_LIMIT, SEARCH_LIMIT), statuses
+
+    # A relabel made on serve-1 is used by serve-2 within 10 s (the classifier version lives in the database).
+    assert ask_text(p["serve-2"].url, SIMILAR)["root_cause"]["primary"] == "job_fear"
+    relabelled = ask_text(p["serve-1"].url, COMMENT)
+    decide(p["serve-1"].url, item_of(relabelled["id"]), action="relabel", root_cause="cost")
+    relabelled_at = time.monotonic()
+    wait_until(
+        "serve-2 uses the relabel",
+        lambda: ask_text(p["serve-2"].url, SIMILAR)["root_cause"]["primary"] == "cost",
+        seconds=10,
+        every=0.5,
+    )
+    relabel_s = time.monotonic() - relabelled_at
 
     # A job uploaded to serve-1 runs there; serve-1 is killed mid-job, the worker takes over; the worker is killed,
     # serve-2 takes over. Every row exactly once, the job never failed, each takeover within lease + scan.
@@ -166,5 +203,6 @@ def test_two_serve_processes_and_a_worker_behind_nginx_one_truth_through_kills(
     ids = [line.split(",")[0] for line in result.content.decode("utf-8-sig").splitlines()[1:]]
     assert ids == [str(i + 1) for i in range(ROWS)]
     print(f"takeover after kill -9: serve-1→worker {first_takeover:.1f}s, worker→serve-2 {second_takeover:.1f}s")
+    print(f"relabel on serve-1 used by serve-2 after {relabel_s:.1f}s")
     through_nginx.close()
     engine.dispose()
