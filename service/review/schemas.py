@@ -10,6 +10,7 @@ from pydantic import AfterValidator, BaseModel, Field
 from service.db import UTCTime
 from service.review.models import ReviewStatus
 from service.text import SafeStr
+from service.triage.models import AnswerMode
 from service.triage.schemas import Citation, Source
 
 Status = ReviewStatus
@@ -25,7 +26,7 @@ class ItemQuery(BaseModel):
     max_confidence: float | None = Field(default=None, ge=0, le=1)
     source: list[Source] = Field(default_factory=list)
     department: list[SafeStr] = Field(default_factory=list)
-    mode: list[SafeStr] = Field(default_factory=list, description="approved, llm, extractive, abstain")
+    mode: list[AnswerMode] = Field(default_factory=list, description="How each was answered.")
     assignee: SafeStr | None = None
     since: date | None = Field(default=None, description="Asked on or after this day (UTC).")
     until: date | None = Field(default=None, description="Asked on or before this day (UTC).")
