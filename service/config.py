@@ -138,6 +138,10 @@ class Settings(BaseSettings):
     # 0.94 keeps "ボーナスは減りますか？" with "ボーナス下がる？" (0.945) but apart from "給料は減りますか？" (0.91).
     review_group_similarity: float = Field(default=0.94, ge=0, le=1)
     review_similar_min: float = Field(default=0.86, ge=0, le=1)  # "similar past items" shown beside an item
+    # The reviewer pages' login cookie: Secure when the request came over https (auto), or always / never; behind a
+    # proxy that ends TLS the app sees http, so set true there. A browser session lasts session_hours.
+    cookie_secure: Literal["auto", "true", "false"] = "auto"
+    session_hours: float = Field(default=12, gt=0, le=24 * 30)
     # Every time a page or report shows is in this zone, with its name (stored times stay UTC).
     timezone: str = "Asia/Tokyo"
 

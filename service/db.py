@@ -7,8 +7,10 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
+from typing import Annotated
 
 from alembic.config import Config
+from pydantic import AfterValidator
 from sqlalchemy import DateTime, Dialect, Engine, String, create_engine, event, text
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
@@ -23,6 +25,15 @@ class Base(DeclarativeBase):
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
+
+
+def as_utc(value: datetime) -> datetime:
+    """The moment in UTC; a naive value is UTC already (as SQLite hands it back)."""
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+# What every API schema uses for a moment: always sent with its offset (+00:00), whichever database stored it.
+UTCTime = Annotated[datetime, AfterValidator(as_utc)]
 
 
 class StrEnumType(TypeDecorator[StrEnum]):
@@ -54,9 +65,7 @@ class UTCDateTime(TypeDecorator[datetime]):
         return value.astimezone(UTC)
 
     def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
-        if value is None:
-            return None
-        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+        return None if value is None else as_utc(value)
 
 
 def make_engine(url: str) -> Engine:

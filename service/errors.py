@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
 from sqlalchemy.exc import DataError, DBAPIError, OperationalError
 
 from service.logging import get_logger
@@ -74,6 +77,52 @@ class Forbidden(NemawashiError):
     status_code = 403
 
 
+class ErrorOut(BaseModel):
+    """The body of every error response (4xx and 5xx alike)."""
+
+    error: str = Field(description="What went wrong and what to do about it, for a person to read.")
+    detail: Any = Field(default=None, description="Specifics for a program: the invalid fields, the current version…")
+
+
+_WHEN = {
+    401: "No valid reviewer token: missing, unknown or revoked.",
+    403: "The token's role may not do this (admins only), or a cookie-signed form came from another site.",
+    404: "No such item.",
+    409: "The state changed first: a stale version, a name taken, a job not done yet.",
+    413: "The request body is over its limit (NEMAWASHI_JSON_BODY_MAX_KB, NEMAWASHI_UPLOAD_MAX_MB).",
+    422: "The request is not valid: `detail` lists the fields.",
+    429: "Too many requests from this client: wait for Retry-After seconds.",
+    503: "Not ready yet, or a dependency (database, embedder, LLM) is unavailable: retry after Retry-After.",
+}
+_RETRY_AFTER = {"Retry-After": {"description": "Seconds to wait", "schema": {"type": "integer"}}}
+
+
+_ERROR_CONTENT = {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorOut"}}}
+
+
+def error_responses(*codes: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI `responses=` for routes and routers: each status with the shared error body. (Not `model=`: FastAPI
+    would file it under an HTML or event-stream route's own media type, and errors are always JSON.)"""
+    return {
+        code: {"description": _WHEN[code], "content": _ERROR_CONTENT}
+        | ({"headers": _RETRY_AFTER} if code == 429 else {})
+        for code in codes
+    }
+
+
+def _document_error_body(app: FastAPI) -> None:
+    """Put ErrorOut among /openapi.json's schemas, where error_responses() points."""
+    build = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schemas = build().setdefault("components", {}).setdefault("schemas", {})
+            schemas["ErrorOut"] = ErrorOut.model_json_schema()
+        return app.openapi_schema  # type: ignore[return-value]
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
 def _validation_message(exc: RequestValidationError) -> str:
     parts = []
     for err in exc.errors():
@@ -83,7 +132,8 @@ def _validation_message(exc: RequestValidationError) -> str:
 
 
 def install_error_handlers(app: FastAPI) -> None:
-    """Render every NemawashiError and validation error as {"error", "detail"}."""
+    """Render every NemawashiError and validation error as {"error", "detail"}, and document that body."""
+    _document_error_body(app)
 
     @app.exception_handler(NemawashiError)
     async def _nemawashi_error(_: Request, exc: NemawashiError) -> JSONResponse:

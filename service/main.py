@@ -130,7 +130,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         """The process is up."""
         return {"status": "ok", "version": __version__}
 
-    @app.get("/readyz", tags=["ops"])
+    @app.get("/readyz", tags=["ops"], responses={503: {"description": "Not ready: `status` and the `reason`"}})
     def readyz() -> JSONResponse:
         """Ready once the knowledge index is loaded and the database and vector store answer; 503 with the reason."""
         readiness: Readiness = app.state.readiness

@@ -11,6 +11,7 @@ import re
 from typing import Annotated
 
 from pydantic import AfterValidator
+from pydantic.config import JsonDict
 
 _UNSAFE = re.compile("[\x00\ud800-\udfff]")  # json pairs valid surrogates into one character: these are lone
 UNSAFE_FLAG = "unsafe_characters_removed"
@@ -36,6 +37,9 @@ def _refuse_unsafe(value: str) -> str:
 
 
 SafeStr = Annotated[str, AfterValidator(_refuse_unsafe)]
+# What a question or query must hold: some text, not only spaces. The route says so in words ("query is empty");
+# this tells /openapi.json.
+NOT_BLANK: JsonDict = {"pattern": r"\S"}
 
 
 def strip_unsafe(value: str) -> tuple[str, bool]:

@@ -1,8 +1,9 @@
 """Access as a type: endpoints take `ReviewerDep`, `AdminDep`, `ReaderDep` or `AskerDep` and never parse headers.
 
 The review API authenticates by the Authorization header only, so no cookie can be replayed against it (no CSRF).
-The reviewer pages, the dashboard and bulk jobs also accept the login cookie the sign-in form sets (HttpOnly,
-SameSite=Strict: no other site can send it); their forms echo a CSRF value derived from the token.
+The reviewer pages, the dashboard and bulk jobs also accept the login cookie the sign-in form sets: a session id,
+never the token (HttpOnly, SameSite=Strict); a post it signs must come from this origin, and the pages' forms echo a
+CSRF value derived from the session id.
 """
 
 from __future__ import annotations
@@ -15,8 +16,9 @@ from sqlalchemy.orm import Session
 
 from service.auth.proxy import came_through_trusted_proxy
 from service.auth.service import Reviewer, asker_email, asker_name, authenticate, require_admin
+from service.auth.sessions import require_same_origin, session_reviewer
 from service.config import Settings
-from service.deps import SessionDep, SettingsDep
+from service.deps import SessionDep, SettingsDep, get_settings_dep
 from service.errors import SignInRequired, Unauthorized
 
 COOKIE_NAME = "nemawashi_review"
@@ -36,8 +38,14 @@ def _header_token(request: Request) -> str | None:
 
 
 def signed_in(request: Request, session: Session) -> tuple[Reviewer, str] | None:
-    """The reviewer of the UI's login cookie (or a bearer header), with the token; None when there is none valid."""
-    token = request.cookies.get(COOKIE_NAME) or _header_token(request)
+    """The reviewer of the UI's login cookie (or a bearer header), with the session id (or token) the forms' CSRF
+    value derives from; None when there is none valid. A cookie-signed post from another site is Forbidden."""
+    if session_id := request.cookies.get(COOKIE_NAME):
+        reviewer = session_reviewer(session, session_id)
+        if reviewer is not None:
+            require_same_origin(request, get_settings_dep(request))
+            return reviewer, session_id
+    token = _header_token(request)
     try:
         return (authenticate(session, token), token) if token else None
     except Unauthorized:

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Literal
 
 from pydantic import BaseModel, Field
 
+from service.db import UTCTime
 from service.text import SafeStr
 
 
@@ -14,8 +14,8 @@ class UserOut(BaseModel):
     name: str
     role: str
     active: bool
-    created_at: datetime
-    revoked_at: datetime | None
+    created_at: UTCTime
+    revoked_at: UTCTime | None
 
 
 class NewUser(BaseModel):

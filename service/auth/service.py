@@ -42,14 +42,15 @@ def hash_token(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-def csrf_token(token: str) -> str:
-    """The value forms on the reviewer pages must echo: derived from the login token, which other sites never see."""
-    return hmac.new(token.encode(), b"nemawashi-review-form", hashlib.sha256).hexdigest()
+def csrf_token(session_id: str) -> str:
+    """The value forms on the reviewer pages must echo: derived from the browser's session id (or a bearer token),
+    which other sites never see."""
+    return hmac.new(session_id.encode(), b"nemawashi-review-form", hashlib.sha256).hexdigest()
 
 
-def csrf_matches(sent: str, token: str) -> bool:
-    """Whether a form's CSRF value belongs to the login token (compared in constant time)."""
-    return hmac.compare_digest(sent.encode(), csrf_token(token).encode())
+def csrf_matches(sent: str, session_id: str) -> bool:
+    """Whether a form's CSRF value belongs to the session (compared in constant time)."""
+    return hmac.compare_digest(sent.encode(), csrf_token(session_id).encode())
 
 
 def clean_name(name: str) -> str:
@@ -108,10 +109,16 @@ def authenticate(session: Session, token: str | None) -> Reviewer:
             "a reviewer token is required: send `Authorization: Bearer <token>` "
             "(`nemawashi users add NAME --role reviewer` prints one)"
         )
+    account = active_account(session, token)
+    return Reviewer(account.name, account.role)
+
+
+def active_account(session: Session, token: str) -> ReviewerAccount:
+    """The account a token belongs to; Unauthorized when it is unknown or revoked."""
     account = repository.account_with_token(session, hash_token(token))
     if account is None or account.revoked_at is not None:
         raise Unauthorized("the token is not valid: it is unknown or was revoked")
-    return Reviewer(account.name, account.role)
+    return account
 
 
 def require_admin(reviewer: Reviewer) -> Reviewer:

@@ -11,6 +11,7 @@ from fastapi.responses import JSONResponse, Response
 
 from service.config import Settings
 from service.deps import SessionDep, SettingsDep
+from service.errors import error_responses
 from service.followups import service
 from service.followups.schemas import FollowupCheck, FollowupCheckResult, FollowupOut
 from service.logging import get_logger
@@ -81,7 +82,10 @@ def _conditional(request: Request, body: str) -> Response:
 @router.post(
     "/v1/followups/check",
     response_model=FollowupCheckResult,
-    responses={304: {"description": "Nothing changed since the ETag sent in If-None-Match"}, 429: {}},
+    responses={
+        304: {"description": "Nothing changed since the ETag sent in If-None-Match"},
+        **error_responses(413, 422, 429),
+    },
 )
 def check(body: FollowupCheck, request: Request, session: SessionDep, settings: SettingsDep) -> Response:
     """The current state of up to 50 of a browser's questions in one request; send the last ETag as If-None-Match."""
@@ -94,7 +98,7 @@ def check(body: FollowupCheck, request: Request, session: SessionDep, settings: 
 @router.get(
     "/v1/followups/{token}",
     response_model=FollowupOut,
-    responses={304: {"description": "Unchanged since If-None-Match"}, 404: {}, 429: {}},
+    responses={304: {"description": "Unchanged since If-None-Match"}, **error_responses(404, 422, 429)},
 )
 def followup(token: str, request: Request, session: SessionDep, settings: SettingsDep) -> Response:
     """A question's current answer: reviewed, corrected, answered by the team, or still a draft."""

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from enum import StrEnum
 
 from pydantic import BaseModel, Field
 
+from service.db import UTCTime
 from service.triage.schemas import Citation
 
 MAX_CHECK = 50  # follow-up links one widget checks in a request
@@ -34,8 +34,8 @@ class FollowupOut(BaseModel):
     citations: list[Citation] = Field(description="The sources the text refers to as [n], as links to /kb pages.")
     notice: str | None = Field(description="What changed, in the question's language; None while nothing has.")
     changed: bool = Field(description="True once a reviewer's decision changed what the asker should see.")
-    asked_at: datetime
-    changed_at: datetime | None = Field(description="When that decision was made; None while unchanged.")
+    asked_at: UTCTime
+    changed_at: UTCTime | None = Field(description="When that decision was made; None while unchanged.")
 
 
 class FollowupCheck(BaseModel):

@@ -14,7 +14,7 @@ from starlette.datastructures import UploadFile
 
 from service.auth.deps import ReaderDep, signed_in_reviewer
 from service.deps import SessionDep, SessionsDep, SettingsDep
-from service.errors import BadInput
+from service.errors import BadInput, error_responses
 from service.jobs.delivery import job_events, refuse_oversized, report_html, result_file, submit_upload
 from service.jobs.runner import JobRunner, start_job_runner, stop_job_runner
 from service.jobs.schemas import JobOut
@@ -33,7 +33,12 @@ async def jobs_lifespan(app: FastAPI) -> AsyncIterator[None]:
 
 
 # Survey comments are confidential: uploading, progress, results and the page are for reviewers only.
-router = APIRouter(tags=["jobs"], lifespan=jobs_lifespan, dependencies=[Depends(signed_in_reviewer)])
+router = APIRouter(
+    tags=["jobs"],
+    lifespan=jobs_lifespan,
+    dependencies=[Depends(signed_in_reviewer)],
+    responses=error_responses(401, 422),
+)
 MEDIA = {"csv": "text/csv; charset=utf-8", "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"}
 UPLOAD_SCHEMA: dict[str, Any] = {
     "requestBody": {
@@ -70,7 +75,13 @@ def _text(value: Any) -> str | None:
     return value.strip() or None if isinstance(value, str) else None
 
 
-@router.post("/v1/jobs/classify", status_code=202, response_model=JobOut, openapi_extra=UPLOAD_SCHEMA)
+@router.post(
+    "/v1/jobs/classify",
+    status_code=202,
+    response_model=JobOut,
+    openapi_extra=UPLOAD_SCHEMA,
+    responses=error_responses(403, 413),
+)
 async def classify_file(request: Request, settings: SettingsDep, sessions: SessionsDep, runner: RunnerDep) -> JobOut:
     """Upload a survey file (multipart field `file`); 202 with the job id, 413 over the size limit."""
     refuse_oversized(request.headers.get("content-length"), settings)
@@ -93,7 +104,7 @@ async def classify_file(request: Request, settings: SettingsDep, sessions: Sessi
     return JobOut.of(job)
 
 
-@router.get("/v1/jobs/{job_id}", response_model=JobOut)
+@router.get("/v1/jobs/{job_id}", response_model=JobOut, responses=error_responses(404))
 def read_job(job_id: str, session: SessionDep) -> JobOut:
     """A job's status and progress."""
     return JobOut.of(get_job(session, job_id=job_id))
@@ -108,13 +119,13 @@ def _progress(
     return job_events(sessions, job_id=job_id, last_event_id=last_event_id)
 
 
-@router.get("/v1/jobs/{job_id}/events", response_class=EventSourceResponse)
+@router.get("/v1/jobs/{job_id}/events", response_class=EventSourceResponse, responses=error_responses(404))
 def job_progress_events(events: Annotated[Iterator[ServerSentEvent], Depends(_progress)]) -> Iterator[ServerSentEvent]:
     """Progress as Server-Sent Events: `progress` while it runs, then `done` or `failed`; `: ping` while idle."""
     yield from events
 
 
-@router.get("/v1/jobs/{job_id}/result")
+@router.get("/v1/jobs/{job_id}/result", responses=error_responses(404, 409))
 def job_result(
     job_id: str, settings: SettingsDep, sessions: SessionsDep, format: Literal["csv", "xlsx"] = Query("csv")
 ) -> FileResponse:
@@ -123,7 +134,7 @@ def job_result(
     return FileResponse(path, media_type=MEDIA[format], filename=f"classified-{job_id}.{format}")
 
 
-@router.get("/v1/jobs/{job_id}/report", response_class=HTMLResponse)
+@router.get("/v1/jobs/{job_id}/report", response_class=HTMLResponse, responses=error_responses(404, 409))
 def job_report(job_id: str, settings: SettingsDep, sessions: SessionsDep) -> HTMLResponse:
     """The HTML report with charts; 409 until the job is done."""
     return HTMLResponse(report_html(settings, sessions, job_id=job_id))

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-
 from pydantic import BaseModel
 
+from service.db import UTCTime
 from service.jobs.models import Job
 from service.jobs.service import job_options
 
@@ -30,8 +29,8 @@ class JobOut(BaseModel):
     cost_usd: float
     classifier_version: int | None = None  # the reviewers' relabels the classifier had learnt when the run started
     message: str | None
-    created_at: datetime
-    finished_at: datetime | None
+    created_at: UTCTime
+    finished_at: UTCTime | None
     links: dict[str, str]
 
     @classmethod

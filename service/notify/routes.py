@@ -8,11 +8,12 @@ from fastapi import APIRouter, Query
 
 from service.auth.deps import AdminDep
 from service.deps import SessionDep
+from service.errors import error_responses
 from service.notify import service
 from service.notify.models import OutboxStatus
 from service.notify.schemas import OutboxOut
 
-router = APIRouter(tags=["notify"])
+router = APIRouter(tags=["notify"], responses=error_responses(401, 403, 422))
 
 
 @router.get("/v1/admin/outbox", response_model=list[OutboxOut])
@@ -26,7 +27,7 @@ def outbox(
     return service.rows(session, status=status, limit=limit)
 
 
-@router.post("/v1/admin/outbox/{row_id}/retry", response_model=OutboxOut)
+@router.post("/v1/admin/outbox/{row_id}/retry", response_model=OutboxOut, responses=error_responses(404))
 def retry(row_id: int, admin: AdminDep, session: SessionDep) -> OutboxOut:
     """Deliver a dead (or waiting) row again from its first attempt, with the same idempotency key."""
     return service.retry(session, row_id=row_id)

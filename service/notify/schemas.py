@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Literal
 
 from pydantic import BaseModel, Field
 
+from service.db import UTCTime
 from service.notify.models import Channel, Kind, OutboxStatus
 
 AnswerState = Literal["approved", "corrected", "rejected", "answered_by_team"]
@@ -29,7 +29,7 @@ class AnswerUpdated(BaseModel):
     lang: str
     question: str
     answer: str
-    decided_at: datetime
+    decided_at: UTCTime
 
 
 class AskerMail(BaseModel):
@@ -75,7 +75,7 @@ class OutboxOut(BaseModel):
     idempotency_key: str
     status: OutboxStatus
     attempts: int
-    next_attempt_at: datetime
+    next_attempt_at: UTCTime
     last_error: str | None
-    created_at: datetime
-    sent_at: datetime | None
+    created_at: UTCTime
+    sent_at: UTCTime | None

@@ -9,6 +9,7 @@ from fastapi.responses import HTMLResponse
 
 from service.auth.deps import ReaderDep, signed_in_reviewer
 from service.deps import SessionDep
+from service.errors import error_responses
 from service.reports.records import known_departments
 from service.reports.render import dashboard_context
 from service.reports.schemas import ObjectionReport, ReportQuery
@@ -17,7 +18,9 @@ from service.triage.deps import TriageDep
 from service.web.i18n import request_lang
 from service.web.pages import render_page
 
-router = APIRouter(tags=["reports"], dependencies=[Depends(signed_in_reviewer)])
+router = APIRouter(
+    tags=["reports"], dependencies=[Depends(signed_in_reviewer)], responses=error_responses(401, 422, 503)
+)
 QueryDep = Annotated[ReportQuery, Query()]
 
 

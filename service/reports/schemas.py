@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date
 from typing import Literal, Self
 
 from pydantic import BaseModel, Field, field_validator, model_validator
 
+from service.db import UTCTime
 from service.text import SafeStr
 from service.triage.schemas import Source
 
@@ -80,7 +81,7 @@ class QuestionGroup(BaseModel):
     variants: list[str] = Field(description="other wordings in the group (redacted)")
     comments: list[str] = Field(description="what askers wrote with a thumbs-down (redacted)")
     question_ids: list[str]
-    last_seen: datetime
+    last_seen: UTCTime
 
 
 class RecurringObjection(BaseModel):
@@ -91,7 +92,7 @@ class RecurringObjection(BaseModel):
     representative: str
     variants: list[str]
     departments: list[str]
-    last_seen: datetime
+    last_seen: UTCTime
 
 
 class ObjectionReport(BaseModel):
@@ -99,7 +100,7 @@ class ObjectionReport(BaseModel):
 
     filters: ReportQuery
     timezone: str
-    generated_at: datetime
+    generated_at: UTCTime
     empty: bool
     root_causes: list[CauseName]
     weeks: list[str]
@@ -161,7 +162,7 @@ class PlanFeedbackReport(BaseModel):
 
     filters: ReportQuery
     timezone: str
-    generated_at: datetime
+    generated_at: UTCTime
     empty: bool
     overview: ObjectionReport
     sections: list[CauseSection]

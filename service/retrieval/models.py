@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from sqlalchemy import JSON, Date, DateTime, Integer, String, Text
+from sqlalchemy import JSON, Date, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from service.db import Base
+from service.db import Base, UTCDateTime
 
 KNOWLEDGE = "knowledge"  # the origin of documents ingested from the knowledge folder
 
@@ -25,7 +25,7 @@ class KbDocument(Base):
     content_hash: Mapped[str] = mapped_column(String(64))
     body: Mapped[str] = mapped_column(Text)
     chunks: Mapped[int] = mapped_column(Integer)
-    indexed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    indexed_at: Mapped[datetime] = mapped_column(UTCDateTime)
     # Who owns the row (added by 0005): "knowledge" for files ingest indexes, else the domain that put the page,
     # e.g. "review" for approved answers. Ingest adds and removes only its own rows.
     origin: Mapped[str] = mapped_column(String(16), default=KNOWLEDGE, server_default=KNOWLEDGE)

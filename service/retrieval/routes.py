@@ -7,6 +7,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse
 
 from service.deps import SessionDep, SettingsDep
+from service.errors import error_responses
 from service.retrieval import service
 from service.retrieval.deps import KnowledgeDep
 from service.retrieval.schemas import SearchRequest, SearchResponse
@@ -17,7 +18,9 @@ from service.web.pages import render_page
 router = APIRouter()
 
 
-@router.post("/v1/search", response_model=SearchResponse, tags=["retrieval"])
+@router.post(
+    "/v1/search", response_model=SearchResponse, tags=["retrieval"], responses=error_responses(413, 422, 429, 503)
+)
 async def search(body: SearchRequest, knowledge: KnowledgeDep, settings: SettingsDep) -> SearchResponse:
     """Hybrid search over the knowledge base ("hit testing"): ranked passages with their source."""
     query = service.clean_query(body.query, max_chars=settings.max_query_chars)
@@ -39,7 +42,7 @@ def kb_index(request: Request, session: SessionDep) -> HTMLResponse:
     return render_page(request, "kb_index.html", {"groups": service.documents_by_type(session)}, section="kb")
 
 
-@router.get("/kb/{doc_id}", response_class=HTMLResponse, tags=["pages"])
+@router.get("/kb/{doc_id}", response_class=HTMLResponse, tags=["pages"], responses=error_responses(404))
 def kb_document(request: Request, doc_id: str, session: SessionDep) -> HTMLResponse:
     """The human-readable source page a citation links to; the page's words in the reader's language."""
     doc = service.get_kb_document(session, doc_id=doc_id)

@@ -6,13 +6,16 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
-from service.text import SafeStr
+from service.text import NOT_BLANK, SafeStr
 
 DocTypeName = Literal["plan", "faq", "risk", "doc"]
 
 
 class SearchRequest(BaseModel):
-    query: SafeStr = Field(description="A question or objection, Japanese or English (at most 2,000 characters).")
+    query: SafeStr = Field(
+        description="A question or objection, Japanese or English (at most 2,000 characters).",
+        json_schema_extra=NOT_BLANK,
+    )
     k: int = Field(default=5, ge=1, le=50)
     types: list[DocTypeName] | None = Field(default=None, description="Only these document types.")
     lang: Literal["ja", "en"] | None = Field(default=None, description="Only documents in this language.")

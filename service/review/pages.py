@@ -1,8 +1,9 @@
 """The reviewer UI at /review: server-rendered pages, a login cookie, plain forms and a little JS for shortcuts.
 
-The login form exchanges the bearer token for an HttpOnly, SameSite=Strict cookie: pages render on the server
-(sessionStorage would need every page built by JS), and no script on the page can read the token. Forms echo a
-CSRF value derived from the token. The review API (/v1/review) takes only the Authorization header.
+The login form exchanges the bearer token for an HttpOnly, SameSite=Strict cookie holding a session id (never the
+token): pages render on the server (sessionStorage would need every page built by JS), and no script on the page can
+read it. Posts must come from this origin and forms echo a CSRF value derived from the session id. The review API
+(/v1/review) takes only the Authorization header.
 """
 
 from __future__ import annotations
@@ -20,7 +21,8 @@ from pydantic import TypeAdapter, ValidationError
 from starlette.background import BackgroundTask
 
 from service.auth.deps import COOKIE_NAME, signed_in
-from service.auth.service import Reviewer, active_names, authenticate, csrf_matches, csrf_token
+from service.auth.service import Reviewer, active_names, csrf_matches, csrf_token
+from service.auth.sessions import cookie_secure, end_session, require_same_origin, start_session
 from service.deps import SessionDep, SessionsDep, SettingsDep
 from service.errors import BadInput, NemawashiError, Unauthorized
 from service.notify.service import Outbox
@@ -145,18 +147,21 @@ def queue_page(request: Request, session: SessionDep, knowledge: KnowledgeDep, s
 
 
 @router.post("/review/login")
-def login(request: Request, session: SessionDep, form: FormDep) -> Response:
-    """Exchange a token for the login cookie."""
+def login(request: Request, session: SessionDep, settings: SettingsDep, form: FormDep) -> Response:
+    """Exchange a token for the login cookie: a new session's id, never the token."""
+    require_same_origin(request, settings)  # no other site may sign a browser in (as its own account)
     token, next_url = _one(form, "token"), _safe_next(_one(form, "next") or "/review")
     try:
-        authenticate(session, token)
+        session_id = start_session(session, token=token, hours=settings.session_hours)
     except Unauthorized:
         return login_page(request, error=TEXTS[_lang(request)]["sign_in_error"], next_url=next_url)
     response = RedirectResponse(next_url, status_code=303)
-    secure = request.url.scheme == "https"
     # Path "/": the dashboard and bulk jobs read it too (SameSite=Strict: no other site can send it). The review
     # API still accepts only the Authorization header.
-    response.set_cookie(COOKIE_NAME, token, httponly=True, samesite="strict", secure=secure, path="/")
+    response.set_cookie(
+        COOKIE_NAME, session_id, max_age=int(settings.session_hours * 3600), httponly=True, samesite="strict",
+        secure=cookie_secure(request, settings), path="/",
+    )  # fmt: skip
     return response
 
 
@@ -174,6 +179,8 @@ def logout(request: Request, session: SessionDep, form: FormDep) -> Response:
     who = signed_in(request, session)
     if who is not None and not csrf_matches(_one(form, "csrf"), who[1]):
         raise BadInput("the form is stale or came from another site: reload the page")
+    if who is not None:
+        end_session(session, who[1])
     response = RedirectResponse("/review", status_code=303)
     response.delete_cookie(COOKIE_NAME, path="/")
     return response

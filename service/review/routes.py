@@ -8,6 +8,7 @@ from fastapi import APIRouter, BackgroundTasks, Header, Query, Response
 
 from service.auth.deps import ReviewerDep
 from service.deps import SessionDep, SessionsDep, SettingsDep
+from service.errors import error_responses
 from service.notify.service import Outbox
 from service.retrieval.deps import KnowledgeDep
 from service.review import decisions, service
@@ -16,7 +17,7 @@ from service.review.pages import router as pages_router
 from service.review.schemas import AuditEntry, Decision, DecisionResult, ItemDetail, ItemPage, ItemQuery
 from service.triage.deps import TriageDep
 
-router = APIRouter(tags=["review"])
+router = APIRouter(tags=["review"], responses=error_responses(401, 422))
 router.include_router(pages_router)
 
 IdempotencyKey = Annotated[
@@ -42,7 +43,7 @@ def list_items(
     return service.list_items(session, query=query, space=space, threshold=settings.review_group_similarity)
 
 
-@router.get("/v1/review/items/{item_id}", response_model=ItemDetail)
+@router.get("/v1/review/items/{item_id}", response_model=ItemDetail, responses=error_responses(404))
 def item_detail(
     item_id: int, reviewer: ReviewerDep, session: SessionDep, knowledge: KnowledgeDep, settings: SettingsDep
 ) -> ItemDetail:
@@ -50,13 +51,17 @@ def item_detail(
     return service.item_detail(session, item_id=item_id, knowledge=knowledge, settings=settings)
 
 
-@router.get("/v1/review/items/{item_id}/audit", response_model=list[AuditEntry])
+@router.get("/v1/review/items/{item_id}/audit", response_model=list[AuditEntry], responses=error_responses(404))
 def audit(item_id: int, reviewer: ReviewerDep, session: SessionDep) -> list[AuditEntry]:
     """The item's append-only audit log: every decision attempt, applied or refused as stale."""
     return service.audit_log(session, item_id=item_id)
 
 
-@router.post("/v1/review/items/{item_id}/decisions", response_model=DecisionResult)
+@router.post(
+    "/v1/review/items/{item_id}/decisions",
+    response_model=DecisionResult,
+    responses=error_responses(404, 409, 413, 503),
+)
 def decide(
     item_id: int,
     body: Decision,

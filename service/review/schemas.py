@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date
 from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, Field
 
+from service.db import UTCTime
 from service.review.models import ReviewStatus
 from service.text import SafeStr
+from service.triage.models import AnswerMode
 from service.triage.schemas import Citation, Source
 
 Status = ReviewStatus
@@ -24,7 +26,7 @@ class ItemQuery(BaseModel):
     max_confidence: float | None = Field(default=None, ge=0, le=1)
     source: list[Source] = Field(default_factory=list)
     department: list[SafeStr] = Field(default_factory=list)
-    mode: list[SafeStr] = Field(default_factory=list, description="approved, llm, extractive, abstain")
+    mode: list[AnswerMode] = Field(default_factory=list, description="How each was answered.")
     assignee: SafeStr | None = None
     since: date | None = Field(default=None, description="Asked on or after this day (UTC).")
     until: date | None = Field(default=None, description="Asked on or before this day (UTC).")
@@ -47,7 +49,7 @@ class ItemSummary(BaseModel):
     lang: str
     source: str
     department: str | None
-    created_at: datetime
+    created_at: UTCTime
     mode: str | None
     flags: list[str]
     root_cause: str | None = Field(description="The reviewer's label when relabelled, else the classifier's.")
@@ -55,7 +57,7 @@ class ItemSummary(BaseModel):
     confidence: float | None
     assignee: str | None
     updated_by: str | None
-    updated_at: datetime
+    updated_at: UTCTime
     group_size: int = 1
     group_ids: list[int] = Field(default_factory=list, description="Every item in the group, this one first.")
 
@@ -76,7 +78,7 @@ class QuestionOut(BaseModel):
     source: str
     department: str | None
     asker: str | None
-    created_at: datetime
+    created_at: UTCTime
     conversation_id: str | None = None
     standalone_text: str | None = Field(default=None, description="A follow-up as it was searched.")
 
@@ -107,7 +109,7 @@ class ClassificationOut(BaseModel):
 class FeedbackOut(BaseModel):
     helpful: bool
     comment: str | None
-    created_at: datetime
+    created_at: UTCTime
 
 
 class GroupMember(BaseModel):
@@ -115,7 +117,7 @@ class GroupMember(BaseModel):
     version: int
     question: str
     similarity: float
-    created_at: datetime
+    created_at: UTCTime
 
 
 class SimilarItem(BaseModel):
@@ -126,7 +128,7 @@ class SimilarItem(BaseModel):
     answer: str | None = Field(description="The approved text, or the draft when it was not approved.")
     reason: str | None
     decided_by: str | None
-    decided_at: datetime | None
+    decided_at: UTCTime | None
 
 
 class AuditEntry(BaseModel):
@@ -139,7 +141,7 @@ class AuditEntry(BaseModel):
     before: dict[str, Any]
     after: dict[str, Any]
     note: str | None
-    created_at: datetime
+    created_at: UTCTime
 
 
 class ItemState(BaseModel):
@@ -157,9 +159,9 @@ class ItemState(BaseModel):
     reason: str | None
     answered_by: int | None
     updated_by: str | None
-    updated_at: datetime
+    updated_at: UTCTime
     decided_by: str | None
-    decided_at: datetime | None
+    decided_at: UTCTime | None
 
 
 class ItemDetail(BaseModel):

@@ -13,7 +13,7 @@ from fastapi.sse import ServerSentEvent
 from service.auth.deps import AskerDep, AskerEmailDep
 from service.db import session_scope
 from service.deps import SessionDep, SessionsDep
-from service.errors import NemawashiError
+from service.errors import NemawashiError, error_responses
 from service.retrieval.service import clean_query
 from service.sse import KeepAliveEventSource
 from service.triage import service
@@ -36,7 +36,10 @@ def _sse(events: Iterator[tuple[str, dict[str, object]]]) -> Iterator[ServerSent
 @router.post(
     "/v1/ask",
     response_model=AskResponse,
-    responses={200: {"content": {"text/event-stream": {}}, "description": "JSON, or events meta/delta/done"}},
+    responses={
+        200: {"content": {"text/event-stream": {}}, "description": "JSON, or events meta/delta/done"},
+        **error_responses(413, 422, 429, 503),
+    },
 )
 async def ask(
     body: AskRequest, request: Request, triage: TriageDep, sessions: SessionsDep, asker: AskerDep, email: AskerEmailDep
@@ -59,7 +62,7 @@ async def ask(
     return await run_in_threadpool(service.ask, triage, sessions, **asked)
 
 
-@router.post("/v1/feedback", response_model=FeedbackResponse)
+@router.post("/v1/feedback", response_model=FeedbackResponse, responses=error_responses(404, 413, 422))
 def feedback(body: FeedbackRequest, session: SessionDep) -> FeedbackResponse:
     """Thumbs up or down on an answer, with an optional comment, kept for reviewers."""
     service.record_feedback(session, answer_id=body.id, helpful=body.helpful, comment=body.comment)

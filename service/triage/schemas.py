@@ -7,7 +7,7 @@ from typing import Literal
 from pydantic import BaseModel, Field, model_validator
 
 from service.llm.client import Usage
-from service.text import SafeStr
+from service.text import NOT_BLANK, SafeStr
 from service.triage.models import AnswerMode, QuestionSource
 
 Mode = AnswerMode
@@ -24,7 +24,10 @@ class Turn(BaseModel):
 
 
 class AskRequest(BaseModel):
-    question: SafeStr = Field(description="A question or objection in Japanese or English (at most 2,000 characters).")
+    question: SafeStr = Field(
+        description="A question or objection in Japanese or English (at most 2,000 characters).",
+        json_schema_extra=NOT_BLANK,
+    )
     department: SafeStr | None = Field(default=None, max_length=100)
     source: Literal["widget", "api", "survey", "langchain"] = "api"
     stream: bool = Field(default=False, description="Answer as Server-Sent Events (also: Accept: text/event-stream).")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from service.auth.deps import COOKIE_NAME
 from service.auth.service import csrf_token
 from tests.followups.test_routes import DRAFTED, OFF_TOPIC, followup
 from tests.review.helpers import ReviewApp
@@ -12,7 +13,7 @@ from tests.review.helpers import ReviewApp
 def signed_in(app: ReviewApp, name: str = "sato") -> str:
     token = app.user(name)["Authorization"].removeprefix("Bearer ")
     assert app.client.post("/review/login", data={"token": token}, follow_redirects=False).status_code == 303
-    return token
+    return app.client.cookies[COOKIE_NAME]  # the session id the forms' CSRF value derives from
 
 
 def send_form(app: ReviewApp, token: str, item: int, **fields: Any) -> str:

@@ -15,6 +15,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from service.auth import service as auth
+from service.auth.sessions import start_session
 from service.config import Settings
 from service.db import session_scope
 from service.main import create_app
@@ -34,6 +35,12 @@ COST = "BRIDGEの費用は全部でいくらかかりますか？"
 COST_PARAPHRASE = "BRIDGEのトータルコストを教えてください。"
 TRAINING = "リスキリング研修はいつ始まり、どんな内容ですか？"
 TRAINING_PARAPHRASE = "リスキリング研修の内容とスケジュールを教えてください。"
+
+
+def browser_session(sessions: sessionmaker[Session], token: str) -> str:
+    """What the sign-in form puts in the login cookie for this token: a new session's id."""
+    with session_scope(sessions) as session:
+        return start_session(session, token=token, hours=1)
 
 
 @dataclass

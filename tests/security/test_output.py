@@ -20,7 +20,7 @@ from service.review.models import ReviewItem
 from service.triage.models import ClassificationRow, Question
 from service.triage.rationale import check_rationale
 from tests.conftest import set_mock_fault
-from tests.review.helpers import ReviewApp, add_item
+from tests.review.helpers import ReviewApp, add_item, browser_session
 from tests.security.helpers import fast_app, served_app
 
 # A worry no FAQ entry answers as a whole, so the pipeline drafts and classifies it with the LLM.
@@ -184,7 +184,8 @@ def test_the_pages_run_under_their_policy_in_a_browser(tmp_path: Path) -> None:
         browser = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=BROWSER_ARGS)
         try:
             context = browser.new_context()
-            context.add_cookies([{"name": COOKIE_NAME, "value": token, "url": base}])
+            session_id = browser_session(app.state.sessionmaker, token)
+            context.add_cookies([{"name": COOKIE_NAME, "value": session_id, "url": base}])
             page = context.new_page()
             violations: list[str] = []
             page.on("console", lambda m: violations.append(m.text) if "Content Security Policy" in m.text else None)

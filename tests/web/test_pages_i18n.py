@@ -29,7 +29,7 @@ from service.web.i18n import TEXTS
 from service.web.pages import TEMPLATES_DIR
 from tests.conftest import KNOWLEDGE, free_port, make_settings
 from tests.fakes import HashedNgramEmbedder
-from tests.review.helpers import REVIEW_FLOW, add_item
+from tests.review.helpers import REVIEW_FLOW, add_item, browser_session
 
 # Names a Japanese page may show in Latin letters: the product, file formats and a few loanwords staff use as is.
 ALLOWED = {
@@ -86,6 +86,7 @@ def english_only(html: str) -> list[str]:
 class Site:
     client: httpx.Client
     token: str
+    session_id: str  # the login cookie's value
     item: int
     job: str
     settings: Settings
@@ -146,8 +147,9 @@ def _seed(client: httpx.Client, app: Any, settings: Settings, url: str) -> Site:
     while client.get(f"/v1/jobs/{job['id']}", headers=headers).json()["status"] not in ("done", "failed"):
         assert time.monotonic() < deadline, "the survey job did not finish"
         time.sleep(0.2)
-    client.cookies.set("nemawashi_review", token)
-    return Site(client, token, item, job["id"], settings, app, url)
+    session_id = browser_session(app.state.sessionmaker, token)
+    client.cookies.set("nemawashi_review", session_id)
+    return Site(client, token, session_id, item, job["id"], settings, app, url)
 
 
 def pages(site: Site) -> dict[str, str]:
@@ -248,7 +250,8 @@ def test_in_chromium_every_page_shows_the_header_and_fits_a_390px_phone(site: Si
             for width, height in ((1280, 800), (390, 844)):
                 context = browser.new_context(viewport={"width": width, "height": height}, locale=f"{lang}-JP")
                 host = site.url.removeprefix("http://").split(":")[0]
-                context.add_cookies([{"name": "nemawashi_review", "value": site.token, "domain": host, "path": "/"}])
+                cookie = {"name": "nemawashi_review", "value": site.session_id, "domain": host, "path": "/"}
+                context.add_cookies([cookie])
                 page = context.new_page()
                 for name, path in pages(site).items():
                     page.goto(f"{site.url}{path}{'&' if '?' in path else '?'}lang={lang}")
