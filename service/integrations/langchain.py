@@ -10,7 +10,7 @@ pipeline below sees strings and our own pydantic types only.
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Generator, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Literal, get_args
@@ -162,7 +162,8 @@ class NemawashiEmbeddings(Embeddings):
 class TriageRunnable(Runnable[TriageInput | str | Mapping[str, Any], AskResponse]):
     """The triage pipeline as a Runnable: the AskResponse /v1/ask gives, stored for review as source "langchain".
 
-    `invoke`/`batch` return AskResponse; `stream` yields the answer text as it is written, then the AskResponse.
+    `invoke`/`batch` return AskResponse; `stream`/`astream` yield the answer text as it is written, then the
+    AskResponse.
     """
 
     def __init__(self, triage: Triage, sessions: sessionmaker[Session]) -> None:
@@ -187,7 +188,7 @@ class TriageRunnable(Runnable[TriageInput | str | Mapping[str, Any], AskResponse
 
     def stream(  # type: ignore[override]  # text deltas, then the final AskResponse
         self, input: TriageInput | str | Mapping[str, Any], config: RunnableConfig | None = None, **kwargs: Any
-    ) -> Iterator[str | AskResponse]:
+    ) -> Generator[str | AskResponse, None, None]:
         item = triage_input(input)
         events = ask_events(
             self.triage,
@@ -202,6 +203,18 @@ class TriageRunnable(Runnable[TriageInput | str | Mapping[str, Any], AskResponse
                 yield str(payload["text"])
             elif name == "done":
                 yield AskResponse.model_validate(payload)
+
+    async def astream(  # type: ignore[override]  # text deltas, then the final AskResponse
+        self, input: TriageInput | str | Mapping[str, Any], config: RunnableConfig | None = None, **kwargs: Any
+    ) -> AsyncIterator[str | AskResponse]:
+        # The pipeline is synchronous (embedding, search, LLM stream, database): each step runs in a worker
+        # thread, so the event loop gets every delta as soon as the pipeline has it.
+        parts = self.stream(input, config, **kwargs)
+        try:
+            while (part := await run_in_executor(None, next, parts, None)) is not None:
+                yield part
+        finally:
+            await run_in_executor(None, parts.close)
 
 
 @dataclass

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import Protocol
 
 from service.retrieval.documents import Document
 from service.tokens import count_tokens, encoding
@@ -28,6 +29,12 @@ class Chunk:
     section: str
     text: str
     tokens: int
+
+
+class Chunker(Protocol):
+    """Cuts one document into chunks of at most max_tokens (chunk_document; benchmarks/chunking.py compares others)."""
+
+    def __call__(self, doc: Document, *, max_tokens: int) -> list[Chunk]: ...
 
 
 def split_sections(body: str) -> list[Section]:

@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 
 from service.logging import get_logger
 from service.retrieval import repository
-from service.retrieval.chunking import Chunk, chunk_document
+from service.retrieval.chunking import Chunk, Chunker, chunk_document
 from service.retrieval.documents import Document, load_documents
 from service.retrieval.schemas import IngestReport, SkippedFile
 from service.retrieval.sources import SourceLimits
@@ -61,13 +61,13 @@ def _batches(planned: list[tuple[Document, list[Chunk]]], size: int) -> list[lis
 
 
 def _embed_and_store(
-    store: ChunkStore, docs: list[Document], *, max_tokens: int, progress: Progress | None
+    store: ChunkStore, docs: list[Document], *, max_tokens: int, progress: Progress | None, chunker: Chunker
 ) -> dict[str, int]:
     """Chunk, embed and upsert docs; returns chunk counts per doc id.
 
     Chunks of several documents go to the embedder in one call (many small FAQ files would otherwise be one call
     each); a document's chunks are always written together, after all of them are embedded."""
-    planned = [(doc, chunk_document(doc, max_tokens=max_tokens)) for doc in docs]
+    planned = [(doc, chunker(doc, max_tokens=max_tokens)) for doc in docs]
     total = sum(len(chunks) for _, chunks in planned)
     done = 0
     if progress:
@@ -98,9 +98,11 @@ def ingest_knowledge(
     rebuild: bool = False,
     progress: Progress | None = None,
     limits: SourceLimits | None = None,
+    chunker: Chunker = chunk_document,
 ) -> IngestReport:
     """Bring the index in line with knowledge_dir; files that cannot be read are reported and skipped, the rest
-    indexed (limits: the size and cell caps from Settings, SourceLimits.from_settings)."""
+    indexed (limits: the size and cell caps from Settings, SourceLimits.from_settings; chunker: another way to cut
+    documents, for benchmarks/chunking.py)."""
     started = time.perf_counter()
     loaded = load_documents(knowledge_dir, limits)
     if rebuild:
@@ -115,7 +117,7 @@ def ingest_knowledge(
     kept_stale = {d for d, (_, p) in on_disk.items() if p in broken_paths and d not in current}
     removed = sorted(set(indexed) - set(current) - kept_stale)
 
-    chunk_counts = _embed_and_store(store, changed, max_tokens=max_tokens, progress=progress)
+    chunk_counts = _embed_and_store(store, changed, max_tokens=max_tokens, progress=progress, chunker=chunker)
     store.delete_docs(removed)
     repository.save_documents(session, [(doc, chunk_counts[doc.doc_id]) for doc in changed])
     repository.delete_documents_except(session, set(current) | kept_stale)

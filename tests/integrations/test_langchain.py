@@ -140,6 +140,32 @@ def test_the_runnable_streams_the_text_then_the_stored_response(local: LocalNema
     assert stored_source(local, final.id) == "langchain"
 
 
+def test_the_runnable_streams_asynchronously_the_text_as_it_is_drafted_then_the_stored_response(
+    local: LocalNemawashi,
+) -> None:
+    def stored_questions() -> int:
+        with session_scope(local.clients.sessionmaker) as session:
+            return session.query(Question).count()
+
+    before = stored_questions()
+    stored_at_first_delta: list[int] = []
+
+    async def collect() -> list[str | AskResponse]:
+        parts: list[str | AskResponse] = []
+        async for part in local.runnable().astream(COST):
+            if not parts:  # the first piece of text comes while the answer is still being written
+                stored_at_first_delta.append(stored_questions())
+            parts.append(part)
+        return parts
+
+    *deltas, final = asyncio.run(collect())
+    assert stored_at_first_delta == [before] and stored_questions() == before + 1
+    assert isinstance(final, AskResponse) and final.mode == "llm" and final.usage.llm_calls >= 1
+    assert len(deltas) > 1 and all(isinstance(d, str) for d in deltas)
+    assert "".join(d for d in deltas if isinstance(d, str)) == final.answer
+    assert stored_source(local, final.id) == "langchain"
+
+
 def test_the_runnable_batches_and_takes_survey_comments(local: LocalNemawashi) -> None:
     runnable: TriageRunnable = local.runnable()
     comment = TriageInput(question="AIに仕事を奪われてクビになるのが不安です。", survey=True)
