@@ -115,11 +115,16 @@ def _section_text(section: Section) -> str:
     return f"{section.heading_line}\n{section.body}".strip()
 
 
+FAQ_MAX_TOKENS = 480  # e5 reads 512 of its own tokens; Japanese takes fewer of them than of tiktoken's
+
+
 def chunk_document(doc: Document, *, max_tokens: int) -> list[Chunk]:
     """Chunks of one document. FAQ entries are never merged with each other nor split from their question;
     slides and pages (doc.keep_sections) are never merged either, so a citation names one of them."""
     texts: list[tuple[str, str]] = []  # (section path, text)
     pending: list[Section] = []
+    # An FAQ answer is cited and served whole: it may go past the budget up to what the embedder reads.
+    limit = max(max_tokens, FAQ_MAX_TOKENS) if doc.meta.type == "faq" else max_tokens
 
     def flush() -> None:
         if pending:
@@ -131,7 +136,7 @@ def chunk_document(doc: Document, *, max_tokens: int) -> list[Chunk]:
         text = _section_text(section)
         if not text:
             continue
-        if count_tokens(text) > max_tokens:
+        if count_tokens(text) > limit:
             flush()
             for piece in _pack(section.heading_line, section.body, max_tokens):
                 texts.append((" > ".join(section.path), piece))

@@ -12,6 +12,14 @@ def test_a_long_faq_answer_is_split_but_every_piece_carries_its_question() -> No
     assert all(c.text.startswith("## Q: 外注が始まったら解雇されますか？") for c in chunks)
 
 
+def test_an_faq_answer_a_little_over_the_budget_stays_one_chunk_so_it_is_cited_and_served_whole() -> None:
+    answer = "基本給は少なくとも2年間維持されます。" * 20  # over 400 tokens, under what the embedder reads
+    doc = make_document(f"## Q: 外注が始まったら解雇されますか？\n{answer}", doc_type="faq")
+    assert count_tokens(doc.body) > 400
+    [chunk] = chunk_document(doc, max_tokens=400)
+    assert chunk.text.endswith(answer)
+
+
 def test_faq_entries_in_one_file_never_share_or_split_a_chunk() -> None:
     body = "## Q: 給料は下がりますか？\n下がりません。\n\n## Q: 研修はありますか？\nあります。60時間です。"
     chunks = chunk_document(make_document(body, doc_type="faq"), max_tokens=400)
