@@ -157,6 +157,9 @@ class FaqPolicy:
     related_min: float = 0.85  # and never below this
     agree_min_similarity: float = 1.1  # above 1: off unless configured (see Settings.faq_agree_min_similarity)
     agree_min_lead: float = 0.2
+    # A question the scope gate calls out of scope ("how do I change my salary account?" is close to the salary
+    # entry) is answered from the FAQ only when it is about as close as a rewording of the entry's own question.
+    out_of_scope_min: float = 0.95
 
     def confident(self, result: FaqResult) -> bool:
         """Sure from the question match alone."""
@@ -167,7 +170,7 @@ class FaqPolicy:
         one of the close matches and the search is sure of it."""
         if result.best is None:
             return None
-        if self.confident(result):
+        if self.confident(result) and (in_scope or result.similarity >= self.out_of_scope_min):
             return result.best
         if not in_scope or not hits:
             return None

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import pytest
+
 from service.retrieval.schemas import Hit
-from service.triage.faq import FaqEntry, FaqMatch, FaqPolicy, FaqResult, retrieval_lead
+from service.triage.faq import FaqEntry, FaqIndex, FaqMatch, FaqPolicy, FaqResult, retrieval_lead
+from tests.fakes import HashedNgramEmbedder
 
 POLICY = FaqPolicy(0.92, 0.01, agree_min_similarity=0.85, agree_min_lead=0.2)
 
@@ -73,3 +76,22 @@ def test_a_weak_question_match_is_not_answered_even_when_the_search_agrees() -> 
 def test_the_default_policy_needs_the_question_match_alone() -> None:
     faq = result(match("faq-a", 0.89), match("faq-b", 0.80))
     assert FaqPolicy(0.92, 0.01).choose(faq, hits=[hit("faq-a-ja", 1.0), hit("plan-x-ja", 0.1, 2)]) is None
+
+
+def test_a_question_the_scope_gate_calls_off_topic_needs_a_near_rewording_of_the_entry() -> None:
+    """'How do I change my salary bank account?" is close to the salary entry, but not about BRIDGE.'"""
+    close = result(match("faq-salary", 0.93), match("faq-b", 0.85))
+    assert POLICY.choose(close, in_scope=True) == close.best
+    assert POLICY.choose(close, in_scope=False) is None
+    rewording = result(match("faq-salary", 0.97), match("faq-b", 0.85))
+    assert POLICY.choose(rewording, in_scope=False) == rewording.best
+
+
+def test_an_alternate_phrasing_matches_its_entry_like_the_title() -> None:
+    entries = [
+        FaqEntry("faq-a-ja", "faq-a", "ja", "成果報酬の仕組みは？", "答えA", ("成果報酬って最大いくら？",)),
+        FaqEntry("faq-b-ja", "faq-b", "ja", "研修はありますか？", "答えB"),
+    ]
+    index = FaqIndex(entries, HashedNgramEmbedder())
+    asked = HashedNgramEmbedder().embed_query("成果報酬って最大いくら？")
+    assert index.match(asked, lang="ja").best == FaqMatch(entries[0], pytest.approx(1.0))
