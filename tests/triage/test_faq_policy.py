@@ -79,7 +79,7 @@ def test_the_default_policy_needs_the_question_match_alone() -> None:
 
 
 def test_a_question_the_scope_gate_calls_off_topic_needs_a_near_rewording_of_the_entry() -> None:
-    """'How do I change my salary bank account?" is close to the salary entry, but not about BRIDGE.'"""
+    """A question about changing the bank account one's salary goes to is close to the salary entry, yet off-topic."""
     close = result(match("faq-salary", 0.93), match("faq-b", 0.85))
     assert POLICY.choose(close, in_scope=True) == close.best
     assert POLICY.choose(close, in_scope=False) is None
