@@ -94,6 +94,8 @@ class FaqIndex:
         self._embedder = embedder
         phrasings = [(e.base_id, q) for e in entries for q in dict.fromkeys((e.question, *e.alternates))]
         self._owners = [base for base, _ in phrasings]
+        titles = {e.question for e in entries}
+        self._is_title = np.array([q in titles for _, q in phrasings], dtype=bool)
         self._matrix = self._embed([expand(q) for _, q in phrasings], cache_dir)
 
     def _embed(self, texts: list[str], cache_dir: Path | None) -> Vectors:
@@ -119,6 +121,13 @@ class FaqIndex:
         for base, score in zip(self._owners, scores, strict=True):
             best[base] = max(best.get(base, -1.0), float(score))
         return best
+
+    def title_similarity(self, vector: Vectors) -> float:
+        """The best similarity to an entry's own question (its title), without the alternates: what the scope gate
+        weighs, as it was tuned on (the casual alternates sit closer to everyday off-topic questions)."""
+        if not self.entries:
+            return 0.0
+        return float((self._matrix[self._is_title] @ vector.reshape(-1)).max())
 
     def match(self, vector: Vectors, *, lang: str, related: int = 3) -> FaqResult:
         """The closest entries, best first, each in the asker's language where possible."""

@@ -120,7 +120,8 @@ def ask_events(
     if reuse:
         supported = True
     elif triage.scope is not None:
-        supported = triage.scope.decide(vector, faq=faq.similarity, hits=hits).in_scope
+        title = triage.faq.title_similarity(vector) if triage.faq else 0.0
+        supported = triage.scope.decide(vector, faq=title, hits=hits).in_scope
     else:
         supported = any((h.dense_score or 0) >= triage.settings.abstain_below for h in hits)
     if approved and reuse:
