@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -24,11 +25,12 @@ def site(tmp_path: Path, database_url: str) -> Iterator[KbSite]:
         yield running
 
 
-def upload(site: KbSite, name: str, data: bytes, headers: dict[str, str] | None = None):  # type: ignore[no-untyped-def]
-    return site.client.post("/v1/kb/files", headers=site.as_admin() if headers is None else headers, files={"file": (name, data)})
+def upload(site: KbSite, name: str, data: bytes, headers: dict[str, str] | None = None) -> Any:
+    sent_as = site.as_admin() if headers is None else headers
+    return site.client.post("/v1/kb/files", headers=sent_as, files={"file": (name, data)})
 
 
-def documents(site: KbSite) -> dict[str, dict[str, object]]:
+def documents(site: KbSite) -> dict[str, dict[str, Any]]:
     body = site.client.get("/v1/kb/documents", headers=site.as_reviewer()).json()
     return {d["doc_id"]: d for d in body["documents"]}
 
@@ -70,7 +72,8 @@ def test_bad_uploads_are_refused_with_the_reason_and_nothing_else_is_lost(site: 
     assert corrupt.status_code == 422 and ".docx" in corrupt.json()["error"]
     too_big = upload(site, "big.md", b"#" + b" " * (21 * 1024 * 1024))
     assert too_big.status_code == 413 and "limit" in too_big.json()["error"]
-    clash = upload(site, "clash.md", "---\nid: faq-job-01-ja\ntype: faq\ntitle: x\nlang: ja\n---\n\n# x\n\n本文\n".encode())
+    front_matter = "---\nid: faq-job-01-ja\ntype: faq\ntitle: x\nlang: ja\n---\n\n# x\n\n本文\n"
+    clash = upload(site, "clash.md", front_matter.encode())
     assert clash.status_code == 422 and "duplicate id 'faq-job-01-ja'" in clash.json()["error"]
     assert documents(site) == before
     with session_scope(site.app.state.sessionmaker) as session:
