@@ -6,6 +6,7 @@ from typing import Annotated, Any
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, BackgroundTasks, Depends, Query, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from starlette.datastructures import UploadFile
 
@@ -153,8 +154,13 @@ async def upload_file(
     if not isinstance(upload, UploadFile):
         raise BadInput("send the knowledge file as the multipart field `file`")
     raw = await upload.read(limit + 1)
-    row = uploads.store_upload(
-        session, filename=upload.filename or "", raw=raw, uploaded_by=admin.name, limits=indexing.limits
+    row = await run_in_threadpool(  # converting a large Office file takes a while: not on the event loop
+        uploads.store_upload,
+        session,
+        filename=upload.filename or "",
+        raw=raw,
+        uploaded_by=admin.name,
+        limits=indexing.limits,
     )
     background.add_task(uploads.index_upload, sessions, indexing, name=row.name)
     return _upload_out(row)

@@ -125,6 +125,14 @@ def save_skipped(session: Session, skipped: Iterable[Skipped]) -> None:
     session.flush()
 
 
+def mark_skipped(session: Session, path: str, reason: str | None) -> None:
+    """Record (or, with None, clear) why one file is not indexed."""
+    session.execute(delete(KbSkipped).where(KbSkipped.path == path))
+    if reason is not None:
+        session.add(KbSkipped(path=path, reason=reason, seen_at=utcnow()))
+    session.flush()
+
+
 def list_skipped(session: Session) -> list[KbSkipped]:
     return list(session.scalars(select(KbSkipped).order_by(KbSkipped.path)))
 

@@ -94,11 +94,13 @@ def index_upload(sessions: sessionmaker[Session], indexing: Indexing, *, name: s
                     repository.delete_document(session, doc_id)
                 repository.save_documents(session, [(doc, counts[doc.doc_id]) for doc in loaded.documents])
                 kb_files.set_progress(session, name, status=UploadStatus.indexed, message=None)
+                kb_files.mark_skipped(session, kb_files.upload_path(name), None)
             indexing.knowledge.refresh()
     except Exception as exc:  # the row says why; the page shows it
         log.warning("kb.upload_failed", name=name, error=type(exc).__name__)
         with session_scope(sessions) as session:
             kb_files.set_progress(session, name, status=UploadStatus.failed, message=str(exc)[:2000])
+            kb_files.mark_skipped(session, kb_files.upload_path(name), str(exc)[:2000])
         return
     log.info("kb.upload_indexed", name=name, documents=len(counts), chunks=sum(counts.values()))
 

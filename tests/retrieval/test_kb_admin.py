@@ -12,8 +12,10 @@ from service.auth.service import csrf_token
 from service.bootstrap import open_clients
 from service.db import session_scope
 from service.retrieval import kb_files
+from service.retrieval.embeddings import EmbeddingError
 from service.retrieval.ingest import ingest_knowledge
 from service.retrieval.models import KbFile
+from service.retrieval.service import KnowledgeIndex, search_passages
 from tests.fakes import HashedNgramEmbedder
 from tests.retrieval.kb_admin_helpers import MEMO, KbSite, kb_site
 from tests.retrieval.office_files import make_docx
@@ -137,3 +139,28 @@ def test_an_uploaded_docx_is_indexed_by_a_fresh_process_and_exported_as_a_file(
         clients.close()
     assert [d for d in report.added if d.startswith("uploads-")] and not report.skipped
     assert written == ["規程.docx"] and (tmp_path / "export" / "規程.docx").read_bytes() == docx.read_bytes()
+
+
+def test_a_process_that_loaded_the_index_earlier_finds_an_upload_another_process_indexed(site: KbSite) -> None:
+    # Two processes on one vector store: the other one's KnowledgeIndex loaded before the upload.
+    other = KnowledgeIndex(site.app.state.knowledge.store)
+    other.refresh()
+    upload(site, "memo.md", MEMO.encode())
+    hits = search_passages(other, query="在宅勤務は前日までに申請", k=3)
+    assert hits[0].doc_id == "uploads-memo"
+
+
+def test_an_upload_whose_embedding_fails_is_listed_as_failed_with_the_reason(
+    site: KbSite, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def unavailable(*args: object, **kwargs: object) -> None:
+        raise EmbeddingError("embedding endpoint failed (APITimeoutError): timed out")
+
+    before = documents(site)
+    monkeypatch.setattr("service.retrieval.uploads.embed_and_store", unavailable)
+    sent = upload(site, "memo.md", MEMO.encode())
+    status = site.client.get(sent.json()["url"], headers=site.as_admin()).json()
+    assert status["status"] == "failed" and "timed out" in status["message"]
+    listed = site.client.get("/v1/kb/documents", headers=site.as_reviewer()).json()
+    assert listed["skipped"] == [{"path": "uploads/memo.md", "reason": status["message"]}]
+    assert documents(site) == before
