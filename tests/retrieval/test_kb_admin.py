@@ -13,7 +13,7 @@ from service.bootstrap import open_clients
 from service.db import session_scope
 from service.retrieval import kb_files
 from service.retrieval.embeddings import EmbeddingError
-from service.retrieval.ingest import ingest_knowledge
+from service.retrieval.ingest import catch_up_uploads, ingest_knowledge
 from service.retrieval.models import KbFile
 from service.retrieval.service import KnowledgeIndex, search_passages
 from tests.fakes import HashedNgramEmbedder
@@ -164,3 +164,18 @@ def test_an_upload_whose_embedding_fails_is_listed_as_failed_with_the_reason(
     listed = site.client.get("/v1/kb/documents", headers=site.as_reviewer()).json()
     assert listed["skipped"] == [{"path": "uploads/memo.md", "reason": status["message"]}]
     assert documents(site) == before
+
+
+def test_a_process_restarting_on_an_older_index_catches_up_on_uploads(site: KbSite, tmp_path: Path) -> None:
+    other = site.settings.model_copy(update={"data_dir": tmp_path / "other"})
+    clients = open_clients(other, embedder=HashedNgramEmbedder())
+    try:
+        with session_scope(clients.sessionmaker) as session:  # its index, built before the upload
+            ingest_knowledge(session, clients.knowledge.store, knowledge_dir=other.knowledge_dir, max_tokens=400)
+        upload(site, "memo.md", MEMO.encode())
+        with session_scope(clients.sessionmaker) as session:  # what its start does when its index exists
+            assert catch_up_uploads(session, clients.knowledge.store, max_tokens=400, limits=None) == 1
+            assert catch_up_uploads(session, clients.knowledge.store, max_tokens=400, limits=None) == 0
+        assert "uploads-memo" in clients.knowledge.store.indexed_docs()
+    finally:
+        clients.close()
