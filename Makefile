@@ -62,6 +62,7 @@ test: lint typecheck typecheck-js pytest eval
 bench: $(VENV)/.dev
 	$(BIN)/python benchmarks/retrieval.py
 	$(BIN)/python benchmarks/ask.py
+	$(BIN)/python benchmarks/ingest.py
 
 clean:
 	rm -rf $(VENV) .data .pytest_cache .mypy_cache .ruff_cache

@@ -24,8 +24,9 @@ from service.logging import configure_logging, get_logger
 from service.notify import routes as notify_routes
 from service.notify.service import DeliveryLoop
 from service.reports import routes as reports_routes
+from service.retrieval import admin_routes as kb_admin_routes
 from service.retrieval import routes as retrieval_routes
-from service.retrieval.ingest import ingest_knowledge
+from service.retrieval.ingest import catch_up_uploads, ingest_knowledge
 from service.retrieval.service import KnowledgeIndex
 from service.retrieval.sources import SourceLimits
 from service.review import routes as review_routes
@@ -59,6 +60,14 @@ def _prepare_index(app: FastAPI, settings: Settings) -> None:
                     session,
                     knowledge.store,
                     knowledge_dir=settings.knowledge_dir,
+                    max_tokens=settings.chunk_max_tokens,
+                    limits=SourceLimits.from_settings(settings),
+                )
+        else:  # uploads another process took, or one this process stopped indexing, are indexed here too
+            with session_scope(app.state.sessionmaker) as session:
+                catch_up_uploads(
+                    session,
+                    knowledge.store,
                     max_tokens=settings.chunk_max_tokens,
                     limits=SourceLimits.from_settings(settings),
                 )
@@ -111,6 +120,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_exception_handler(SignInRequired, sign_in_form)
     install_web_security(app, settings)
     app.add_middleware(TrustedProxyMiddleware, proxies=settings.trusted_proxies)  # outermost: decides first
+    app.include_router(kb_admin_routes.router)
     app.include_router(retrieval_routes.router)
     app.include_router(triage_routes.router)
     app.include_router(jobs_routes.router)

@@ -15,11 +15,11 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session
 
 from service.auth.proxy import came_through_trusted_proxy
-from service.auth.service import Reviewer, asker_email, asker_name, authenticate, require_admin
+from service.auth.service import Reviewer, asker_email, asker_name, authenticate, csrf_matches, require_admin
 from service.auth.sessions import require_same_origin, session_reviewer
 from service.config import Settings
 from service.deps import SessionDep, SettingsDep, get_settings_dep
-from service.errors import SignInRequired, Unauthorized
+from service.errors import Forbidden, SignInRequired, Unauthorized
 
 COOKIE_NAME = "nemawashi_review"
 
@@ -64,6 +64,27 @@ def signed_in_reviewer(request: Request, session: SessionDep, _bearer: BearerDep
 
 
 ReaderDep = Annotated[Reviewer, Depends(signed_in_reviewer)]
+
+
+async def _sent_csrf(request: Request) -> str:
+    if request.headers.get("x-csrf-token"):
+        return request.headers["x-csrf-token"]
+    if request.headers.get("content-type", "").startswith(("multipart/form-data", "application/x-www-form-urlencoded")):
+        return str((await request.form()).get("csrf") or "")  # Starlette keeps the parsed form for the route
+    return ""
+
+
+async def signed_in_admin(request: Request, session: SessionDep, _bearer: BearerDep) -> Reviewer:
+    """Who may change what pages show (the knowledge base): an admin by bearer token, or by the login cookie with
+    the page's CSRF value (form field `csrf` or header X-CSRF-Token). A reviewer gets 403, nobody 401."""
+    reviewer = require_admin(signed_in_reviewer(request, session, _bearer))
+    cookie = request.cookies.get(COOKIE_NAME)
+    if cookie and _header_token(request) is None and not csrf_matches(await _sent_csrf(request), cookie):
+        raise Forbidden("the form is stale or came from another site: reload the page")
+    return reviewer
+
+
+SignedInAdminDep = Annotated[Reviewer, Depends(signed_in_admin)]
 
 
 def current_reviewer(session: SessionDep, credentials: BearerDep) -> Reviewer:

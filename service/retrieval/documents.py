@@ -115,14 +115,14 @@ def default_title(body: str, path: Path) -> str:
     return path.stem[:120]
 
 
-def default_meta(path: Path, rel: Path, part: Part) -> dict[str, object]:
+def default_meta(rel: Path, part: Part, modified: date) -> dict[str, object]:
     """What a file that declares nothing gets; shown on its /kb page, overridden by front matter."""
     return {
         "id": path_id(rel) + part.suffix,
         "type": type_from_folder(rel),
-        "title": default_title(part.body, path),
+        "title": default_title(part.body, rel),
         "lang": detect_lang(part.body),
-        "updated": datetime.fromtimestamp(path.stat().st_mtime, UTC).date(),
+        "updated": modified,
     }
 
 
@@ -143,20 +143,31 @@ def _content_hash(raw: bytes, part: Part, defaulted: dict[str, object]) -> str:
     return digest.hexdigest()
 
 
+def too_large(size: int, limits: SourceLimits) -> str | None:
+    """The reason a file of this size is skipped, or None."""
+    if size <= limits.max_file_bytes:
+        return None
+    return (
+        f"the file is {size / MB:.1f} MB; the limit is {limits.max_file_bytes / MB:.0f} MB "
+        "(NEMAWASHI_KB_MAX_FILE_MB): split it or raise the limit"
+    )
+
+
 def parse_file(path: Path, root: Path, limits: SourceLimits | None = None) -> list[Document]:
     """The documents one file holds; ValueError with a reason a person can act on when there are none."""
     limits = limits or SourceLimits()
-    size = path.stat().st_size
-    if size > limits.max_file_bytes:
-        raise ValueError(
-            f"the file is {size / MB:.1f} MB; the limit is {limits.max_file_bytes / MB:.0f} MB "
-            "(NEMAWASHI_KB_MAX_FILE_MB): split it or raise the limit"
-        )
-    raw = path.read_bytes()
-    rel = path.relative_to(root)
+    reason = too_large(path.stat().st_size, limits)
+    if reason:
+        raise ValueError(reason)
+    modified = datetime.fromtimestamp(path.stat().st_mtime, UTC).date()
+    return parse_bytes(path.read_bytes(), path.relative_to(root), modified=modified, limits=limits)
+
+
+def parse_bytes(raw: bytes, rel: Path, *, modified: date, limits: SourceLimits) -> list[Document]:
+    """The documents a file's bytes hold (a file on disk, or an upload stored in the database at uploads/<name>)."""
     documents = []
-    for part in convert(raw, path.name, limits):
-        defaults = default_meta(path, rel, part)
+    for part in convert(raw, rel.name, limits):
+        defaults = default_meta(rel, part, modified)
         declared = {k: v for k, v in part.meta.items() if v is not None}
         meta = {**defaults, **declared}
         defaulted = {k: v for k, v in defaults.items() if k not in declared}

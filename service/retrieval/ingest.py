@@ -11,7 +11,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from service.logging import get_logger
-from service.retrieval import repository
+from service.retrieval import kb_files, repository
 from service.retrieval.chunking import Chunk, Chunker, chunk_document
 from service.retrieval.documents import Document, load_documents
 from service.retrieval.schemas import IngestReport, SkippedFile
@@ -31,7 +31,12 @@ def index_hash(doc: Document, max_tokens: int) -> str:
 
 def embedding_text(doc: Document, chunk: Chunk) -> str:
     """What the embedder sees: the document title gives every chunk its context."""
-    return f"{doc.meta.title}\n{chunk.text}"
+    return embedder_input(doc.meta.title, chunk.text)
+
+
+def embedder_input(title: str, text: str) -> str:
+    """A chunk's text as it is embedded (the admin page previews it in this form)."""
+    return f"{title}\n{text}"
 
 
 def _chunk_meta(doc: Document, chunk: Chunk, doc_hash: str) -> dict[str, Any]:
@@ -60,8 +65,13 @@ def _batches(planned: list[tuple[Document, list[Chunk]]], size: int) -> list[lis
     return [g for g in groups if g]
 
 
-def _embed_and_store(
-    store: ChunkStore, docs: list[Document], *, max_tokens: int, progress: Progress | None, chunker: Chunker
+def embed_and_store(
+    store: ChunkStore,
+    docs: list[Document],
+    *,
+    max_tokens: int,
+    progress: Progress | None,
+    chunker: Chunker = chunk_document,
 ) -> dict[str, int]:
     """Chunk, embed and upsert docs; returns chunk counts per doc id.
 
@@ -100,11 +110,11 @@ def ingest_knowledge(
     limits: SourceLimits | None = None,
     chunker: Chunker = chunk_document,
 ) -> IngestReport:
-    """Bring the index in line with knowledge_dir; files that cannot be read are reported and skipped, the rest
-    indexed (limits: the size and cell caps from Settings, SourceLimits.from_settings; chunker: another way to cut
-    documents, for benchmarks/chunking.py)."""
+    """Bring the index in line with knowledge_dir and the uploads stored in the database; files that cannot be read
+    are reported and skipped, the rest indexed (limits: the size and cell caps from Settings,
+    SourceLimits.from_settings; chunker: another way to cut documents, for benchmarks/chunking.py)."""
     started = time.perf_counter()
-    loaded = load_documents(knowledge_dir, limits)
+    loaded = kb_files.merge(load_documents(knowledge_dir, limits), kb_files.load_uploads(session, limits))
     if rebuild:
         store.reset()
     store.open_for_writing()
@@ -117,10 +127,12 @@ def ingest_knowledge(
     kept_stale = {d for d, (_, p) in on_disk.items() if p in broken_paths and d not in current}
     removed = sorted(set(indexed) - set(current) - kept_stale)
 
-    chunk_counts = _embed_and_store(store, changed, max_tokens=max_tokens, progress=progress, chunker=chunker)
+    chunk_counts = embed_and_store(store, changed, max_tokens=max_tokens, progress=progress, chunker=chunker)
     store.delete_docs(removed)
     repository.save_documents(session, [(doc, chunk_counts[doc.doc_id]) for doc in changed])
     repository.delete_documents_except(session, set(current) | kept_stale)
+    kb_files.save_skipped(session, loaded.skipped)
+    kb_files.settle_uploads(session, loaded.skipped)
 
     report = IngestReport(
         knowledge_dir=str(knowledge_dir),
@@ -144,3 +156,17 @@ def ingest_knowledge(
         seconds=report.seconds,
     )
     return report
+
+
+def catch_up_uploads(session: Session, store: ChunkStore, *, max_tokens: int, limits: SourceLimits | None) -> int:
+    """Index the uploads this store lacks (another process took them, or this one stopped while indexing): a
+    restart keeps every upload without re-reading the whole folder. Returns how many documents were embedded."""
+    loaded = kb_files.load_uploads(session, limits)
+    indexed = {doc_id: doc_hash for doc_id, (doc_hash, _) in store.indexed_docs().items()}
+    changed = [doc for doc in loaded.documents if indexed.get(doc.doc_id) != index_hash(doc, max_tokens)]
+    chunk_counts = embed_and_store(store, changed, max_tokens=max_tokens, progress=None)
+    repository.save_documents(session, [(doc, chunk_counts[doc.doc_id]) for doc in changed])
+    kb_files.settle_uploads(session, loaded.skipped)
+    if changed:
+        log.info("ingest.uploads_caught_up", documents=len(changed))
+    return len(changed)

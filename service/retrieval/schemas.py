@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Literal
 
 from pydantic import BaseModel, Field
@@ -56,3 +57,38 @@ class IngestReport(BaseModel):
     unchanged: int
     skipped: list[SkippedFile]
     seconds: float
+
+
+class KbDocumentOut(BaseModel):
+    doc_id: str
+    title: str
+    type: str
+    lang: str
+    chunks: int
+    path: str = Field(description="The source file: under the knowledge folder, or uploads/<name> for an upload.")
+    origin: str = Field(description="knowledge (the folder or an upload), or the domain that put the page (review).")
+    indexed_at: datetime
+
+
+class KbOverview(BaseModel):
+    documents: list[KbDocumentOut]
+    skipped: list[SkippedFile] = Field(description="Files the last ingest could not read, with the reason.")
+
+
+class UploadOut(BaseModel):
+    name: str
+    status: str = Field(description="queued, indexing, indexed or failed")
+    done: int = Field(description="Chunks embedded so far.")
+    total: int
+    percent: int
+    message: str | None = Field(description="Why indexing failed.")
+    url: str = Field(description="Poll this for the progress.")
+
+
+class ChunkOut(BaseModel):
+    chunk_id: str
+    index: int
+    section: str
+    tokens: int
+    text: str
+    embedded_text: str = Field(description="What the embedder was given: the document title, then the chunk.")

@@ -155,6 +155,9 @@ def search_passages(
         vector = query_vector if query_vector is not None else index.store.embedder.embed_query(expanded)
         n = min(options.candidates, max(len(index.chunks), 1))
         dense = dict(index.store.query(vector, n=n, where=_where(types, lang)))
+        if any(c not in index.chunks for c in dense):  # another process indexed an upload since this one loaded
+            index.refresh()
+            dense = {c: score for c, score in dense.items() if c in index.chunks}
     if method in ("hybrid", "lexical"):
         lexical = dict(_lexical_candidates(index, expanded, n=options.candidates, types=types, lang=lang))
     if options.fusion == "rrf":

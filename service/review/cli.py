@@ -17,13 +17,18 @@ from service.auth import service as auth
 from service.config import PROJECT_ROOT, get_settings
 from service.db import make_engine, make_sessionmaker, migrate, session_scope
 from service.errors import NemawashiError
+from service.retrieval import kb_files
+from service.retrieval.kb_files import UPLOADS
 from service.review import publishing
 
 users_app = typer.Typer(help="Reviewers and admins: add, list, revoke.", no_args_is_help=True)
-kb_app = typer.Typer(help="The curated knowledge base: export approved answers.", no_args_is_help=True)
+kb_app = typer.Typer(
+    help="The curated knowledge base: export approved answers and uploaded files.", no_args_is_help=True
+)
 err = Console(stderr=True)
 out = Console()
 DEFAULT_EXPORT = PROJECT_ROOT / "knowledge" / "faq" / "approved"
+DEFAULT_UPLOADS = PROJECT_ROOT / "knowledge" / UPLOADS
 
 
 @contextmanager
@@ -93,12 +98,22 @@ def export(
     directory: Annotated[
         Path, typer.Option("--dir", help="Where to write the Markdown files (default: knowledge/faq/approved/).")
     ] = DEFAULT_EXPORT,
+    uploads_dir: Annotated[
+        Path,
+        typer.Option(
+            "--uploads-dir",
+            help="Where to write the originals uploaded on /admin/kb (default: knowledge/uploads/; ingest reads that "
+            "copy as the same documents).",
+        ),
+    ] = DEFAULT_UPLOADS,
 ) -> None:
-    """Write every approved answer as a Markdown FAQ with front matter, for git and `nemawashi ingest`.
+    """Write every approved answer as a Markdown FAQ with front matter, and every uploaded file as it was uploaded,
+    for git and `nemawashi ingest`.
 
     Files of answers withdrawn since the last export are removed; unchanged files are left untouched."""
     with _session() as session:
         entries = publishing.approved_entries(session)
+        uploaded = kb_files.export_files(session, uploads_dir)
     report = publishing.export(entries, directory)
     err.print(
         f"exported {len(entries)} approved answers to {report.directory}: {len(report.written)} written, "
@@ -106,3 +121,4 @@ def export(
     )
     for name in report.removed:
         err.print(f"  removed {name} (no longer approved)")
+    err.print(f"exported uploaded files to {uploads_dir}: {len(uploaded)} written")

@@ -40,11 +40,12 @@ ASSETS = {
     "review.js": "application/javascript; charset=utf-8",
     "review.css": "text/css; charset=utf-8",
     "jobs.js": "application/javascript; charset=utf-8",
+    "kb_admin.js": "application/javascript; charset=utf-8",
 }
 _MAX_FORM_BYTES = 64 * 1024
 _LIST_KEYS = ("status", "root_cause", "source", "department", "mode")
 _decision = TypeAdapter(Decision)
-SIGNED_IN_PAGES = ("/review", "/dashboard", "/jobs")
+SIGNED_IN_PAGES = ("/review", "/dashboard", "/jobs", "/admin/kb")
 
 
 async def form_fields(request: Request) -> dict[str, list[str]]:

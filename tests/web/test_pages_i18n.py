@@ -162,6 +162,8 @@ def pages(site: Site) -> dict[str, str]:
         "job-report": f"/v1/jobs/{site.job}/report",
         "kb": "/kb",
         "kb-document": "/kb/faq-job-01-ja",
+        "kb-admin": "/admin/kb?q=ボーナス",
+        "kb-chunks": "/admin/kb/docs/faq-job-01-ja",
     }
 
 
@@ -175,7 +177,7 @@ def test_every_page_has_the_shared_header_and_speaks_one_language(site: Site, la
         if name != "job-report":  # the report is a file: it follows the job, not the reader
             assert f'<html lang="{lang}">' in html, name
         assert 'id="site-header"' in html, name
-        for key in ("review", "jobs", "dashboard", "kb"):
+        for key in ("review", "jobs", "dashboard", "kb", "kb_admin"):
             assert f'data-nav="{key}"' in html, (name, key)
         if lang == "ja" and name != "job-report":
             assert english_only(html) == [], name
@@ -257,7 +259,7 @@ def test_in_chromium_every_page_shows_the_header_and_fits_a_390px_phone(site: Si
                     page.goto(f"{site.url}{path}{'&' if '?' in path else '?'}lang={lang}")
                     header = page.locator("#site-header")
                     assert header.is_visible(), (name, width)
-                    assert header.locator("[data-nav]").count() == 5, (name, width)  # four pages and sign-out
+                    assert header.locator("[data-nav]").count() == 6, (name, width)  # five pages and sign-out
                     scroll = page.evaluate("document.documentElement.scrollWidth")
                     assert scroll <= width, (name, width, scroll)
                 context.close()

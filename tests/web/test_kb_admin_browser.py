@@ -1,0 +1,93 @@
+"""The knowledge admin page in Chromium: an admin uploads a Japanese Markdown file, watches it index, then finds it
+with the hit-testing box. The real app on the fake embedder, served by uvicorn."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+import uvicorn
+from playwright.sync_api import Browser
+
+from service.auth import service as auth
+from service.bootstrap import Clients, open_clients
+from service.config import Settings
+from service.db import session_scope
+from service.main import create_app
+from tests.conftest import free_port, make_settings
+from tests.fakes import HashedNgramEmbedder
+from tests.retrieval.kb_admin_helpers import MEMO, small_knowledge
+
+
+@pytest.fixture
+def kb_server(tmp_path: Path) -> Iterator[tuple[str, str]]:
+    """(base URL, an admin's token) of the service on SQLite with a small knowledge folder."""
+    settings = make_settings(
+        tmp_path / "data",
+        database_url=f"sqlite:///{tmp_path / 'db.sqlite'}",
+        knowledge_dir=small_knowledge(tmp_path / "knowledge"),
+    )
+
+    def fake_clients(settings: Settings, *, embedder: object = None) -> Clients:
+        return open_clients(settings, embedder=HashedNgramEmbedder())
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr("service.main.open_clients", fake_clients)
+        app = create_app(settings)
+        server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=free_port(), log_level="warning"))
+        thread = threading.Thread(target=server.run, daemon=True)
+        thread.start()
+        url = f"http://127.0.0.1:{server.config.port}"
+        try:
+            deadline = time.monotonic() + 120
+            while True:
+                try:
+                    if httpx.get(f"{url}/readyz").status_code == 200:
+                        break
+                except httpx.HTTPError:
+                    pass
+                assert time.monotonic() < deadline, "the service did not become ready"
+                time.sleep(0.2)
+            with session_scope(app.state.sessionmaker) as session:
+                token = auth.add_user(session, name="admin", role="admin")[1]
+            yield url, token
+        finally:
+            server.should_exit = True
+            thread.join(timeout=30)
+
+
+def test_an_admin_uploads_a_japanese_file_sees_it_indexed_and_finds_it_by_hit_testing(
+    browser: Browser, kb_server: tuple[str, str], tmp_path: Path
+) -> None:
+    url, token = kb_server
+    memo = tmp_path / "在宅勤務.md"
+    memo.write_text(MEMO, encoding="utf-8")
+    context = browser.new_context(locale="ja-JP")
+    try:
+        page = context.new_page()
+        page.goto(f"{url}/admin/kb?lang=ja")
+        page.fill("input[name=token]", token)  # the sign-in form comes back to this page
+        page.click("#login button[type=submit]")
+        page.wait_for_selector("#kb-upload")
+        page.set_input_files("#kb-upload input[type=file]", str(memo))
+        page.click("#kb-upload button[type=submit]")
+        # The page polls the upload's status, then reloads with the new document listed.
+        row = page.locator("#kb-docs tr", has_text="在宅勤務の申請手順")
+        row.wait_for(timeout=30_000)
+        assert "uploads/在宅勤務.md" in row.inner_text()
+        page.fill("#kb-search input[name=q]", "在宅勤務は前日までに申請")
+        page.click("#kb-search button[type=submit]")
+        first = page.locator("#kb-hits tbody tr").first
+        first.wait_for()
+        assert "在宅勤務の申請手順" in first.inner_text()
+        doc_id = row.get_attribute("data-doc-id")
+        assert first.get_attribute("data-doc-id") == doc_id
+        first.locator("a").first.click()  # the chunks as the embedder sees them
+        page.wait_for_selector(".chunk pre")
+        assert page.locator(".chunk pre").first.inner_text().startswith("在宅勤務の申請手順\n")
+    finally:
+        context.close()
