@@ -19,6 +19,7 @@ from service.retrieval.service import KnowledgeIndex, search_passages
 from tests.fakes import HashedNgramEmbedder
 from tests.retrieval.kb_admin_helpers import MEMO, KbSite, kb_site
 from tests.retrieval.office_files import make_docx
+from tests.review.helpers import browser_session
 
 
 @pytest.fixture
@@ -99,11 +100,12 @@ def test_reviewers_read_but_cannot_change_and_anonymous_callers_are_sent_to_sign
 
 
 def test_a_cookie_signed_admin_needs_the_pages_csrf_value(site: KbSite) -> None:
-    site.client.cookies.set("nemawashi_review", site.admin)
+    session_id = browser_session(site.app.state.sessionmaker, site.admin)
+    site.client.cookies.set("nemawashi_review", session_id)
     try:
         refused = site.client.post("/admin/kb/reindex", data={"csrf": "forged"}, follow_redirects=False)
         assert refused.status_code == 403
-        done = site.client.post("/admin/kb/reindex", data={"csrf": csrf_token(site.admin)}, follow_redirects=False)
+        done = site.client.post("/admin/kb/reindex", data={"csrf": csrf_token(session_id)}, follow_redirects=False)
         assert done.status_code == 303 and done.headers["location"].startswith("/admin/kb?done=reindexed")
     finally:
         site.client.cookies.clear()
