@@ -166,6 +166,7 @@ def _rates(records: list[Record]) -> Rates:
         helpful=helpful,
         not_helpful=len(feedback) - helpful,
         helpful_rate=_rate(helpful, len(feedback)),
+        reused=modes["approved"],
     )
 
 
