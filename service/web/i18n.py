@@ -259,6 +259,8 @@ TEXTS: dict[str, dict[str, Any]] = {
         },
         "jobrep": {
             "title": "コメント分類レポート",
+            "cause_name": "根本原因（名称）",
+            "secondary_name": "副次的な原因（名称）",
             "rows_n": "{n} 行",
             "job": "ジョブ",
             "rows": "行",
@@ -546,6 +548,8 @@ TEXTS: dict[str, dict[str, Any]] = {
         },
         "jobrep": {
             "title": "Comment classification report",
+            "cause_name": "Root cause (name)",
+            "secondary_name": "Secondary cause (name)",
             "rows_n": "{n} rows",
             "job": "job",
             "rows": "rows",
