@@ -1,3 +1,4 @@
+import re
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -91,7 +92,22 @@ def test_an_unknown_document_is_a_404_naming_it(client: TestClient) -> None:
 
 def test_the_knowledge_index_page_lists_every_type(client: TestClient) -> None:
     page = client.get("/kb").text
-    assert all(label in page for label in ("導入計画", "FAQ", "リスク登録簿"))
+    assert all(f"<h2>{label}</h2>" in page for label in ("導入計画", "FAQ", "リスク登録簿"))
+
+
+def test_the_knowledge_index_is_searched_and_filtered_by_type_and_language_ja_first(client: TestClient) -> None:
+    page = client.get("/kb").text
+    faq = page[page.index("<h2>FAQ</h2>") :]
+    faq = faq[: faq.index("</ul>")]
+    langs = re.findall(r'hreflang="(ja|en)"', faq)
+    assert langs == sorted(langs, key=lambda lang: lang != "ja") and "en" in langs  # not interleaved
+    only_en_risks = client.get("/kb", params={"type": "risk", "doc_lang": "en"}).text
+    listed = re.findall(r'<li><a href="/kb/([^"]+)"', only_en_risks)
+    assert listed and all(d.startswith("risk-") and d.endswith("-en") for d in listed)
+    assert '<option value="risk" selected>' in only_en_risks
+    found = client.get("/kb", params={"q": "パイロット 西日本"}).text
+    assert re.findall(r'<li><a href="/kb/([^"]+)"', found) and 'value="パイロット 西日本"' in found
+    assert "条件に合う資料はありません" in client.get("/kb", params={"q": "存在しない語句xyz"}).text
 
 
 def test_openapi_docs_are_served(client: TestClient) -> None:

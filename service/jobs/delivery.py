@@ -20,10 +20,11 @@ from service.errors import Conflict, NemawashiError
 from service.jobs.models import Job
 from service.jobs.report import LabelName, render_report
 from service.jobs.repository import store_file
-from service.jobs.results import summarize, write_result
+from service.jobs.results import Labels, summarize, write_result
 from service.jobs.schemas import JobOut
 from service.jobs.service import JobOptions, create_job, get_job, local_input, spreadsheet_limits
 from service.triage.taxonomy import load_taxonomy
+from service.web.i18n import TEXTS
 
 COPY_BLOCK = 1 << 20
 EVENT_POLL_S = 0.5
@@ -103,15 +104,30 @@ def _copy_limited(stream: BinaryIO, path: Path, limit: int, settings: Settings) 
 
 
 def result_file(
-    settings: Settings, sessions: sessionmaker[Session], *, job_id: str, fmt: Literal["csv", "xlsx"]
+    settings: Settings,
+    sessions: sessionmaker[Session],
+    *,
+    job_id: str,
+    fmt: Literal["csv", "xlsx"],
+    lang: str = "ja",
 ) -> Path:
     """The job's result as CSV (UTF-8 with BOM) or XLSX, written once the job is done, by whichever process is asked
-    (from the rows and the input in the database) into its own data dir."""
+    (from the rows and the input in the database) into its own data dir. An XLSX file names the root causes in
+    lang beside their ids."""
     job = _done_job(sessions, job_id)
-    path = jobs_dir(settings) / f"job-{job.public_id}" / f"result.{fmt}"
+    name = f"result.{lang}.xlsx" if fmt == "xlsx" else "result.csv"
+    path = jobs_dir(settings) / f"job-{job.public_id}" / name
     if not path.exists():  # written to a temporary file, then renamed: two first downloads do not collide
-        write_result(sessions, job, path, input_file=local_input(settings, sessions, job))
+        labels = result_labels(settings, lang) if fmt == "xlsx" else None
+        write_result(sessions, job, path, input_file=local_input(settings, sessions, job), labels=labels)
     return path
+
+
+def result_labels(settings: Settings, lang: str) -> Labels:
+    """The root-cause names in lang, and the headers of their columns."""
+    names = {label.id: getattr(label.name, lang) for label in load_taxonomy(settings.taxonomy_file).labels}
+    texts = TEXTS[lang]["jobrep"]
+    return Labels(names, {"root_cause": texts["cause_name"], "secondary_cause": texts["secondary_name"]})
 
 
 def report_html(settings: Settings, sessions: sessionmaker[Session], *, job_id: str) -> str:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -13,11 +13,21 @@ from sqlalchemy.orm import Session, sessionmaker
 from service.jobs.columns import RESULT_COLUMNS, RowResult
 from service.jobs.models import Job, JobRow
 from service.jobs.service import job_options, open_input
-from service.jobs.writers import open_writer
+from service.jobs.writers import open_writer, output_format
 
 TOP_DEPARTMENTS = 12
 TOP_MATCHES = 10
 NOT_REACHED = "not classified: the job stopped before this row"
+WIDTHS = {"matched_title": 40, "suggested_answer": 60, "error": 30, "flags": 20, "model": 16, "matched_doc_id": 18}
+TEXT_WIDTH, LABEL_WIDTH, OTHER_WIDTH = 60, 26, 12
+
+
+@dataclass(frozen=True)
+class Labels:
+    """Root-cause names in the file's language, written (XLSX) in a column of their own beside each id column."""
+
+    names: Mapping[str, str]  # label id → its name
+    headers: Mapping[str, str]  # id column (root_cause, secondary_cause) → the header of its name column
 
 
 def result_columns(job: Job) -> list[str]:
@@ -44,24 +54,40 @@ def write_result(
     *,
     encoding: str = "utf-8-sig",
     input_file: Path | None = None,
+    labels: Labels | None = None,
 ) -> int:
     """Write every input row once, in file order, with its results (streamed from the file and the database).
 
-    input_file: where the job's input is on this machine (service.local_input), when not at job.input_path."""
-    source, _ = open_input(input_file or Path(job.input_path), job_options(job), limits=None)  # accepted at creation
+    input_file: where the job's input is on this machine (service.local_input), when not at job.input_path.
+    labels: the root-cause names an XLSX file shows beside the ids (a CSV keeps the ids only)."""
+    options = job_options(job)
+    source, _ = open_input(input_file or Path(job.input_path), options, limits=None)  # accepted at creation
     columns = result_columns(job)
+    named = labels if labels is not None and output_format(path) == "xlsx" else Labels({}, {})
+    header = [*source.columns, *(h for c in columns for h in [c, named.headers.get(c)] if h)]
+    widths = [TEXT_WIDTH if i == options.text_index else OTHER_WIDTH for i in range(len(source.columns))]
+    widths += [w for c in columns for w in [WIDTHS.get(c, OTHER_WIDTH), LABEL_WIDTH][: 2 if c in named.headers else 1]]
     written = 0
-    with open_writer(path, encoding=encoding) as writer, sessions() as session:
-        writer.write([*source.columns, *columns])
+    with open_writer(path, encoding=encoding, widths=widths) as writer, sessions() as session:
+        writer.write(header)
         stored = _stored(session, job)
         pending = next(stored, None)
         for row in source.rows():
             while pending is not None and pending.row_index < row.index:
                 pending = next(stored, None)
             match = pending if pending is not None and pending.row_index == row.index else None
-            writer.write([*row.cells, *_cells(match, columns)])
+            writer.write([*row.cells, *_named_cells(_cells(match, columns), columns, named)])
             written += 1
     return written
+
+
+def _named_cells(cells: list[Any], columns: list[str], labels: Labels) -> list[Any]:
+    out: list[Any] = []
+    for column, value in zip(columns, cells, strict=True):
+        out.append(value)
+        if column in labels.headers:
+            out.append(labels.names.get(value, value) if value else None)
+    return out
 
 
 @dataclass

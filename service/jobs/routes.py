@@ -19,6 +19,7 @@ from service.jobs.delivery import job_events, refuse_oversized, report_html, res
 from service.jobs.runner import JobRunner, start_job_runner, stop_job_runner
 from service.jobs.schemas import JobOut
 from service.jobs.service import JobOptions, get_job
+from service.web.i18n import request_lang
 
 
 @asynccontextmanager
@@ -127,10 +128,15 @@ def job_progress_events(events: Annotated[Iterator[ServerSentEvent], Depends(_pr
 
 @router.get("/v1/jobs/{job_id}/result", responses=error_responses(404, 409))
 def job_result(
-    job_id: str, settings: SettingsDep, sessions: SessionsDep, format: Literal["csv", "xlsx"] = Query("csv")
+    request: Request,
+    job_id: str,
+    settings: SettingsDep,
+    sessions: SessionsDep,
+    format: Literal["csv", "xlsx"] = Query("csv"),
 ) -> FileResponse:
-    """Every input row, in order, with its classification; 409 until the job is done."""
-    path = result_file(settings, sessions, job_id=job_id, fmt=format)
+    """Every input row, in order, with its classification; 409 until the job is done. An XLSX file names the root
+    causes in the page language (?lang=) beside their ids."""
+    path = result_file(settings, sessions, job_id=job_id, fmt=format, lang=request_lang(request))
     return FileResponse(path, media_type=MEDIA[format], filename=f"classified-{job_id}.{format}")
 
 

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import csv
 import os
+import re
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import date, datetime, time
 from pathlib import Path
@@ -16,6 +17,9 @@ from service.errors import BadInput
 XLSX_MAX_CELL = 32_767  # Excel's limit; longer cells make Excel "repair" the file
 # OWASP CSV injection: a text cell starting with one of these is a formula to Excel (tab and CR too, before =).
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+# A whole number as text ("1042" from a CSV): a number in Excel, so it sorts and filters as one. Leading zeros
+# ("00123") and more than 15 digits (Excel's precision) stay text.
+_WHOLE_NUMBER = re.compile(r"-?(?:0|[1-9][0-9]{0,14})")
 
 
 class RowWriter(Protocol):
@@ -49,20 +53,37 @@ class _CsvWriter:
 
 
 class _XlsxWriter:
-    def __init__(self, worksheet: Any) -> None:
+    """Rows into a write-only sheet: a frozen header row with filters, the given column widths, whole numbers as
+    numbers, text never a formula."""
+
+    def __init__(self, worksheet: Any, widths: Sequence[float]) -> None:
         from openpyxl.cell import WriteOnlyCell
         from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
+        from openpyxl.utils import get_column_letter
 
         self._ws = worksheet
         self._cell = WriteOnlyCell
         self._illegal = ILLEGAL_CHARACTERS_RE
+        self._letter = get_column_letter
+        self._rows, self._columns = 0, 0
+        for index, width in enumerate(widths, 1):  # a write-only sheet takes widths before its first row
+            worksheet.column_dimensions[get_column_letter(index)].width = width
+        worksheet.freeze_panes = "A2"
 
     def write(self, cells: list[Any]) -> None:
         self._ws.append([self._value(v) for v in cells])
+        self._rows += 1
+        self._columns = max(self._columns, len(cells))
+
+    def finish(self) -> None:
+        if self._rows and self._columns:
+            self._ws.auto_filter.ref = f"A1:{self._letter(self._columns)}{self._rows}"
 
     def _value(self, value: Any) -> Any:
         if not isinstance(value, str):
             return value
+        if _WHOLE_NUMBER.fullmatch(value):
+            return int(value)
         text = self._illegal.sub("", value)
         if len(text) > XLSX_MAX_CELL:
             text = text[: XLSX_MAX_CELL - 1] + "…"
@@ -80,8 +101,9 @@ def output_format(path: Path) -> str:
 
 
 @contextmanager
-def open_writer(path: Path, *, encoding: str = "utf-8-sig") -> Iterator[RowWriter]:
-    """A row writer on a temporary file that replaces `path` only when everything was written."""
+def open_writer(path: Path, *, encoding: str = "utf-8-sig", widths: Sequence[float] = ()) -> Iterator[RowWriter]:
+    """A row writer on a temporary file that replaces `path` only when everything was written. widths: the XLSX
+    column widths, in characters."""
     path.parent.mkdir(parents=True, exist_ok=True)
     partial = path.with_name(f"{path.name}.{uuid.uuid4().hex[:8]}.part")  # two first downloads at once do not collide
     fmt = output_format(path)
@@ -91,7 +113,9 @@ def open_writer(path: Path, *, encoding: str = "utf-8-sig") -> Iterator[RowWrite
 
             workbook = Workbook(write_only=True)
             sheet = workbook.create_sheet("classified")
-            yield _XlsxWriter(sheet)
+            xlsx = _XlsxWriter(sheet, widths)
+            yield xlsx
+            xlsx.finish()
             workbook.save(partial)
         else:
             with partial.open("w", encoding=encoding, newline="") as handle:

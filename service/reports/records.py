@@ -21,6 +21,7 @@ from service.triage.models import Answer, ClassificationRow, Feedback, Question
 # The company is in Japan (no daylight saving), so days and weeks are counted in UTC+9.
 REPORT_TZ = timezone(timedelta(hours=9), "JST")
 TIMEZONE_NAME = "Asia/Tokyo (UTC+09:00)"
+NOT_SET = "不明 / unknown"  # a question asked without a department: reported as unknown, never as a target
 
 
 @dataclass(frozen=True)

@@ -12,9 +12,8 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
 from service.errors import BadInput
 from service.reports.charts import ChartFormat, Series, stacked_bars
-from service.reports.records import week_monday
+from service.reports.records import NOT_SET, week_monday
 from service.reports.schemas import CauseSection, ObjectionReport, PlanFeedbackReport
-from service.reports.service import NOT_SET
 from service.triage.schemas import Source
 from service.web.i18n import TEXTS
 from service.web.pages import templates
@@ -48,8 +47,10 @@ def week_label(week: str) -> str:
 
 
 def department_label(department: str | None, lang: str = "") -> str:
-    """A department as shown; an unknown one is "not set" in the page's language (both without one)."""
-    return department or (str(TEXTS[lang]["report"]["not_set"]) if lang in TEXTS else NOT_SET)
+    """A department as shown; an unknown one is "unknown" in the page's language (both without one)."""
+    if department and department != NOT_SET:
+        return department
+    return str(TEXTS[lang]["report"]["not_set"]) if lang in TEXTS else NOT_SET
 
 
 def _cause_series(report: ObjectionReport, column: str, columns: list[str | None], lang: str) -> list[Series]:

@@ -67,6 +67,7 @@ class Rates(BaseModel):
     helpful: int
     not_helpful: int
     helpful_rate: float | None
+    reused: int = Field(default=0, description="questions answered with an approved answer, not reviewed again")
 
 
 class QuestionGroup(BaseModel):

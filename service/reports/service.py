@@ -13,7 +13,7 @@ from service.llm.client import ChatModel
 from service.llm.prompts import Prompt
 from service.privacy import redact
 from service.reports.grouping import MAX_GROUPED, Grouper, most_common
-from service.reports.records import TIMEZONE_NAME, Record, load_records, weeks_between
+from service.reports.records import NOT_SET, TIMEZONE_NAME, Record, load_records, weeks_between
 from service.reports.schemas import (
     CauseCount,
     CauseName,
@@ -33,7 +33,6 @@ from service.retrieval.models import KbDocument
 from service.triage.taxonomy import Taxonomy
 
 UNCLASSIFIED = "unclassified"
-NOT_SET = "未設定 / not set"
 QUOTE_CHARS = 280
 
 
@@ -166,6 +165,7 @@ def _rates(records: list[Record]) -> Rates:
         helpful=helpful,
         not_helpful=len(feedback) - helpful,
         helpful_rate=_rate(helpful, len(feedback)),
+        reused=modes["approved"],
     )
 
 

@@ -9,6 +9,7 @@ from service.errors import LLMUnavailable
 from service.llm.client import ChatModel
 from service.llm.prompts import Prompt, fence, load_prompt
 from service.logging import get_logger
+from service.reports.records import NOT_SET
 from service.reports.schemas import CauseSection, QuestionGroup, Suggestion
 
 log = get_logger("reports.suggestions")
@@ -163,7 +164,11 @@ def _rising(section: CauseSection) -> list[Suggestion]:
 def _hot_spot(section: CauseSection) -> list[Suggestion]:
     if len(section.departments) < 2:
         return []
-    department, count = next(iter(section.departments.items()))
+    # Questions without a department are reported as unknown, never as a department to brief.
+    known = [(d, n) for d, n in section.departments.items() if d != NOT_SET]
+    if not known:
+        return []
+    department, count = known[0]
     if count < CONCENTRATION_MIN or count < CONCENTRATION_SHARE * section.questions:
         return []
     share = round(100 * count / section.questions)

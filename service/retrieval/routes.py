@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse
 
@@ -37,9 +39,18 @@ async def search(body: SearchRequest, knowledge: KnowledgeDep, settings: Setting
 
 
 @router.get("/kb", response_class=HTMLResponse, tags=["pages"])
-def kb_index(request: Request, session: SessionDep) -> HTMLResponse:
-    """Every knowledge document, grouped by type."""
-    return render_page(request, "kb_index.html", {"groups": service.documents_by_type(session)}, section="kb")
+def kb_index(
+    request: Request,
+    session: SessionDep,
+    q: Annotated[str, Query(max_length=200)] = "",
+    type: Annotated[str, Query(max_length=20)] = "",
+    doc_lang: Annotated[str, Query(max_length=8)] = "",
+) -> HTMLResponse:
+    """The knowledge documents grouped by type, the reader's language first; searched and filtered by the form."""
+    only = service.KbFilter(query=q.strip(), type=type, lang=doc_lang)
+    groups = service.documents_by_type(session, only=only, first_lang=request_lang(request))
+    context = {"groups": groups, "only": only, "filtered": only != service.KbFilter()}
+    return render_page(request, "kb_index.html", context, section="kb")
 
 
 @router.get("/kb/{doc_id}", response_class=HTMLResponse, tags=["pages"], responses=error_responses(404))

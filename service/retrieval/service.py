@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import unicodedata
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from itertools import groupby
@@ -208,10 +209,30 @@ def translation_of(session: Session, doc: KbDocument) -> KbDocument | None:
     return repository.get_document(session, f"{stem}-{other}") if stem and other else None
 
 
-def documents_by_type(session: Session) -> list[tuple[str, list[KbDocument]]]:
-    """All indexed documents grouped by type (plan, faq, risk, doc)."""
-    docs = repository.list_documents(session)
-    return [(doc_type, list(group)) for doc_type, group in groupby(docs, key=lambda d: d.type)]
+@dataclass(frozen=True)
+class KbFilter:
+    """What the /kb list shows: documents whose title or text holds every word of query, of one type and language."""
+
+    query: str = ""
+    type: str = ""
+    lang: str = ""
+
+    def matches(self, doc: KbDocument) -> bool:
+        if (self.type and doc.type != self.type) or (self.lang and doc.lang != self.lang):
+            return False
+        text = unicodedata.normalize("NFKC", f"{doc.title}\n{doc.body}").casefold()
+        return all(word in text for word in unicodedata.normalize("NFKC", self.query).casefold().split())
+
+
+def documents_by_type(
+    session: Session, *, only: KbFilter | None = None, first_lang: str = "ja"
+) -> list[tuple[str, list[KbDocument]]]:
+    """The indexed documents grouped by type (plan, faq, risk, doc); in each, first_lang's before the others."""
+    docs = [d for d in repository.list_documents(session) if only is None or only.matches(d)]
+    return [
+        (doc_type, sorted(group, key=lambda d: d.lang != first_lang))  # stable: by id within a language
+        for doc_type, group in groupby(docs, key=lambda d: d.type)
+    ]
 
 
 @dataclass(frozen=True)

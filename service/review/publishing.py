@@ -22,6 +22,7 @@ from service.retrieval.documents import ROOT_CAUSES
 from service.review import repository
 from service.review.models import ReviewItem
 from service.triage.models import Question
+from service.triage.queue import ServedAnswer
 
 PAGE_PREFIX = "approved-"
 ORIGIN = "review"  # the origin of the FAQ pages approvals put in the knowledge base
@@ -43,16 +44,6 @@ def cited(text: str, citations: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """The citations the text still refers to as [n], in order of n."""
     numbers = {int(n) for n in _MARKER.findall(text)}
     return sorted((c for c in citations if c.get("n") in numbers), key=lambda c: int(c["n"]))
-
-
-def published_text(answer: str, citations: list[dict[str, Any]], lang: str) -> str:
-    """The answer /v1/ask returns verbatim: the approved text, with its [n] sources spelled out (reused answers
-    carry no citation list of their own)."""
-    sources = cited(answer, citations)
-    if not sources:
-        return answer
-    head = "出典" if lang == "ja" else "Sources"
-    return f"{answer}\n\n{head}:\n" + "\n".join(f"[{c['n']}] {c['title']} ({c['url']})" for c in sources)
 
 
 def faq_title(question: str) -> str:
@@ -137,9 +128,10 @@ class Publication:
 
     answer_id: str
     question: str  # the item's own question: the phrasing new questions are matched against
-    answer: str  # the text /v1/ask returns: the approved answer with its sources spelled out
+    answer: str  # the text /v1/ask returns: the approved answer as written, its sources as [n]
     lang: str
     version: int  # the item's version: a publication never overwrites a newer one
+    citations: list[dict[str, Any]] = field(default_factory=list)  # the sources its [n] refer to, as links
 
 
 def publication_of(session: Session, item: ReviewItem | None) -> Publication | None:
@@ -152,8 +144,8 @@ def publication_of(session: Session, item: ReviewItem | None) -> Publication | N
     if asked is None or source_question is None:
         return None
     answer = repository.answer_of(session, source.question_id)
-    text = published_text(item.final_answer, list(answer.citations) if answer else [], source_question.lang)
-    return Publication(answer_id(item.id), asked.text, text, asked.lang, item.version)
+    sources = cited(item.final_answer, list(answer.citations) if answer else [])
+    return Publication(answer_id(item.id), asked.text, item.final_answer, asked.lang, item.version, sources)
 
 
 def item_id_of(answer: str) -> int | None:
@@ -246,12 +238,12 @@ def sync(sessions: sessionmaker[Session], approved: ApprovedAnswers, item_ids: l
     return pending
 
 
-def served_answer(session: Session, answer: str) -> str | None:
-    """The text /v1/ask may serve for an approved-answer id the vector store matched: what SQL says now, or None
-    when the item is no longer approved (withdrawn or rejected since; the store has not caught up)."""
+def served_answer(session: Session, answer: str) -> ServedAnswer | None:
+    """The text and citations /v1/ask may serve for an approved-answer id the vector store matched: what SQL says
+    now, or None when the item is no longer approved (withdrawn or rejected since; the store has not caught up)."""
     item_id = item_id_of(answer)
     publication = publication_of(session, session.get(ReviewItem, item_id)) if item_id is not None else None
-    return publication.answer if publication else None
+    return ServedAnswer(publication.answer, publication.citations) if publication else None
 
 
 def approved_entries(session: Session) -> list[FaqEntry]:

@@ -6,11 +6,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, func, select, update
+from sqlalchemy import ColumnElement, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from service.errors import NotFound
-from service.review.models import IdempotentDecision, ReviewEvent, ReviewItem
+from service.review.models import AnswerReuse, IdempotentDecision, ReviewEvent, ReviewItem
 from service.review.schemas import ItemQuery
 from service.triage.models import Answer, ClassificationRow, Feedback, Question
 
@@ -143,6 +143,13 @@ def attached_members(session: Session, item_id: int) -> list[ReviewItem]:
     """Approved items that were answered by this item's decision (they follow it when it is edited or withdrawn)."""
     stmt = select(ReviewItem).where(ReviewItem.answered_by == item_id, ReviewItem.status == "approved")
     return list(session.scalars(stmt.order_by(ReviewItem.id)))
+
+
+def reuse_count(session: Session, item_id: int) -> int:
+    """How many new questions were answered with this item's approved answer or its group members'."""
+    group = select(ReviewItem.id).where(or_(ReviewItem.id == item_id, ReviewItem.answered_by == item_id))
+    stmt = select(func.count()).select_from(AnswerReuse).where(AnswerReuse.item_id.in_(group))
+    return int(session.scalar(stmt) or 0)
 
 
 def idempotent(session: Session, *, actor: str, key: str) -> IdempotentDecision | None:

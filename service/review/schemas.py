@@ -175,6 +175,7 @@ class ItemDetail(BaseModel):
     group: list[GroupMember] = Field(description="Pending near-duplicates one decision can answer (not this item).")
     similar: list[SimilarItem] = Field(description="Decided items with similar questions, most similar first.")
     audit: list[AuditEntry]
+    reused: int = Field(default=0, description="New questions answered with this approved answer (and its group's).")
 
 
 def _stripped(value: str) -> str:

@@ -19,7 +19,7 @@ from service.retrieval.service import KnowledgeIndex
 from service.review import notices, publishing, repository
 from service.review.decisions import decide, item_state
 from service.review.grouping import QuestionSpace, cluster, question_vectors, similarity
-from service.review.models import QuestionVector, ReviewItem, ReviewStatus
+from service.review.models import AnswerReuse, QuestionVector, ReviewItem, ReviewStatus
 from service.review.repository import QueueRow
 from service.review.schemas import (
     Approve,
@@ -38,6 +38,7 @@ from service.review.schemas import (
     SimilarItem,
 )
 from service.triage.models import Question, QuestionSource
+from service.triage.queue import ServedAnswer
 
 DECIDED = ["approved", "rejected", "withdrawn"]
 SIMILAR_LIMIT = 5
@@ -89,8 +90,14 @@ class SqlReviewQueue:
         notices.enqueued(session, self.outbox, item=item)
         return item
 
-    def approved_answer(self, session: Session, answer_id: str) -> str | None:
+    def approved_answer(self, session: Session, answer_id: str) -> ServedAnswer | None:
         return publishing.served_answer(session, answer_id)
+
+    def record_reuse(self, session: Session, *, answer_id: str, question_id: int) -> None:
+        item_id = publishing.item_id_of(answer_id)
+        if item_id is not None:
+            session.add(AnswerReuse(item_id=item_id, question_id=question_id))
+            session.flush()
 
 
 def aware(moment: datetime) -> datetime:
@@ -287,6 +294,7 @@ def item_detail(session: Session, *, item_id: int, knowledge: KnowledgeIndex, se
         group=_group_of(session, row, space, settings.review_group_similarity, vector),
         similar=_similar(session, row, space, settings, vector),
         audit=audit_log(session, item_id=item.id),
+        reused=repository.reuse_count(session, item.id),
     )
 
 

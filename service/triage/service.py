@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Generator, Iterator, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import numpy as np
@@ -18,7 +18,7 @@ from service.llm.client import ChatModel, Usage
 from service.llm.prompts import Prompt, fence
 from service.logging import get_logger
 from service.privacy import redact
-from service.retrieval.approved import ApprovedAnswer, ApprovedAnswers
+from service.retrieval.approved import ApprovedAnswers
 from service.retrieval.documents import detect_lang
 from service.retrieval.service import KnowledgeIndex, SearchOptions, clean_query, expanded_query, search_passages
 from service.sealing import seal
@@ -71,6 +71,7 @@ class Draft:
     flags: list[str]
     citations: list[Citation]
     related: list[RelatedQuestion] = field(default_factory=list)
+    reused: str | None = None  # the approved answer's id, when one was served
 
 
 def ask_events(
@@ -127,8 +128,8 @@ def ask_events(
     if approved and reuse:
         # A reviewed answer is reused without any LLM call: the local classifier labels the question.
         classification = triage.classifier.local.classify(text, vector=vector)
-        draft = Draft(approved.answer, "approved", [], [])
-        yield "meta", {"citations": [], "lang": lang, "mode": "approved"}
+        draft = Draft(approved.text, "approved", [], approved.citations, reused=approved.answer_id)
+        yield "meta", {"citations": [c.model_dump() for c in draft.citations], "lang": lang, "mode": "approved"}
     elif chosen := policy.choose(faq, hits=hits, in_scope=supported):
         # A curated FAQ answer, as the project office wrote it, wins over any draft: no LLM call.
         classification = triage.classifier.local.classify(searched, vector=vector)
@@ -173,10 +174,18 @@ def ask_events(
     yield "done", response.model_dump()
 
 
+@dataclass(frozen=True)
+class Reusable:
+    answer_id: str
+    text: str
+    citations: list[Citation]
+
+
 def reusable_answer(
     triage: Triage, sessions: sessionmaker[Session], question: str, vector: np.ndarray
-) -> ApprovedAnswer | None:
-    """The closest reviewer-approved answer close enough to reuse, with its text as the database says it is now.
+) -> Reusable | None:
+    """The closest reviewer-approved answer close enough to reuse, with its text and citations as the database says
+    they are now.
 
     The vector store only finds candidates: an answer withdrawn a moment ago (or by another process whose
     store update failed) may still be there, so each is checked in SQL before it is served."""
@@ -189,8 +198,9 @@ def reusable_answer(
         return None
     with session_scope(sessions) as session:
         for candidate in close:
-            if (text := triage.queue.approved_answer(session, candidate.answer_id)) is not None:
-                return replace(candidate, answer=text)
+            if (served := triage.queue.approved_answer(session, candidate.answer_id)) is not None:
+                citations = [Citation.model_validate(c) for c in served.citations]
+                return Reusable(candidate.answer_id, served.text, citations)
             log.info("approved.stale_match", answer=candidate.answer_id)
     return None
 
@@ -325,7 +335,8 @@ def _persist(
     vector: np.ndarray,
     latency_ms: int,
 ) -> str:
-    """Question, draft and classification in one transaction, and a pending review item; returns the public id."""
+    """Question, draft and classification in one transaction, and a pending review item; returns the public id.
+    A question answered with an approved answer is not reviewed again: the reuse is logged against that answer."""
     by_llm = draft.mode == "llm"
     answer = Answer(
         mode=draft.mode,
@@ -339,6 +350,10 @@ def _persist(
         latency_ms=latency_ms,
     )
     with session_scope(sessions) as session:
+        if draft.reused is not None:
+            store_question(session, question, classification, answer=answer)
+            triage.queue.record_reuse(session, answer_id=draft.reused, question_id=question.id)
+            return question.public_id
         stored = store_for_review(
             session,
             question,
@@ -419,6 +434,15 @@ def store_for_review(
     embedder: str | None = None,
 ) -> Question:
     """A new question with its classification (and draft, when there is one), handed to the review queue."""
+    store_question(session, question, classification, answer=answer)
+    queue.enqueue(session, question_id=question.id, urgent=urgent, vector=vector, embedder=embedder)
+    return question
+
+
+def store_question(
+    session: Session, question: Question, classification: Classification, *, answer: Answer | None = None
+) -> Question:
+    """A new question with its classification (and draft, when there is one), kept for analytics."""
     question.public_id = question.public_id or str(uuid.uuid4())
     session.add(question)
     session.flush()
@@ -440,7 +464,6 @@ def store_for_review(
             flags=list(classification.flags),
         )
     )
-    queue.enqueue(session, question_id=question.id, urgent=urgent, vector=vector, embedder=embedder)
     return question
 
 

@@ -79,6 +79,21 @@ def test_an_uploaded_survey_is_classified_and_its_results_and_report_are_downloa
     xlsx = client.get(f"/v1/jobs/{job['id']}/result", params={"format": "xlsx"})
     sheet = load_workbook(io.BytesIO(xlsx.content)).active
     assert sheet is not None and sheet.max_row == 11
+    # Opened in Excel: a frozen header with filters, readable widths, ids as numbers, cause names beside the ids.
+    header = [c.value for c in sheet[1]]
+    assert sheet.freeze_panes == "A2" and sheet.auto_filter.ref == f"A1:{sheet.cell(1, len(header)).column_letter}11"
+    assert sheet.column_dimensions["C"].width == 60 and sheet.column_dimensions["A"].width == 12
+    assert [sheet.cell(r, 1).value for r in range(2, 5)] == [1, 2, 3]
+    cause = header.index("root_cause")
+    assert header[cause + 1] == "根本原因（名称）" and "副次的な原因（名称）" in header
+    ids, names = (
+        {sheet.cell(r, cause + 1).value for r in range(2, 12)},
+        {sheet.cell(r, cause + 2).value for r in range(2, 12)},
+    )
+    assert "job_fear" in ids and "雇用・キャリアへの不安" in names
+    english = load_workbook(io.BytesIO(client.get(f"/v1/jobs/{job['id']}/result?format=xlsx&lang=en").content)).active
+    assert english is not None and "Root cause (name)" in [c.value for c in english[1]]
+    assert "Job and career fear" in {english.cell(r, cause + 2).value for r in range(2, 12)}
 
     report = client.get(f"/v1/jobs/{job['id']}/report")
     assert report.headers["content-type"].startswith("text/html") and report.text.count("<svg") == 2

@@ -139,6 +139,33 @@ def test_rule_based_suggestions_name_the_missing_faq_and_the_rising_trend(sessio
     assert all(s.by == "rules" for section in report.sections for s in section.suggestions)
 
 
+def test_questions_without_a_department_are_reported_as_unknown_and_never_get_a_briefing(
+    sessions: sessionmaker[Session], tmp_path: Path
+) -> None:
+    with session_scope(sessions) as session:
+        for _ in range(4):
+            add_question(session, "委託料が高すぎる", cause="cost", department=None)
+        add_question(session, "予算の根拠が分からない", cause="cost", department="経理部")
+        neutral = "月額費用の620万円って、消費税は別ですか？"
+        add_question(session, neutral, cause="cost", department=None, objection=False)
+    report = build(sessions)
+    [cost] = [s for s in report.sections if s.cause.id == "cost"]
+    assert (cost.questions, cost.objections, report.overview.rates.objections) == (6, 5, 5)  # the neutral one: no
+    assert all("不明" not in g.ja and "未設定" not in g.ja and "unknown" not in g.en for g in cost.suggestions)
+    assert not [g for g in cost.suggestions if "説明会" in g.ja]  # 経理部 asked 1 of 6: no hot spot either
+    html = write_plan_feedback(report, tmp_path / "report.html", base_url="")[0].read_text(encoding="utf-8")
+    assert "不明 5" in html and "未設定" not in html and "not set" not in html
+
+
+def test_a_department_that_asked_most_questions_gets_a_briefing_suggestion(sessions: sessionmaker[Session]) -> None:
+    with session_scope(sessions) as session:
+        for _ in range(3):
+            add_question(session, "委託料が高すぎる", cause="cost", department="経理部")
+        add_question(session, "予算の根拠が分からない", cause="cost", department=None)
+    [cost] = [s for s in build(sessions).sections if s.cause.id == "cost"]
+    assert any("経理部向けの個別説明会" in g.ja for g in cost.suggestions)
+
+
 class ScriptedLLM:
     """A ChatModel that answers with a fixed payload and remembers what it was sent."""
 

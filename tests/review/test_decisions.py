@@ -14,7 +14,9 @@ from service.config import Settings
 from service.db import session_scope
 from service.retrieval.ingest import ingest_knowledge
 from service.review import decisions
+from service.review.models import ReviewItem
 from service.review.schemas import Approve
+from service.triage.models import Question
 from tests.conftest import mock_requests
 from tests.review.helpers import (
     COST,
@@ -57,13 +59,37 @@ def test_approve_makes_ask_return_the_answer_for_a_paraphrase_without_an_llm_cal
 
     reused = review.ask(COST_PARAPHRASE)
     assert (reused["mode"], reused["status"]) == ("approved", "approved")
-    assert reused["answer"] == state["published_answer"]
-    assert reused["answer"].startswith("初期費用1,800万円") and "出典" in reused["answer"]
+    assert reused["answer"] == state["published_answer"] == "初期費用1,800万円、月額最大620万円です。[1]"
+    assert "出典" not in reused["answer"]  # the sources are data, rendered as links, not text appended to the answer
+    [source] = reused["citations"]
+    assert source["n"] == 1 and source["url"].startswith("/kb/") and source["url"] == first["citations"][0]["url"]
     assert reused["usage"]["llm_calls"] == 0 and _chat_calls(mock_llm) == 0
 
     page = review.client.get(state["kb_url"])
     assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
     assert COST in page.text and "初期費用1,800万円" in page.text and "FAQ" in page.text
+
+
+def test_a_reused_answer_is_logged_against_the_approved_item_instead_of_queued_again(review: ReviewApp) -> None:
+    sato = review.user("sato")
+    item = review.item_of(review.ask(TRAINING)["id"])
+    assert review.decide(item, sato, action="approve").status_code == 200
+    reused = [review.ask(TRAINING_PARAPHRASE) for _ in range(2)]
+    assert [r["mode"] for r in reused] == ["approved", "approved"]
+    with session_scope(review.sessions) as session:
+        asked = session.query(Question).filter(Question.public_id.in_([r["id"] for r in reused])).all()
+        assert len(asked) == 2  # still stored, for the reports
+        assert session.query(ReviewItem).filter(ReviewItem.question_id.in_([q.id for q in asked])).count() == 0
+    pending = review.client.get("/v1/review/items", params={"status": "pending"}, headers=sato).json()
+    assert TRAINING_PARAPHRASE not in [i["question"] for i in pending["items"]]
+    assert review.detail(item, sato)["reused"] == 2
+    signed_in = review.client.post("/review/login", data={"token": sato["Authorization"].removeprefix("Bearer ")})
+    assert signed_in.status_code == 200, signed_in.text
+    page = review.client.get(f"/review/items/{item}")
+    assert "再利用された質問: 2件" in page.text
+    dashboard = review.client.get("/dashboard")
+    assert dashboard.status_code == 200
+    assert '<div class="card" id="reused-card"><div class="value">2</div>' in dashboard.text
 
 
 def test_withdrawing_an_approved_answer_stops_its_reuse_and_removes_its_page(review: ReviewApp) -> None:
