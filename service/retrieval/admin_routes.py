@@ -13,7 +13,7 @@ from starlette.datastructures import UploadFile
 from service.auth.deps import COOKIE_NAME, ReaderDep, SignedInAdminDep
 from service.auth.service import csrf_token
 from service.deps import SessionDep, SessionsDep, SettingsDep
-from service.errors import BadInput
+from service.errors import BadInput, error_responses
 from service.retrieval import kb_files, repository, service, uploads
 from service.retrieval.models import KbFile
 from service.retrieval.schemas import ChunkOut, IngestReport, KbDocumentOut, KbOverview, SkippedFile, UploadOut
@@ -21,7 +21,7 @@ from service.retrieval.service import SearchOptions
 from service.retrieval.sources import CONVERTERS, MB, SourceLimits
 from service.web.pages import render_page
 
-router = APIRouter()
+router = APIRouter(responses=error_responses(401, 403, 422))
 HIT_TESTING_K = 10
 
 
@@ -114,7 +114,12 @@ def list_documents(session: SessionDep, reviewer: ReaderDep) -> KbOverview:
     return KbOverview(documents=docs, skipped=skipped)
 
 
-@router.get("/v1/kb/documents/{doc_id}/chunks", response_model=list[ChunkOut], tags=["knowledge base"])
+@router.get(
+    "/v1/kb/documents/{doc_id}/chunks",
+    response_model=list[ChunkOut],
+    tags=["knowledge base"],
+    responses=error_responses(404),
+)
 def list_chunks(doc_id: str, session: SessionDep, indexing: IndexingDep, reviewer: ReaderDep) -> list[ChunkOut]:
     """A document's chunks in order, with the text the embedder was given for each."""
     _, chunks = uploads.document_chunks(session, indexing.knowledge, doc_id=doc_id)
@@ -133,7 +138,13 @@ def _chunk_out(view: uploads.ChunkView) -> ChunkOut:
     )
 
 
-@router.post("/v1/kb/files", status_code=202, response_model=UploadOut, tags=["knowledge base"])
+@router.post(
+    "/v1/kb/files",
+    status_code=202,
+    response_model=UploadOut,
+    tags=["knowledge base"],
+    responses=error_responses(413, 409),
+)
 async def upload_file(
     request: Request,
     background: BackgroundTasks,
@@ -166,13 +177,13 @@ async def upload_file(
     return _upload_out(row)
 
 
-@router.get("/v1/kb/files/{name}", response_model=UploadOut, tags=["knowledge base"])
+@router.get("/v1/kb/files/{name}", response_model=UploadOut, tags=["knowledge base"], responses=error_responses(404))
 def upload_status(name: str, session: SessionDep, reviewer: ReaderDep) -> UploadOut:
     """An uploaded file's indexing: queued, indexing (done of total chunks), indexed or failed with the reason."""
     return _upload_out(uploads.get_upload(session, name=name))
 
 
-@router.delete("/v1/kb/files/{name}", response_model=list[str], tags=["knowledge base"])
+@router.delete("/v1/kb/files/{name}", response_model=list[str], tags=["knowledge base"], responses=error_responses(404))
 def delete_file(name: str, session: SessionDep, indexing: IndexingDep, admin: SignedInAdminDep) -> list[str]:
     """Delete an uploaded file: its documents leave the index and its stored original is removed. Returns their ids."""
     return uploads.delete_upload(session, indexing, name=name)

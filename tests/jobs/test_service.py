@@ -147,7 +147,12 @@ def test_suggested_answers_are_drafted_through_the_ask_pipeline_when_asked_for(b
     assert len(questions) == 1 and queued == 1  # ask() stored and queued it; the job did not queue it again
 
 
-def test_drafting_suggested_answers_counts_in_the_jobs_llm_usage(llm_bulk: Bulk, tmp_path: Path) -> None:
+def test_drafting_suggested_answers_counts_in_the_jobs_llm_usage(
+    make_bulk: Callable[..., Bulk], mock_llm: str, tmp_path: Path
+) -> None:
+    # No curated FAQ answer (which needs no LLM call) for these comments: every suggestion is a draft.
+    no_faq = {"faq_min_similarity": 1.0, "faq_agree_min_similarity": 1.0}
+    llm_bulk = make_bulk(openai_base_url=mock_llm, llm_model="mock-llm", classifier="llm", llm_batch_size=5, **no_faq)
     rows = [["1", "営業一課", "ボーナスは減りますか？"], ["2", "営業一課", "費用が高すぎる"]]
     path = write_csv(tmp_path / "s.csv", rows)
     plain = run_job(llm_bulk.context(), job_id=llm_bulk.create(path).public_id)

@@ -81,7 +81,7 @@ def test_an_english_asker_gets_the_english_faq_answer(client: TestClient) -> Non
 def test_when_no_entry_is_sure_the_close_faq_questions_are_offered_and_asking_one_gets_its_answer(
     client: TestClient,
 ) -> None:
-    body = ask(client, "引き継ぎシートは誰が書くの？")
+    body = ask(client, "営業支援システムの入力ルールは誰が決めますか？")
     assert body["mode"] != "abstain"
     related = {r["doc_id"]: r for r in body["related"]}  # type: ignore[attr-defined]
     assert "faq-proc-01-ja" in related and related["faq-proc-01-ja"]["url"] == "/kb/faq-proc-01-ja"
