@@ -90,11 +90,13 @@ class Settings(BaseSettings):
     # How often each process checks the database for reviewers' relabels another process made, and retrains.
     classifier_sync_interval_s: float = Field(default=5.0, ge=0, le=3600)
     # A curated FAQ answer is given when the question is this close to an entry's question and this far ahead
-    # of the next entry, and the scope gate keeps the question in scope (or it is at least 0.95 close). Compared
+    # of the next entry, and the scope gate keeps the question in scope (or it is at least faq_out_of_scope_min
+    # close: "how do I change my salary account?" is close to the salary entry, yet off-topic). Compared
     # with the entry's title and its other phrasings (front matter `questions`). Tuned on the dev split, precision
     # first: with the phrasings, dev FAQ recall 0.60 -> 0.73, wrong 0, none of 32 off-topic dev questions answered.
     faq_min_similarity: float = Field(default=0.91, ge=0, le=1)
     faq_min_margin: float = Field(default=0.01, ge=0, le=1)
+    faq_out_of_scope_min: float = Field(default=0.95, ge=0, le=1)
     # Or when the hybrid passage search puts an FAQ entry first, this far ahead of the next document (fused score,
     # weighted fusion), the entry is among the 4 closest by question and at least this close, and the scope gate keeps
     # the question in scope. The question match alone picks the right entry for ~22 of 30 dev questions; with the

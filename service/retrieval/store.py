@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import contextlib
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import urlparse
 
 import chromadb
@@ -44,6 +45,7 @@ class StoredChunk:
 
 
 CHECK_TTL_S = 5.0
+T = TypeVar("T")
 
 
 class ChunkStore:
@@ -88,7 +90,7 @@ class ChunkStore:
         """The collection, if it was built by the current embedder; NotReady naming the fix otherwise.
 
         The answer is kept for CHECK_TTL_S, so a search does not pay a round trip to Chroma for it every time; a
-        collection another process rebuilt meanwhile is noticed by `query` (it checks again and retries once)."""
+        collection another process rebuilt meanwhile is noticed by `_call` (it checks again and retries once)."""
         if self._checked is not None and time.monotonic() - self._checked[0] < CHECK_TTL_S:
             return self._checked[1]
         collection = self._collection(create=False)
@@ -114,14 +116,23 @@ class ChunkStore:
         self.check_embedder()
         return collection
 
+    def _call(self, run: Callable[[Any], T]) -> T:
+        """run(collection) on the checked collection; when the collection was dropped or rebuilt since it was checked
+        (by another store or process), check again and run once more."""
+        try:
+            return run(self.check_embedder())
+        except (NotFoundError, ValueError):
+            self._checked = None
+            return run(self.check_embedder())
+
     def indexed_docs(self) -> dict[str, tuple[str, str]]:
         """doc_id → (content hash, knowledge file path) of what is indexed now."""
-        got = self.check_embedder().get(include=["metadatas"])
+        got = self._call(lambda c: c.get(include=["metadatas"]))
         return {m["doc_id"]: (m["doc_hash"], m.get("path", "")) for m in got["metadatas"] or []}
 
     def delete_docs(self, doc_ids: list[str]) -> None:
         if doc_ids:
-            self.check_embedder().delete(where={"doc_id": {"$in": doc_ids}})
+            self._call(lambda c: c.delete(where={"doc_id": {"$in": doc_ids}}))
 
     def add(self, ids: list[str], texts: list[str], metas: list[dict[str, Any]], vectors: Vectors) -> None:
         collection = self.open_for_writing()
@@ -135,7 +146,7 @@ class ChunkStore:
             )
 
     def all_chunks(self) -> list[StoredChunk]:
-        got = self.check_embedder().get(include=["documents", "metadatas"])
+        got = self._call(lambda c: c.get(include=["documents", "metadatas"]))
         return [
             StoredChunk(cid, text or "", dict(meta or {}))
             for cid, text, meta in zip(got["ids"], got["documents"] or [], got["metadatas"] or [], strict=True)
@@ -143,14 +154,14 @@ class ChunkStore:
 
     def get(self, ids: list[str]) -> list[StoredChunk]:
         """Stored items by id (missing ids are left out)."""
-        got = self.check_embedder().get(ids=ids, include=["documents", "metadatas"])
+        got = self._call(lambda c: c.get(ids=ids, include=["documents", "metadatas"]))
         return [
             StoredChunk(cid, text or "", dict(meta or {}))
             for cid, text, meta in zip(got["ids"], got["documents"] or [], got["metadatas"] or [], strict=True)
         ]
 
     def count(self) -> int:
-        return int(self.check_embedder().count())
+        return int(self._call(lambda c: c.count()))
 
     def query(self, vector: Vectors, *, n: int, where: dict[str, Any] | None) -> list[tuple[str, float]]:
         """(chunk id, cosine similarity) best first."""
@@ -160,10 +171,6 @@ class ChunkStore:
                 query_embeddings=[np.asarray(vector, dtype=np.float32)], n_results=n, where=where, include=["distances"]
             )
 
-        try:
-            result = run(self.check_embedder())
-        except (NotFoundError, ValueError):  # rebuilt or dropped since it was checked: check again
-            self._checked = None
-            result = run(self.check_embedder())
+        result = self._call(run)
         ids, distances = result["ids"][0], (result["distances"] or [[]])[0]
         return [(cid, 1.0 - float(d)) for cid, d in zip(ids, distances, strict=True)]

@@ -160,15 +160,17 @@ class FaqPolicy:
     question the scope gate keeps in scope. The question match alone picks the right entry for ~22 of 30 dev
     questions; the two agreeing are right far more often."""
 
-    min_similarity: float = 0.92
-    min_margin: float = 0.0  # how far ahead of the runner-up the best entry must be
-    related_within: float = 0.03  # runners-up this close to the best are offered (もしかして)
-    related_min: float = 0.85  # and never below this
-    agree_min_similarity: float = 1.1  # above 1: off unless configured (see Settings.faq_agree_min_similarity)
-    agree_min_lead: float = 0.2
+    # The thresholds come from Settings (faq_policy in service/triage/service.py builds the policy the service uses):
+    # one place to tune them, documented there.
+    min_similarity: float
+    min_margin: float  # how far ahead of the runner-up the best entry must be
+    agree_min_similarity: float
+    agree_min_lead: float
     # A question the scope gate calls out of scope ("how do I change my salary account?" is close to the salary
     # entry) is answered from the FAQ only when it is about as close as a rewording of the entry's own question.
-    out_of_scope_min: float = 0.95
+    out_of_scope_min: float
+    related_within: float = 0.03  # runners-up this close to the best are offered (もしかして)
+    related_min: float = 0.85  # and never below this
 
     def confident(self, result: FaqResult) -> bool:
         """Sure from the question match alone."""

@@ -247,10 +247,11 @@ def _fallback(question: str, passages: list[Passage], lang: str, flags: list[str
 
 def faq_policy(settings: Settings) -> FaqPolicy:
     return FaqPolicy(
-        settings.faq_min_similarity,
-        settings.faq_min_margin,
+        min_similarity=settings.faq_min_similarity,
+        min_margin=settings.faq_min_margin,
         agree_min_similarity=settings.faq_agree_min_similarity,
         agree_min_lead=settings.faq_agree_min_lead,
+        out_of_scope_min=settings.faq_out_of_scope_min,
     )
 
 

@@ -8,7 +8,8 @@ from service.retrieval.schemas import Hit
 from service.triage.faq import FaqEntry, FaqIndex, FaqMatch, FaqPolicy, FaqResult, retrieval_lead
 from tests.fakes import HashedNgramEmbedder
 
-POLICY = FaqPolicy(0.92, 0.01, agree_min_similarity=0.85, agree_min_lead=0.2)
+POLICY = FaqPolicy(0.92, 0.01, agree_min_similarity=0.85, agree_min_lead=0.2, out_of_scope_min=0.95)
+QUESTION_MATCH_ONLY = FaqPolicy(0.92, 0.01, agree_min_similarity=1.1, agree_min_lead=0.2, out_of_scope_min=0.95)
 
 
 def match(base: str, similarity: float) -> FaqMatch:
@@ -73,9 +74,9 @@ def test_a_weak_question_match_is_not_answered_even_when_the_search_agrees() -> 
     assert POLICY.choose(faq, hits=[hit("faq-a-ja", 1.0), hit("plan-x-ja", 0.5, 2)]) is None
 
 
-def test_the_default_policy_needs_the_question_match_alone() -> None:
+def test_a_policy_without_search_agreement_needs_the_question_match_alone() -> None:
     faq = result(match("faq-a", 0.89), match("faq-b", 0.80))
-    assert FaqPolicy(0.92, 0.01).choose(faq, hits=[hit("faq-a-ja", 1.0), hit("plan-x-ja", 0.1, 2)]) is None
+    assert QUESTION_MATCH_ONLY.choose(faq, hits=[hit("faq-a-ja", 1.0), hit("plan-x-ja", 0.1, 2)]) is None
 
 
 def test_a_question_the_scope_gate_calls_off_topic_needs_a_near_rewording_of_the_entry() -> None:
