@@ -26,6 +26,7 @@ from service.notify.service import DeliveryLoop
 from service.reports import routes as reports_routes
 from service.retrieval import admin_routes as kb_admin_routes
 from service.retrieval import routes as retrieval_routes
+from service.retrieval.embeddings import Embedder
 from service.retrieval.ingest import catch_up_uploads, ingest_knowledge
 from service.retrieval.service import KnowledgeIndex
 from service.retrieval.sources import SourceLimits
@@ -89,7 +90,7 @@ def _prepare_index(app: FastAPI, settings: Settings) -> None:
 @asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     settings: Settings = app.state.settings
-    clients = open_clients(settings)
+    clients = open_clients(settings, embedder=app.state.embedder)
     app.state.clients = clients
     app.state.triage = None
     app.state.sessionmaker = clients.sessionmaker
@@ -110,12 +111,13 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         clients.close()
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
-    """The ASGI app; settings default to the environment."""
+def create_app(settings: Settings | None = None, *, embedder: Embedder | None = None) -> FastAPI:
+    """The ASGI app; settings default to the environment, the embedder to the configured one (tests hand in a fake)."""
     settings = settings or get_settings()
     configure_logging(settings.log_level, json=settings.log_json)
     app = FastAPI(title="nemawashi", version=__version__, lifespan=lifespan)
     app.state.settings = settings
+    app.state.embedder = embedder
     install_error_handlers(app)
     app.add_exception_handler(SignInRequired, sign_in_form)
     install_web_security(app, settings)

@@ -41,7 +41,8 @@ def test_search_puts_the_layoff_faq_first_for_a_slangy_japanese_question(client:
     assert "faq-job-01-ja" in [h["doc_id"] for h in hits]
     first = hits[0]
     assert set(first) >= {"doc_id", "chunk_id", "title", "type", "lang", "score", "text", "url"}
-    assert first["url"] == f"/kb/{first['doc_id']}"
+    n = first["chunk_id"].rpartition("#")[2]
+    assert first["url"] == f"/kb/{first['doc_id']}?passage={n}#passage"  # the page opens at the passage
 
 
 def test_search_filters_by_type_and_language(client: TestClient) -> None:

@@ -12,6 +12,7 @@ from service.deps import SessionDep, SettingsDep
 from service.errors import error_responses
 from service.retrieval import service
 from service.retrieval.deps import KnowledgeDep
+from service.retrieval.passages import mark_passage, passage_text
 from service.retrieval.schemas import SearchRequest, SearchResponse
 from service.retrieval.service import SearchOptions
 from service.web.i18n import request_lang
@@ -54,14 +55,23 @@ def kb_index(
 
 
 @router.get("/kb/{doc_id}", response_class=HTMLResponse, tags=["pages"], responses=error_responses(404))
-def kb_document(request: Request, doc_id: str, session: SessionDep) -> HTMLResponse:
-    """The human-readable source page a citation links to; the page's words in the reader's language."""
+def kb_document(
+    request: Request,
+    doc_id: str,
+    session: SessionDep,
+    knowledge: KnowledgeDep,
+    passage: Annotated[str, Query(description="The cited chunk's number n (chunk id doc_id#n) to mark.")] = "",
+) -> HTMLResponse:
+    """The human-readable source page a citation links to, the cited passage (?passage=n, chunk doc_id#n) marked;
+    the page's words in the reader's language. A passage it does not know just shows the page."""
     doc = service.get_kb_document(session, doc_id=doc_id)
+    cited = passage_text(knowledge, doc_id=doc_id, passage=passage)
     triage = getattr(request.app.state, "triage", None)
     lang = request_lang(request)
     labels = triage.classifier.taxonomy.labels if triage is not None else []
     context = {
         "doc": doc,
+        "marked": mark_passage(doc.body, cited) if cited else None,
         "translation": service.translation_of(session, doc),
         "cause_names": {label.id: getattr(label.name, lang) for label in labels},
     }

@@ -34,7 +34,7 @@ class Hit(BaseModel):
     dense_score: float | None = Field(description="Cosine similarity to the query, when dense search found it.")
     lexical_score: float | None = Field(description="BM25 score, when lexical search found it.")
     text: str
-    url: str
+    url: str = Field(description="The source's /kb page, opened at this passage (/kb/{doc_id}?passage=n#passage).")
 
 
 class SearchResponse(BaseModel):

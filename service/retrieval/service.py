@@ -18,6 +18,7 @@ from service.retrieval import repository
 from service.retrieval.embeddings import Vectors
 from service.retrieval.lexical import LexicalIndex, Synonyms
 from service.retrieval.models import KNOWLEDGE, KbDocument
+from service.retrieval.passages import citation_url
 from service.retrieval.schemas import Hit
 from service.retrieval.store import ChunkStore, StoredChunk
 from service.tokens import truncate_tokens
@@ -190,7 +191,7 @@ def _hit(chunk: StoredChunk, rank: int, score: float, dense: float | None, lexic
         dense_score=None if dense is None else round(dense, 4),
         lexical_score=None if lexical is None else round(lexical, 4),
         text=chunk.text,
-        url=f"/kb/{meta['doc_id']}",
+        url=citation_url(meta["doc_id"], chunk.chunk_id),
     )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from service.retrieval.passages import citation_url
 from service.retrieval.service import KnowledgeIndex
 from service.triage.faq import FaqEntry, FaqMatch
 from service.triage.schemas import Citation, RelatedQuestion
@@ -18,7 +19,7 @@ def faq_citation(entry: FaqEntry, knowledge: KnowledgeIndex) -> Citation:
         doc_id=entry.doc_id,
         chunk_id=chunk_id,
         title=entry.question,
-        url=f"/kb/{entry.doc_id}",
+        url=citation_url(entry.doc_id, chunk_id),
         snippet=snippet,
         score=1.0,
     )

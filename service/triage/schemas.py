@@ -58,7 +58,7 @@ class Citation(BaseModel):
     doc_id: str
     chunk_id: str
     title: str
-    url: str
+    url: str = Field(description="The source's /kb page, opened at the cited passage (/kb/{doc_id}?passage=n#passage).")
     snippet: str
     score: float
 

@@ -309,6 +309,7 @@ TEXTS: dict[str, dict[str, Any]] = {
             "all": "すべて",
             "filter": "絞り込む",
             "no_match": "条件に合う資料はありません。",
+            "cited_passage": "回答で引用された箇所",
         },
         "kb_admin": {
             "title": "ナレッジ管理",
@@ -663,6 +664,7 @@ TEXTS: dict[str, dict[str, Any]] = {
             "all": "All",
             "filter": "Filter",
             "no_match": "No entry matches.",
+            "cited_passage": "The passage the answer cites",
         },
         "kb_admin": {
             "title": "Knowledge admin",

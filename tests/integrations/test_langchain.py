@@ -69,7 +69,7 @@ def test_the_retriever_returns_the_api_search_as_documents_with_their_source(loc
             "dense_score",
             "lexical_score",
         } <= meta.keys()
-        assert meta["url"] == f"/kb/{meta['doc_id']}" and meta["doc_id"] in kb_doc_ids(local)
+        assert meta["url"].startswith(f"/kb/{meta['doc_id']}?passage=") and meta["doc_id"] in kb_doc_ids(local)
     assert [d.metadata["score"] for d in docs] == sorted((d.metadata["score"] for d in docs), reverse=True)
 
 

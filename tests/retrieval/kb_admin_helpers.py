@@ -10,11 +10,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import pytest
 from fastapi.testclient import TestClient
 
 from service.auth import service as auth
-from service.bootstrap import Clients, open_clients
 from service.config import Settings
 from service.db import session_scope
 from service.main import create_app
@@ -56,19 +54,13 @@ def kb_site(tmp_path: Path, database_url: str, **overrides: object) -> Iterator[
     settings = make_settings(
         tmp_path / "data", database_url=database_url, knowledge_dir=small_knowledge(tmp_path / "knowledge"), **overrides
     )
-
-    def fake_clients(settings: Settings, *, embedder: object = None) -> Clients:
-        return open_clients(settings, embedder=HashedNgramEmbedder())
-
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr("service.main.open_clients", fake_clients)
-        app = create_app(settings)
-        with TestClient(app) as client:
-            deadline = time.monotonic() + 120
-            while client.get("/readyz").status_code != 200:
-                assert time.monotonic() < deadline, client.get("/readyz").text
-                time.sleep(0.1)
-            with session_scope(app.state.sessionmaker) as session:
-                admin = auth.add_user(session, name="admin", role="admin")[1]
-                reviewer = auth.add_user(session, name="田中", role="reviewer")[1]
-            yield KbSite(app, client, settings, admin, reviewer)
+    app = create_app(settings, embedder=HashedNgramEmbedder())
+    with TestClient(app) as client:
+        deadline = time.monotonic() + 120
+        while client.get("/readyz").status_code != 200:
+            assert time.monotonic() < deadline, client.get("/readyz").text
+            time.sleep(0.1)
+        with session_scope(app.state.sessionmaker) as session:
+            admin = auth.add_user(session, name="admin", role="admin")[1]
+            reviewer = auth.add_user(session, name="田中", role="reviewer")[1]
+        yield KbSite(app, client, settings, admin, reviewer)

@@ -67,7 +67,7 @@ def test_a_question_an_faq_entry_answers_gets_the_curated_answer_as_written_with
     assert body["mode"] == "faq" and body["status"] == "approved"
     assert body["answer"] == FAQ["faq-job-05-ja"].answer
     [citation] = body["citations"]  # type: ignore[misc]
-    assert citation["doc_id"] == "faq-job-05-ja" and citation["url"] == "/kb/faq-job-05-ja"
+    assert citation["doc_id"] == "faq-job-05-ja" and citation["url"] == "/kb/faq-job-05-ja?passage=0#passage"
     assert body["usage"]["llm_calls"] == 0  # type: ignore[index]
 
 

@@ -3,24 +3,17 @@ with the hit-testing box. The real app on the fake embedder, served by uvicorn."
 
 from __future__ import annotations
 
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
-import uvicorn
 from playwright.sync_api import Browser
 
 from service.auth import service as auth
-from service.bootstrap import Clients, open_clients
-from service.config import Settings
 from service.db import session_scope
-from service.main import create_app
-from tests.conftest import free_port, make_settings
-from tests.fakes import HashedNgramEmbedder
+from tests.conftest import make_settings
 from tests.retrieval.kb_admin_helpers import MEMO, small_knowledge
+from tests.web.conftest import served_app
 
 
 @pytest.fixture
@@ -31,33 +24,10 @@ def kb_server(tmp_path: Path) -> Iterator[tuple[str, str]]:
         database_url=f"sqlite:///{tmp_path / 'db.sqlite'}",
         knowledge_dir=small_knowledge(tmp_path / "knowledge"),
     )
-
-    def fake_clients(settings: Settings, *, embedder: object = None) -> Clients:
-        return open_clients(settings, embedder=HashedNgramEmbedder())
-
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr("service.main.open_clients", fake_clients)
-        app = create_app(settings)
-        server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=free_port(), log_level="warning"))
-        thread = threading.Thread(target=server.run, daemon=True)
-        thread.start()
-        url = f"http://127.0.0.1:{server.config.port}"
-        try:
-            deadline = time.monotonic() + 120
-            while True:
-                try:
-                    if httpx.get(f"{url}/readyz").status_code == 200:
-                        break
-                except httpx.HTTPError:
-                    pass
-                assert time.monotonic() < deadline, "the service did not become ready"
-                time.sleep(0.2)
-            with session_scope(app.state.sessionmaker) as session:
-                token = auth.add_user(session, name="admin", role="admin")[1]
-            yield url, token
-        finally:
-            server.should_exit = True
-            thread.join(timeout=30)
+    with served_app(settings) as served:
+        with session_scope(served.app.state.sessionmaker) as session:
+            token = auth.add_user(session, name="admin", role="admin")[1]
+        yield served.url, token
 
 
 def test_an_admin_uploads_a_japanese_file_sees_it_indexed_and_finds_it_by_hit_testing(

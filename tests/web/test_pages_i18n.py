@@ -4,7 +4,6 @@ page (product names aside), times in the configured zone. The real app on the fa
 from __future__ import annotations
 
 import re
-import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -14,22 +13,19 @@ from typing import Any
 
 import httpx
 import pytest
-import uvicorn
-from playwright.sync_api import sync_playwright
+from playwright.sync_api import Browser
 
 from service.auth import service as auth
-from service.bootstrap import Clients, open_clients
 from service.config import Settings
 from service.db import session_scope
-from service.main import create_app
 from service.reports.render import render_plan_feedback_html
 from service.reports.schemas import ReportQuery
 from service.reports.service import plan_feedback_report
 from service.web.i18n import TEXTS
 from service.web.pages import TEMPLATES_DIR
-from tests.conftest import KNOWLEDGE, free_port, make_settings
-from tests.fakes import HashedNgramEmbedder
+from tests.conftest import make_settings
 from tests.review.helpers import REVIEW_FLOW, add_item, browser_session
+from tests.web.conftest import served_app
 
 # Names a Japanese page may show in Latin letters: the product, file formats and a few loanwords staff use as is.
 ALLOWED = {
@@ -97,44 +93,10 @@ class Site:
 @pytest.fixture(scope="module")
 def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
     """The whole service on SQLite with the fake embedder: one reviewer, an excerpt draft, a finished survey job."""
-    from service.retrieval.ingest import ingest_knowledge
-
     folder = tmp_path_factory.mktemp("pages")
     settings = make_settings(folder, database_url=f"sqlite:///{folder / 'db.sqlite'}", **REVIEW_FLOW)
-    clients = open_clients(settings, embedder=HashedNgramEmbedder())
-    with session_scope(clients.sessionmaker) as session:
-        ingest_knowledge(session, clients.knowledge.store, knowledge_dir=KNOWLEDGE, max_tokens=400)
-    clients.close()
-
-    def fake_clients(settings: Settings, *, embedder: object = None) -> Clients:
-        return open_clients(settings, embedder=HashedNgramEmbedder())
-
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr("service.main.open_clients", fake_clients)
-        app = create_app(settings)
-        server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=free_port(), log_level="warning"))
-        thread = threading.Thread(target=server.run, daemon=True)
-        thread.start()
-        url = f"http://127.0.0.1:{server.config.port}"
-        try:
-            with httpx.Client(base_url=url, timeout=60) as client:
-                _wait_ready(client)
-                yield _seed(client, app, settings, url)
-        finally:
-            server.should_exit = True
-            thread.join(timeout=30)
-
-
-def _wait_ready(client: httpx.Client) -> None:
-    deadline = time.monotonic() + 300
-    while time.monotonic() < deadline:
-        try:
-            if client.get("/readyz").status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.2)
-    pytest.fail("the service did not become ready")
+    with served_app(settings) as served, httpx.Client(base_url=served.url, timeout=60) as client:
+        yield _seed(client, served.app, settings, served.url)
 
 
 def _seed(client: httpx.Client, app: Any, settings: Settings, url: str) -> Site:
@@ -238,36 +200,31 @@ def test_every_message_id_a_template_reads_has_both_translations() -> None:
     assert not missing, missing
 
 
-CHROMIUM = Path("/usr/bin/chromium")
-BROWSER_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--no-first-run"]
-
-
 @pytest.mark.parametrize("lang", ["ja", "en"])
-def test_in_chromium_every_page_shows_the_header_and_fits_a_390px_phone(site: Site, lang: str) -> None:
-    if not CHROMIUM.exists():
-        pytest.fail("Chromium is missing: apt-get install chromium (.ci/run does this)")
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=BROWSER_ARGS)
+def test_in_chromium_every_page_shows_the_header_and_fits_a_390px_phone(
+    site: Site, browser: Browser, lang: str
+) -> None:
+    for width, height in ((1280, 800), (390, 844)):
+        context = browser.new_context(viewport={"width": width, "height": height}, locale=f"{lang}-JP")
+        host = site.url.removeprefix("http://").split(":")[0]
+        cookie = {"name": "nemawashi_review", "value": site.session_id, "domain": host, "path": "/"}
+        context.add_cookies([cookie])
+        page = context.new_page()
         try:
-            for width, height in ((1280, 800), (390, 844)):
-                context = browser.new_context(viewport={"width": width, "height": height}, locale=f"{lang}-JP")
-                host = site.url.removeprefix("http://").split(":")[0]
-                cookie = {"name": "nemawashi_review", "value": site.session_id, "domain": host, "path": "/"}
-                context.add_cookies([cookie])
-                page = context.new_page()
-                for name, path in pages(site).items():
-                    page.goto(f"{site.url}{path}{'&' if '?' in path else '?'}lang={lang}")
-                    header = page.locator("#site-header")
-                    assert header.is_visible(), (name, width)
-                    assert header.locator("[data-nav]").count() == 6, (name, width)  # five pages and sign-out
-                    scroll = page.evaluate("document.documentElement.scrollWidth")
-                    assert scroll <= width, (name, width, scroll)
-                context.close()
+            for name, path in pages(site).items():
+                page.goto(f"{site.url}{path}{'&' if '?' in path else '?'}lang={lang}")
+                header = page.locator("#site-header")
+                assert header.is_visible(), (name, width)
+                assert header.locator("[data-nav]").count() == 6, (name, width)  # five pages and sign-out
+                scroll = page.evaluate("document.documentElement.scrollWidth")
+                assert scroll <= width, (name, width, scroll)
         finally:
-            browser.close()
+            context.close()
 
 
-def test_the_widget_launcher_comes_first_and_escape_closes_the_panel_from_anywhere(site: Site) -> None:
+def test_the_widget_launcher_comes_first_and_escape_closes_the_panel_from_anywhere(
+    site: Site, browser: Browser
+) -> None:
     def focused(page: Any) -> str:
         return str(
             page.evaluate(
@@ -276,22 +233,21 @@ def test_the_widget_launcher_comes_first_and_escape_closes_the_panel_from_anywhe
             )
         )
 
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=BROWSER_ARGS)
-        try:
-            page = browser.new_page(locale="ja-JP")
-            page.goto(f"{site.url}/demo")
-            page.wait_for_function("() => document.getElementById('nemawashi-widget')")
+    context = browser.new_context(locale="ja-JP")
+    try:
+        page = context.new_page()
+        page.goto(f"{site.url}/demo")
+        page.wait_for_function("() => document.getElementById('nemawashi-widget')")
+        page.keyboard.press("Tab")
+        assert "launcher" in focused(page)  # the first tab stop, not the last of the page
+        page.keyboard.press("Enter")
+        panel = page.locator("#nemawashi-widget [role=dialog]")
+        assert panel.is_visible() and focused(page) == "nw-question"
+        for _ in range(12):  # Tab never leaves the open panel: it cycles back to the question box
             page.keyboard.press("Tab")
-            assert "launcher" in focused(page)  # the first tab stop, not the last of the page
-            page.keyboard.press("Enter")
-            panel = page.locator("#nemawashi-widget [role=dialog]")
-            assert panel.is_visible() and focused(page) == "nw-question"
-            for _ in range(12):  # Tab never leaves the open panel: it cycles back to the question box
-                page.keyboard.press("Tab")
-                assert focused(page), "focus left the widget"
-            page.evaluate("document.activeElement.blur(); document.body.focus()")
-            page.keyboard.press("Escape")  # focus on the page, not in the widget
-            panel.wait_for(state="hidden")
-        finally:
-            browser.close()
+            assert focused(page), "focus left the widget"
+        page.evaluate("document.activeElement.blur(); document.body.focus()")
+        page.keyboard.press("Escape")  # focus on the page, not in the widget
+        panel.wait_for(state="hidden")
+    finally:
+        context.close()

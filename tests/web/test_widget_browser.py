@@ -12,7 +12,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from playwright.sync_api import Browser, Locator, Page, expect
+from playwright.sync_api import Browser, Page, expect
 from sqlalchemy import create_engine, select
 from sqlalchemy.orm import Session
 
@@ -22,12 +22,12 @@ from service.review.models import ReviewItem
 from service.triage.models import Feedback, Question
 from tests.conftest import free_port
 from tests.web.conftest import Intranet, Relay, RunningService, running_service
+from tests.web.widget_helpers import answer_after, ask, in_widget, open_panel
 
 # Questions no FAQ entry answers as a whole, so the (mock) LLM drafts the answer.
 JA_QUESTION = "受注率のKPIの目標値はいくつですか？"  # no FAQ entry answers it: the (mock) LLM drafts
 EN_QUESTION = "What is the first-response time target for inbound inquiries?"
 ARTIFACTS = PROJECT_ROOT / "tests" / "artifacts"
-ANSWER_TIMEOUT_MS = 30_000
 # The first test also pays for indexing the knowledge base (a session fixture) and starting the service.
 pytestmark = pytest.mark.timeout(900)
 
@@ -56,27 +56,6 @@ def page(browser: Browser) -> Iterator[Page]:
     context = browser.new_context(viewport={"width": 1280, "height": 860}, locale="ja-JP")
     yield context.new_page()
     context.close()
-
-
-def in_widget(page: Page, selector: str) -> Locator:
-    return page.locator("#nemawashi-widget").locator(selector)
-
-
-def open_panel(page: Page) -> None:
-    in_widget(page, ".launcher").click()
-    expect(in_widget(page, "[role=dialog]")).to_be_visible()
-
-
-def ask(page: Page, question: str) -> None:
-    in_widget(page, "#nw-question").fill(question)
-    in_widget(page, "#nw-question").press("Enter")
-
-
-def answer_after(page: Page, count: int = 1) -> Locator:
-    """The last answer once `count` answers have been completed (labelled) in the panel."""
-    answers = in_widget(page, "[data-nw-label]")
-    expect(answers).to_have_count(count, timeout=ANSWER_TIMEOUT_MS)
-    return answers.last
 
 
 def focused_in_widget(page: Page) -> str:
@@ -137,7 +116,8 @@ def test_a_japanese_question_streams_in_and_becomes_a_draft_whose_sources_open(
         source = answer.locator(".sources a").first
         title = source.inner_text()
         assert source.get_attribute("target") == "_blank" and "noopener" in (source.get_attribute("rel") or "")
-        assert re.fullmatch(rf"{re.escape(relay.url)}/kb/[\w-]+", source.get_attribute("href") or "")
+        href = source.get_attribute("href") or ""
+        assert re.fullmatch(rf"{re.escape(relay.url)}/kb/[\w-]+\?passage=\d+#passage", href)  # opens at the passage
         with page.context.expect_page() as opened:
             source.click()
         kb_page = opened.value
