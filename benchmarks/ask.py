@@ -36,7 +36,7 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def wait(url: str, seconds: float = 180) -> None:
+def wait(url: str, seconds: float = 900) -> None:  # indexing on first start takes minutes on a busy machine
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         try:
