@@ -79,9 +79,10 @@ class Settings(BaseSettings):
     # Best cosine similarity under which we abstain without asking the LLM. e5 scores crowd into 0.80–0.90,
     # so retrieval alone separates little: 0.81 abstained on 3 of 12 off-topic questions and 0 of 90 in scope.
     abstain_below: float = Field(default=0.81, ge=0, le=1)
-    # Reuse an approved answer above this. 0.93 reused wrong answers for near misses (a vendor-fee question, the
-    # vendor-quality answer); with 108 near-miss probes in the eval, 0.97 is the lowest with none on dev.
-    approved_min_similarity: float = Field(default=0.97, ge=0, le=1)
+    # Reuse an approved answer whose phrasing is this close, when the question also agrees with that phrasing
+    # (service.retrieval.paraphrase). Alone, 0.93 reused the vendor-quality answer for a vendor-fee question and
+    # 0.97 still reused 4 of 126 dev near misses; with the agreement check, dev has no wrong reuse from 0.85 to 0.92.
+    approved_min_similarity: float = Field(default=0.92, ge=0, le=1)
     # How often each process brings the approved-answer store in line with the database (publications lost to a
     # vector-store outage, another process's decisions); 0 = only at start.
     # On SIGTERM, requests still open after this long (job-progress streams) are closed so the process stops.

@@ -28,7 +28,8 @@ class ApprovedAnswers:
     Both sides are compared as the pipeline embeds a question: the synonym-expanded text with the e5 "query:"
     prefix, so staff slang (クビ) matches the plain word (解雇). An answer is matched through its question and every
     alternate phrasing reviewers answered with it. e5 similarity alone cannot tell a paraphrase from a near miss
-    on the same topic (both reach 0.95-0.97 on the eval), so reuse needs a high threshold: precision first."""
+    on the same topic (both reach 0.95-0.98 on the eval), so the pipeline reuses an answer only when the question
+    also agrees with the phrasing it matched (service.retrieval.paraphrase): precision first."""
 
     def __init__(self, store: ChunkStore, expand: Callable[[str], str] = str) -> None:
         self._store = store
@@ -137,26 +138,39 @@ class ApprovedAnswers:
         return matches[0] if matches else None
 
     def matches(self, question: str, *, vector: Vectors | None = None, n: int = 3) -> list[ApprovedAnswer]:
-        """The n closest approved answers (one per answer id), best first."""
+        """The n closest approved answers (one per answer id, through its closest phrasing), best first."""
+        answers: dict[str, ApprovedAnswer] = {}
+        for phrasing in self.phrasings(question, vector=vector, n=n * 2):  # alternates of one answer may fill it
+            answers.setdefault(phrasing.answer_id, phrasing)
+        return list(answers.values())[:n]
+
+    def phrasings(self, question: str, *, vector: Vectors | None = None, n: int = 6) -> list[ApprovedAnswer]:
+        """The n closest approved phrasings (questions and alternates, several of one answer when they are close),
+        best first; each carries its own text as question and its answer's id."""
         if not self._store.exists():
             return []
         if vector is None:
             vector = self._store.embedder.embed_query(self._expand(question))
         try:
-            found = self._store.query(vector, n=n * 2, where=None)  # alternates of one answer may fill the list
+            found = self._store.query(vector, n=n, where=None)
         except NotReady:
             return []
         if not found:
             return []
         stored = {item.chunk_id: item for item in self._store.get([phrasing_id for phrasing_id, _ in found])}
-        answers: dict[str, ApprovedAnswer] = {}
+        phrasings = []
         for phrasing_id, similarity in found:
-            item = stored.get(phrasing_id)
-            answer_id = str(item.meta.get("doc_id", phrasing_id)) if item else phrasing_id
-            if item is None or answer_id in answers:
+            if (item := stored.get(phrasing_id)) is None:
                 continue
             meta = item.meta
-            answers[answer_id] = ApprovedAnswer(
-                answer_id, item.text, str(meta["answer"]), str(meta["lang"]), similarity, int(meta.get("version") or 0)
+            phrasings.append(
+                ApprovedAnswer(
+                    str(meta.get("doc_id", phrasing_id)),
+                    item.text,
+                    str(meta["answer"]),
+                    str(meta["lang"]),
+                    similarity,
+                    int(meta.get("version") or 0),
+                )
             )
-        return list(answers.values())[:n]
+        return phrasings

@@ -20,6 +20,7 @@ from service.logging import get_logger
 from service.privacy import redact
 from service.retrieval.approved import ApprovedAnswers
 from service.retrieval.documents import detect_lang
+from service.retrieval.paraphrase import agreement
 from service.retrieval.service import KnowledgeIndex, SearchOptions, clean_query, expanded_query, search_passages
 from service.sealing import seal
 from service.triage.cascade import RootCauseClassifier, review_call
@@ -45,6 +46,7 @@ from service.triage.schemas import MAX_TURNS, AskResponse, Citation, RelatedQues
 from service.triage.scope import ScopeGate
 
 log = get_logger("triage")
+REUSE_CANDIDATES = 8  # approved phrasings checked per question, closest first
 Event = tuple[str, dict[str, Any]]
 
 
@@ -187,13 +189,21 @@ def reusable_answer(
     """The closest reviewer-approved answer close enough to reuse, with its text and citations as the database says
     they are now.
 
-    The vector store only finds candidates: an answer withdrawn a moment ago (or by another process whose
-    store update failed) may still be there, so each is checked in SQL before it is served."""
-    close = [
-        a
-        for a in triage.approved.matches(question, vector=vector, n=3)
-        if a.similarity >= triage.settings.approved_min_similarity
-    ]
+    Close enough: an approved phrasing (the question or an alternate) in the asker's language within
+    approved_min_similarity, that the question agrees with (same numbers, same kind of question, no word the
+    phrasing and its answer do not say; see service.retrieval.paraphrase). The vector store only finds candidates:
+    an answer withdrawn a moment ago (or by another process whose store update failed) may still be there, so each
+    is checked in SQL before it is served."""
+    lang, expand = detect_lang(question), triage.knowledge.synonyms.expand
+    close = []
+    for phrasing in triage.approved.phrasings(question, vector=vector, n=REUSE_CANDIDATES):
+        if phrasing.similarity < triage.settings.approved_min_similarity or phrasing.lang != lang:
+            continue
+        verdict = agreement(question, phrasing.question, phrasing.answer, expand=expand)
+        if verdict.agrees:
+            close.append(phrasing)
+        else:  # the reason names words of the question, so it stays at debug level like other comment text
+            log.debug("approved.not_reused", answer=phrasing.answer_id, reason=verdict.reason)
     if not close:
         return None
     with session_scope(sessions) as session:

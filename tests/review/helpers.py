@@ -32,7 +32,7 @@ from tests.test_api import wait_ready
 # are switched off so that these questions (which the FAQ also covers) are drafted.
 REVIEW_FLOW: dict[str, float] = {"faq_min_similarity": 1.0, "faq_agree_min_similarity": 1.0}
 COST = "BRIDGEの費用は全部でいくらかかりますか？"
-COST_PARAPHRASE = "BRIDGEのトータルコストを教えてください。"
+COST_PARAPHRASE = "BRIDGEにかかる費用は、全部でいくらですか？"  # "トータルコスト" is a word COST does not say
 TRAINING = "リスキリング研修はいつ始まり、どんな内容ですか？"
 TRAINING_PARAPHRASE = "リスキリング研修の内容とスケジュールを教えてください。"
 

@@ -109,28 +109,45 @@ def test_the_database_text_is_served_when_the_store_holds_an_older_version(offli
     assert run(offline, LAYOFF).answer == "解雇はありません（2年間の雇用保証があります）。"
 
 
-# A dev-split pair of the approved-answer eval: e5 cosine 0.909 as written, 0.972 with the synonyms expanded.
+# A dev-split pair of the approved-answer eval: ベンダー is 委託先 only through the synonyms (0.978 expanded), and 閲覧
+# (view) is a word the approved answer says.
 CRM = "委託先はCRMでどの顧客のデータを見ることができますか？"
-CRM_REWORDED = "セールスブリッジの人は、CRMでどこまで顧客情報を見られるの？"
+CRM_REWORDED = "ベンダーがCRMで閲覧できるのは、どの顧客のデータですか？"
+CRM_ANSWER = "担当顧客のデータだけを閲覧できます。"
 
 
 def test_approved_questions_match_through_the_synonyms_and_older_entries_are_embedded_again(
     offline: Pipeline,
 ) -> None:
     approved = offline.triage.approved
-    item = offline.approve(CRM, "担当顧客のみです。")
+    item = offline.approve(CRM, CRM_ANSWER)
     unexpanded = ApprovedAnswers(approved.store)  # as entries were stored before synonyms were expanded
     unexpanded.publish(
         answer_id=f"approved-{item}",
         question=CRM,
-        answer="担当顧客のみです。",
+        answer=CRM_ANSWER,
         lang="ja",
         version=approved.version_of(f"approved-{item}"),
     )
     assert approved.refresh() == 1 and approved.refresh() == 0
     result = run(offline, CRM_REWORDED)
-    assert (result.mode, result.answer) == ("approved", "担当顧客のみです。")
+    assert (result.mode, result.answer) == ("approved", CRM_ANSWER)
     assert run(offline, "委託先の担当者向けのCRM操作研修はいつ行われますか？").mode != "approved"
+    # A near miss as close as the paraphrase (0.976): editing, not viewing. Reusing it would skip review.
+    assert run(offline, "委託先はCRMでどの顧客のデータを編集できますか？").mode != "approved"
+
+
+QUALITY = "委託先の営業の品質は、どうやって確保するのですか？"
+QUALITY_ANSWER = "パイロット前に委託先へ製品知識と応対基準の研修を行い、週次の定例でクレームを確認します。"
+
+
+def test_a_question_on_the_vendors_fee_does_not_get_the_approved_answer_on_the_vendors_quality(
+    offline: Pipeline,
+) -> None:
+    offline.approve(QUALITY, QUALITY_ANSWER)
+    assert run(offline, "委託先の委託料は、どうやって決めるのですか？").mode != "approved"
+    reworded = run(offline, "委託先の品質は、どうやって確保するのですか？")
+    assert (reworded.mode, reworded.answer) == ("approved", QUALITY_ANSWER)
 
 
 CRM_ALTERNATE = "外部委託のスタッフは、何社ぶんの顧客レコードにアクセス可能ですか？"  # e5 0.914 to CRM
@@ -139,9 +156,9 @@ CRM_ALTERNATE = "外部委託のスタッフは、何社ぶんの顧客レコー
 def test_an_alternate_phrasing_reviewers_answered_gets_the_same_answer_until_it_is_withdrawn(
     offline: Pipeline,
 ) -> None:
-    item = offline.approve(CRM, "担当顧客のみです。", alternates=(CRM_ALTERNATE,))
+    item = offline.approve(CRM, CRM_ANSWER, alternates=(CRM_ALTERNATE,))
     result = run(offline, CRM_ALTERNATE)
-    assert (result.mode, result.answer) == ("approved", "担当顧客のみです。")
+    assert (result.mode, result.answer) == ("approved", CRM_ANSWER)
     offline.withdraw(item)  # the group's answers follow the primary
     assert run(offline, CRM_ALTERNATE).mode != "approved"
     assert run(offline, CRM).mode != "approved"
