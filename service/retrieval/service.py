@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 from service.config import Settings
 from service.errors import BadInput, NotFound
 from service.retrieval import repository
+from service.retrieval.documents import detect_lang
 from service.retrieval.embeddings import Vectors
 from service.retrieval.lexical import LexicalIndex, Synonyms
 from service.retrieval.models import KNOWLEDGE, KbDocument
@@ -45,6 +46,7 @@ class KnowledgeIndex:
     synonyms: Synonyms = field(default_factory=lambda: Synonyms([]))
     chunks: dict[str, StoredChunk] = field(default_factory=dict)
     lexical: LexicalIndex = field(default_factory=lambda: LexicalIndex([], []))
+    untranslated: set[str] = field(default_factory=set)  # documents indexed in one language only
     max_query_tokens: int = 512  # a query is cut to this before it is embedded (Settings.max_embed_tokens)
 
     def refresh(self) -> None:
@@ -52,6 +54,8 @@ class KnowledgeIndex:
         stored = self.store.all_chunks()
         self.chunks = {c.chunk_id: c for c in stored}
         self.lexical = LexicalIndex([c.chunk_id for c in stored], [_lexical_text(c) for c in stored])
+        doc_ids = {c.meta["doc_id"] for c in stored}
+        self.untranslated = {d for d in doc_ids if counterpart_id(d) not in doc_ids}
 
     @property
     def loaded(self) -> bool:
@@ -59,7 +63,7 @@ class KnowledgeIndex:
 
 
 def _lexical_text(chunk: StoredChunk) -> str:
-    return f"{chunk.meta.get('title', '')}\n{chunk.text}"
+    return "\n".join(p for p in (chunk.meta.get("title", ""), chunk.meta.get("context", ""), chunk.text) if p)
 
 
 def clean_query(query: str, *, max_chars: int) -> str:
@@ -88,10 +92,22 @@ def _where(types: list[str] | None, lang: str | None) -> dict[str, Any] | None:
 
 
 def _lexical_candidates(
-    index: KnowledgeIndex, query: str, *, n: int, types: list[str] | None, lang: str | None
+    index: KnowledgeIndex, query: str, *, n: int, types: list[str] | None, lang: str | None, across: str = ""
 ) -> list[tuple[str, float]]:
     scores = index.lexical.scores(query)
     ids = index.lexical.chunk_ids
+    if across:  # chunks with no version in the question's language are matched on the translated words too
+        asked = detect_lang(query)
+        other = np.array(
+            [
+                index.chunks[c].meta.get("lang") != asked
+                and (lang is not None or index.chunks[c].meta["doc_id"] in index.untranslated)
+                for c in ids
+            ],
+            dtype=bool,
+        )
+        if other.any():
+            scores = np.where(other, index.lexical.scores(across), scores)
     if types or lang:
         keep = np.array(
             [
@@ -160,7 +176,10 @@ def search_passages(
             index.refresh()
             dense = {c: score for c, score in dense.items() if c in index.chunks}
     if method in ("hybrid", "lexical"):
-        lexical = dict(_lexical_candidates(index, expanded, n=options.candidates, types=types, lang=lang))
+        keywords = expanded_query(index, query, across_languages=True)
+        lexical = dict(
+            _lexical_candidates(index, expanded, n=options.candidates, types=types, lang=lang, across=keywords)
+        )
     if options.fusion == "rrf":
         by_score = [sorted(dense, key=lambda c: -dense[c]), sorted(lexical, key=lambda c: -lexical[c])]
         fused = rrf(by_score, k=options.rrf_k)
@@ -170,10 +189,11 @@ def search_passages(
     return [_hit(index.chunks[c], rank, fused[c], dense.get(c), lexical.get(c)) for rank, c in enumerate(ranked, 1)]
 
 
-def expanded_query(index: KnowledgeIndex, query: str) -> str:
+def expanded_query(index: KnowledgeIndex, query: str, *, across_languages: bool = False) -> str:
     """The query, cut to the index's token cap so no caller can make the embedder work for seconds, with its
-    synonyms: slang like クビ then reaches 解雇 in the documents (both methods use it)."""
-    return index.synonyms.expand(truncate_tokens(query, index.max_query_tokens))
+    synonyms: slang like クビ then reaches 解雇 in the documents (both methods use it). Keyword search also adds the
+    translations (across_languages): an English question then reaches a Japanese-only document's words."""
+    return index.synonyms.expand(truncate_tokens(query, index.max_query_tokens), across_languages=across_languages)
 
 
 def _hit(chunk: StoredChunk, rank: int, score: float, dense: float | None, lexical: float | None) -> Hit:
@@ -202,11 +222,17 @@ def get_kb_document(session: Session, *, doc_id: str) -> KbDocument:
     return doc
 
 
+def counterpart_id(doc_id: str) -> str | None:
+    """The id the other-language version of a document has (…-ja ↔ …-en), or None when the id names no language."""
+    stem, _, lang = doc_id.rpartition("-")
+    other = {"ja": "en", "en": "ja"}.get(lang)
+    return f"{stem}-{other}" if stem and other else None
+
+
 def translation_of(session: Session, doc: KbDocument) -> KbDocument | None:
     """The other-language version (…-ja ↔ …-en), when it exists."""
-    stem, _, lang = doc.doc_id.rpartition("-")
-    other = {"ja": "en", "en": "ja"}.get(lang)
-    return repository.get_document(session, f"{stem}-{other}") if stem and other else None
+    other = counterpart_id(doc.doc_id)
+    return repository.get_document(session, other) if other else None
 
 
 @dataclass(frozen=True)
