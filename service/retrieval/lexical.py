@@ -60,6 +60,8 @@ class Synonyms:
     def __init__(self, groups: list[list[str]], translations: list[list[str]] | None = None) -> None:
         self._groups = [[_normalize(t) for t in group if str(t).strip()] for group in groups]
         self._translations = [[_normalize(t) for t in group if str(t).strip()] for group in translations or []]
+        # Compiled once: there are more English terms than re's own cache holds.
+        self._words = {t: _whole_word(t) for g in self._groups + self._translations for t in g if not _CJK.search(t)}
 
     def expand(self, query: str, *, across_languages: bool = False) -> str:
         """The query followed by the synonyms (and, across_languages, the translations) of the words it contains."""
@@ -69,22 +71,24 @@ class Synonyms:
             dict.fromkeys(
                 term
                 for group in groups
-                if any(_contains(text, t) for t in group)
+                if any(self._contains(text, t) for t in group)
                 for term in group
-                if not _contains(text, term)
+                if not self._contains(text, term)
             )
         )
         return f"{query} {' '.join(extra)}" if extra else query
+
+    def _contains(self, text: str, term: str) -> bool:
+        word = self._words.get(term)
+        return term in text if word is None else word.search(text) is not None
 
 
 def _normalize(text: str) -> str:
     return unicodedata.normalize("NFKC", str(text)).lower()
 
 
-def _contains(text: str, term: str) -> bool:
-    if _CJK.search(term):
-        return term in text
-    return re.search(rf"(?<![a-z0-9]){re.escape(term)}(?![a-z0-9])", text) is not None
+def _whole_word(term: str) -> re.Pattern[str]:
+    return re.compile(rf"(?<![a-z0-9]){re.escape(term)}(?![a-z0-9])")
 
 
 def load_synonyms(path: Path) -> Synonyms:

@@ -10,6 +10,7 @@ from itertools import groupby
 from typing import Any, Literal
 
 import numpy as np
+import numpy.typing as npt
 from sqlalchemy.orm import Session
 
 from service.config import Settings
@@ -46,7 +47,9 @@ class KnowledgeIndex:
     synonyms: Synonyms = field(default_factory=lambda: Synonyms([]))
     chunks: dict[str, StoredChunk] = field(default_factory=dict)
     lexical: LexicalIndex = field(default_factory=lambda: LexicalIndex([], []))
-    untranslated: set[str] = field(default_factory=set)  # documents indexed in one language only
+    # Per chunk, in lexical.chunk_ids order: its language, and whether its document has no version in another one.
+    langs: npt.NDArray[np.str_] = field(default_factory=lambda: np.array([], dtype=str))
+    alone: npt.NDArray[np.bool_] = field(default_factory=lambda: np.array([], dtype=bool))
     max_query_tokens: int = 512  # a query is cut to this before it is embedded (Settings.max_embed_tokens)
 
     def refresh(self) -> None:
@@ -55,7 +58,8 @@ class KnowledgeIndex:
         self.chunks = {c.chunk_id: c for c in stored}
         self.lexical = LexicalIndex([c.chunk_id for c in stored], [_lexical_text(c) for c in stored])
         doc_ids = {c.meta["doc_id"] for c in stored}
-        self.untranslated = {d for d in doc_ids if counterpart_id(d) not in doc_ids}
+        self.langs = np.array([c.meta.get("lang", "") for c in stored], dtype=str)
+        self.alone = np.array([counterpart_id(c.meta["doc_id"]) not in doc_ids for c in stored], dtype=bool)
 
     @property
     def loaded(self) -> bool:
@@ -92,22 +96,18 @@ def _where(types: list[str] | None, lang: str | None) -> dict[str, Any] | None:
 
 
 def _lexical_candidates(
-    index: KnowledgeIndex, query: str, *, n: int, types: list[str] | None, lang: str | None, across: str = ""
+    index: KnowledgeIndex, query: str, *, n: int, types: list[str] | None, lang: str | None, asked: str = ""
 ) -> list[tuple[str, float]]:
+    """BM25 candidates for the expanded query; asked, the question as typed, lets the translations reach a chunk in
+    another language whose document has no version in the question's language (or whose other version the language
+    filter leaves out)."""
     scores = index.lexical.scores(query)
     ids = index.lexical.chunk_ids
-    if across:  # chunks with no version in the question's language are matched on the translated words too
-        asked = detect_lang(query)
-        other = np.array(
-            [
-                index.chunks[c].meta.get("lang") != asked
-                and (lang is not None or index.chunks[c].meta["doc_id"] in index.untranslated)
-                for c in ids
-            ],
-            dtype=bool,
-        )
-        if other.any():
-            scores = np.where(other, index.lexical.scores(across), scores)
+    other = (index.langs != detect_lang(query)) & (index.alone | (lang is not None)) if asked else None
+    if other is not None and other.any():
+        translated = expanded_query(index, asked, across_languages=True)
+        if translated != query:
+            scores = np.where(other, index.lexical.scores(translated), scores)
     if types or lang:
         keep = np.array(
             [
@@ -176,10 +176,7 @@ def search_passages(
             index.refresh()
             dense = {c: score for c, score in dense.items() if c in index.chunks}
     if method in ("hybrid", "lexical"):
-        keywords = expanded_query(index, query, across_languages=True)
-        lexical = dict(
-            _lexical_candidates(index, expanded, n=options.candidates, types=types, lang=lang, across=keywords)
-        )
+        lexical = dict(_lexical_candidates(index, expanded, n=options.candidates, types=types, lang=lang, asked=query))
     if options.fusion == "rrf":
         by_score = [sorted(dense, key=lambda c: -dense[c]), sorted(lexical, key=lambda c: -lexical[c])]
         fused = rrf(by_score, k=options.rrf_k)
