@@ -119,11 +119,10 @@ def _with_table_heads(units: list[str]) -> tuple[list[str], list[list[str]]]:
     heads: list[list[str]] = []
     head: list[str] = []
     for i, unit in enumerate(joined):
-        if not _is_row(unit):
-            head = []
-        elif i == 0 or not _is_row(joined[i - 1]):
-            head = [unit] if "\n" in unit else []  # a table's first unit: its header, when it has one
-        heads.append(head if head and head[0] is not unit else [])
+        first = _is_row(unit) and (i == 0 or not _is_row(joined[i - 1]))
+        if first or not _is_row(unit):
+            head = [unit] if first and "\n" in unit else []  # a table's first unit is its header, when it has one
+        heads.append([] if first else head)
     return joined, heads
 
 
@@ -136,7 +135,7 @@ def _fill(units: list[str], heads: list[list[str]], *, budget: int) -> list[list
         cost = count_tokens(unit) + 1
         if current and used + cost > budget:
             # A table's header just before the cut moves on with its rows instead of being repeated.
-            moved = bool(head) and current[-1] is head[0] and len(current) > 1
+            moved = bool(head) and current[-1] == head[0] and len(current) > 1
             carry = [current.pop()] if moved else list(head)
             carried = sum(count_tokens(h) + 1 for h in carry)
             if carried + cost > budget:  # a row too long to go with its header
