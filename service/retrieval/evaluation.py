@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
@@ -18,6 +19,7 @@ class RetrievalCase(BaseModel):
     doc_ids: list[str]
     split: str = "dev"
     note: str = ""
+    search_lang: str | None = None  # search only documents in this language (an English question on Japanese text)
 
 
 class RetrievalScores(BaseModel):
@@ -62,9 +64,22 @@ def score_retrieval(
     ranks: list[int | None] = []
     misses: list[str] = []
     for case in cases:
-        hits = search_passages(index, query=case.question, k=k, method=method, options=options)
+        hits = search_passages(index, query=case.question, k=k, method=method, options=options, lang=case.search_lang)
         rank = first_relevant_rank([h.doc_id for h in hits], set(case.doc_ids))
         ranks.append(rank)
         if rank is None or rank > 3:
             misses.append(case.id)
     return RetrievalScores(method=method, n=len(cases), **rank_metrics(ranks), misses_at_3=misses)
+
+
+_HEADING_LINE = re.compile(r"^#{1,6}\s+(.+?)\s*$", re.MULTILINE)
+
+
+def chunk_headings(text: str) -> set[str]:
+    """The headings a chunk holds: every chunk of a section starts with its heading, merged sections keep theirs."""
+    return set(_HEADING_LINE.findall(text))
+
+
+def first_section_rank(chunk_texts: Iterable[str], sections: set[str]) -> int | None:
+    """1-based rank of the first chunk that holds one of the sections answering the question."""
+    return next((rank for rank, text in enumerate(chunk_texts, 1) if chunk_headings(text) & sections), None)

@@ -18,7 +18,10 @@ from service.retrieval.schemas import IngestReport, SkippedFile
 from service.retrieval.sources import SourceLimits
 from service.retrieval.store import ChunkStore
 
-CHUNKER_VERSION = "1"
+# Part of every document's index hash: bump it when chunking or what the embedder sees changes, so that an existing
+# index is re-embedded by the next ingest (or start) instead of serving chunks cut or embedded the old way.
+# 2: the embedder sees the headings above each chunk (Chunk.context).
+CHUNKER_VERSION = "2"
 EMBED_BATCH = 64  # chunks per embedding call, across documents
 Progress = Callable[[int, int], None]
 log = get_logger("ingest")
@@ -30,13 +33,13 @@ def index_hash(doc: Document, max_tokens: int) -> str:
 
 
 def embedding_text(doc: Document, chunk: Chunk) -> str:
-    """What the embedder sees: the document title gives every chunk its context."""
-    return embedder_input(doc.meta.title, chunk.text)
+    """What the embedder sees: the document title and the headings above the chunk give every chunk its context."""
+    return embedder_input(doc.meta.title, chunk.context, chunk.text)
 
 
-def embedder_input(title: str, text: str) -> str:
-    """A chunk's text as it is embedded (the admin page previews it in this form)."""
-    return f"{title}\n{text}"
+def embedder_input(title: str, context: str, text: str) -> str:
+    """A chunk's text as it is embedded: title, the headings above it, the chunk (the admin page previews this)."""
+    return "\n".join(part for part in (title, context, text) if part)
 
 
 def _chunk_meta(doc: Document, chunk: Chunk, doc_hash: str) -> dict[str, Any]:
@@ -48,6 +51,7 @@ def _chunk_meta(doc: Document, chunk: Chunk, doc_hash: str) -> dict[str, Any]:
         "lang": doc.meta.lang,
         "root_causes": ",".join(doc.meta.root_causes),
         "section": chunk.section,
+        "context": chunk.context,
         "index": chunk.index,
         "tokens": chunk.tokens,
         "path": doc.path,

@@ -52,32 +52,43 @@ class LexicalIndex:
 
 
 class Synonyms:
-    """Groups of words that mean the same thing to staff; a query gains the other words of each group it uses."""
+    """Groups of words that mean the same thing to staff; a query gains the other words of each group it uses.
 
-    def __init__(self, groups: list[list[str]]) -> None:
+    translations: groups of Japanese terms and their English words, used only when across_languages is asked
+    for (keyword search), so that an English question finds a Japanese-only document."""
+
+    def __init__(self, groups: list[list[str]], translations: list[list[str]] | None = None) -> None:
         self._groups = [[_normalize(t) for t in group if str(t).strip()] for group in groups]
+        self._translations = [[_normalize(t) for t in group if str(t).strip()] for group in translations or []]
+        # Compiled once: there are more English terms than re's own cache holds.
+        self._words = {t: _whole_word(t) for g in self._groups + self._translations for t in g if not _CJK.search(t)}
 
-    def expand(self, query: str) -> str:
-        """The query followed by the synonyms of the words it contains."""
+    def expand(self, query: str, *, across_languages: bool = False) -> str:
+        """The query followed by the synonyms (and, across_languages, the translations) of the words it contains."""
         text = _normalize(query)
-        extra = [
-            term
-            for group in self._groups
-            if any(_contains(text, t) for t in group)
-            for term in group
-            if not _contains(text, term)
-        ]
+        groups = self._groups + self._translations if across_languages else self._groups
+        extra = list(
+            dict.fromkeys(
+                term
+                for group in groups
+                if any(self._contains(text, t) for t in group)
+                for term in group
+                if not self._contains(text, term)
+            )
+        )
         return f"{query} {' '.join(extra)}" if extra else query
+
+    def _contains(self, text: str, term: str) -> bool:
+        word = self._words.get(term)
+        return term in text if word is None else word.search(text) is not None
 
 
 def _normalize(text: str) -> str:
     return unicodedata.normalize("NFKC", str(text)).lower()
 
 
-def _contains(text: str, term: str) -> bool:
-    if _CJK.search(term):
-        return term in text
-    return re.search(rf"(?<![a-z0-9]){re.escape(term)}(?![a-z0-9])", text) is not None
+def _whole_word(term: str) -> re.Pattern[str]:
+    return re.compile(rf"(?<![a-z0-9]){re.escape(term)}(?![a-z0-9])")
 
 
 def load_synonyms(path: Path) -> Synonyms:
@@ -88,7 +99,9 @@ def load_synonyms(path: Path) -> Synonyms:
         data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
     except (yaml.YAMLError, UnicodeDecodeError) as exc:
         raise BadInput(f"{path}: not a valid synonyms file ({exc})") from exc
-    groups = data.get("groups", []) if isinstance(data, dict) else []
-    if not isinstance(groups, list) or not all(isinstance(g, list) for g in groups):
-        raise BadInput(f"{path}: expected `groups:` followed by lists of words")
-    return Synonyms(groups)
+    data = data if isinstance(data, dict) else {}
+    groups, translations = data.get("groups") or [], data.get("translations") or []
+    for key, value in (("groups", groups), ("translations", translations)):
+        if not isinstance(value, list) or not all(isinstance(g, list) for g in value):
+            raise BadInput(f"{path}: expected `{key}:` followed by lists of words")
+    return Synonyms(groups, translations)

@@ -10,11 +10,13 @@ from itertools import groupby
 from typing import Any, Literal
 
 import numpy as np
+import numpy.typing as npt
 from sqlalchemy.orm import Session
 
 from service.config import Settings
 from service.errors import BadInput, NotFound
 from service.retrieval import repository
+from service.retrieval.documents import detect_lang
 from service.retrieval.embeddings import Vectors
 from service.retrieval.lexical import LexicalIndex, Synonyms
 from service.retrieval.models import KNOWLEDGE, KbDocument
@@ -46,6 +48,9 @@ class KnowledgeIndex:
     synonyms: Synonyms = field(default_factory=lambda: Synonyms([]))
     chunks: dict[str, StoredChunk] = field(default_factory=dict)
     lexical: LexicalIndex = field(default_factory=lambda: LexicalIndex([], []))
+    # Per chunk, in lexical.chunk_ids order: its language, and whether its document has no version in another one.
+    langs: npt.NDArray[np.str_] = field(default_factory=lambda: np.array([], dtype=str))
+    alone: npt.NDArray[np.bool_] = field(default_factory=lambda: np.array([], dtype=bool))
     max_query_tokens: int = 512  # a query is cut to this before it is embedded (Settings.max_embed_tokens)
 
     def refresh(self) -> None:
@@ -53,6 +58,9 @@ class KnowledgeIndex:
         stored = self.store.all_chunks()
         self.chunks = {c.chunk_id: c for c in stored}
         self.lexical = LexicalIndex([c.chunk_id for c in stored], [_lexical_text(c) for c in stored])
+        doc_ids = {c.meta["doc_id"] for c in stored}
+        self.langs = np.array([c.meta.get("lang", "") for c in stored], dtype=str)
+        self.alone = np.array([counterpart_id(c.meta["doc_id"]) not in doc_ids for c in stored], dtype=bool)
 
     @property
     def loaded(self) -> bool:
@@ -60,7 +68,7 @@ class KnowledgeIndex:
 
 
 def _lexical_text(chunk: StoredChunk) -> str:
-    return f"{chunk.meta.get('title', '')}\n{chunk.text}"
+    return "\n".join(p for p in (chunk.meta.get("title", ""), chunk.meta.get("context", ""), chunk.text) if p)
 
 
 def clean_query(query: str, *, max_chars: int) -> str:
@@ -89,10 +97,18 @@ def _where(types: list[str] | None, lang: str | None) -> dict[str, Any] | None:
 
 
 def _lexical_candidates(
-    index: KnowledgeIndex, query: str, *, n: int, types: list[str] | None, lang: str | None
+    index: KnowledgeIndex, query: str, *, n: int, types: list[str] | None, lang: str | None, asked: str = ""
 ) -> list[tuple[str, float]]:
+    """BM25 candidates for the expanded query; asked, the question as typed, lets the translations reach a chunk in
+    another language whose document has no version in the question's language (or whose other version the language
+    filter leaves out)."""
     scores = index.lexical.scores(query)
     ids = index.lexical.chunk_ids
+    other = (index.langs != detect_lang(query)) & (index.alone | (lang is not None)) if asked else None
+    if other is not None and other.any():
+        translated = expanded_query(index, asked, across_languages=True)
+        if translated != query:
+            scores = np.where(other, index.lexical.scores(translated), scores)
     if types or lang:
         keep = np.array(
             [
@@ -161,7 +177,7 @@ def search_passages(
             index.refresh()
             dense = {c: score for c, score in dense.items() if c in index.chunks}
     if method in ("hybrid", "lexical"):
-        lexical = dict(_lexical_candidates(index, expanded, n=options.candidates, types=types, lang=lang))
+        lexical = dict(_lexical_candidates(index, expanded, n=options.candidates, types=types, lang=lang, asked=query))
     if options.fusion == "rrf":
         by_score = [sorted(dense, key=lambda c: -dense[c]), sorted(lexical, key=lambda c: -lexical[c])]
         fused = rrf(by_score, k=options.rrf_k)
@@ -171,10 +187,11 @@ def search_passages(
     return [_hit(index.chunks[c], rank, fused[c], dense.get(c), lexical.get(c)) for rank, c in enumerate(ranked, 1)]
 
 
-def expanded_query(index: KnowledgeIndex, query: str) -> str:
+def expanded_query(index: KnowledgeIndex, query: str, *, across_languages: bool = False) -> str:
     """The query, cut to the index's token cap so no caller can make the embedder work for seconds, with its
-    synonyms: slang like クビ then reaches 解雇 in the documents (both methods use it)."""
-    return index.synonyms.expand(truncate_tokens(query, index.max_query_tokens))
+    synonyms: slang like クビ then reaches 解雇 in the documents (both methods use it). Keyword search also adds the
+    translations (across_languages): an English question then reaches a Japanese-only document's words."""
+    return index.synonyms.expand(truncate_tokens(query, index.max_query_tokens), across_languages=across_languages)
 
 
 def _hit(chunk: StoredChunk, rank: int, score: float, dense: float | None, lexical: float | None) -> Hit:
@@ -203,11 +220,17 @@ def get_kb_document(session: Session, *, doc_id: str) -> KbDocument:
     return doc
 
 
+def counterpart_id(doc_id: str) -> str | None:
+    """The id the other-language version of a document has (…-ja ↔ …-en), or None when the id names no language."""
+    stem, _, lang = doc_id.rpartition("-")
+    other = {"ja": "en", "en": "ja"}.get(lang)
+    return f"{stem}-{other}" if stem and other else None
+
+
 def translation_of(session: Session, doc: KbDocument) -> KbDocument | None:
     """The other-language version (…-ja ↔ …-en), when it exists."""
-    stem, _, lang = doc.doc_id.rpartition("-")
-    other = {"ja": "en", "en": "ja"}.get(lang)
-    return repository.get_document(session, f"{stem}-{other}") if stem and other else None
+    other = counterpart_id(doc.doc_id)
+    return repository.get_document(session, other) if other else None
 
 
 @dataclass(frozen=True)

@@ -157,7 +157,9 @@ def document_chunks(session: Session, knowledge: KnowledgeIndex, *, doc_id: str)
     chunks = sorted(
         (c for c in knowledge.chunks.values() if c.meta.get("doc_id") == doc_id), key=lambda c: c.meta.get("index", 0)
     )
-    return doc, [ChunkView(c, embedder_input(c.meta.get("title", ""), c.text)) for c in chunks]
+    return doc, [
+        ChunkView(c, embedder_input(c.meta.get("title", ""), c.meta.get("context", ""), c.text)) for c in chunks
+    ]
 
 
 def upload_names(session: Session) -> dict[str, KbFile]:

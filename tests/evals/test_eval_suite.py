@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import unicodedata
+from collections import Counter
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -13,10 +14,19 @@ import pytest
 import yaml
 
 from service.config import PROJECT_ROOT, Settings
-from service.evals.datasets import DATASETS, Objection, load_jsonl
+from service.evals.datasets import (
+    DATASETS,
+    ArticleCase,
+    Objection,
+    load_crosslingual,
+    load_jsonl,
+    load_questions,
+)
 from service.evals.report import check_thresholds, write_reports
 from service.evals.runner import Recorder, eval_environment, judge_faithfulness, run_objections, run_suite
 from service.llm.client import Usage
+from service.retrieval.chunking import split_sections
+from service.retrieval.documents import load_documents
 from tests.conftest import make_settings
 
 OBJECTIONS = [
@@ -78,11 +88,41 @@ APPROVED = [
 ]
 
 
+ARTICLE = [
+    {
+        "id": "art-1",
+        "lang": "ja",
+        "question": "アンケートは匿名にすべき？",
+        "sections": ["社内アンケート"],
+        "split": "test",
+    },
+    {
+        "id": "art-2",
+        "lang": "en",
+        "question": "Should the survey be anonymous?",
+        "sections": ["社内アンケート"],
+        "split": "test",
+    },
+]
+FILLER = {
+    "進捗報告会": "進捗報告会は対面で開き、質疑応答の時間を設けます。",
+    "目標": "売上目標を数値で示すと経営層が判断しやすくなります。",
+}
+CORPUS = (
+    "---\nid: article-test-ja\ntype: doc\ntitle: 社内調整の進め方\nlang: ja\n---\n"
+    + "".join(f"## {head}\n{sentence * 20}\n" for head, sentence in FILLER.items())
+    + "## 社内向けアンケート\n### 社内アンケート\nアンケートは匿名で実施すると、率直な意見が集まります。\n"
+)  # five chunks: recall@3 means something
+
+
 def write_datasets(folder: Path) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
-    for name, rows in (("objections", OBJECTIONS), ("questions", QUESTIONS), ("approved", APPROVED)):
+    rows_by_name = (("objections", OBJECTIONS), ("questions", QUESTIONS), ("approved", APPROVED), ("article", ARTICLE))
+    for name, rows in rows_by_name:
         (folder / f"{name}.jsonl").write_text("\n".join(json.dumps(r, ensure_ascii=False) for r in rows), "utf-8")
     (folder / "retrieval.jsonl").write_text("", encoding="utf-8")
+    (folder.parent / "corpora").mkdir(exist_ok=True)
+    (folder.parent / "corpora" / "article-test-ja.md").write_text(CORPUS, encoding="utf-8")
     return folder
 
 
@@ -115,6 +155,10 @@ def test_two_runs_on_the_mock_give_identical_quality_numbers(base: Settings, tmp
     assert first["metrics"] == second["metrics"]
     assert first["metrics"]["test"]["all"]["abstention"]["n"] == 1
     assert first["metrics"]["test"]["all"]["approved"]["recall"] == 1.0
+    # The long article is indexed alone and scored by section, in both languages.
+    article = first["metrics"]["test"]["all"]["article"]
+    assert (article["n"], article["recall_at_3"]) == (2, 1.0)
+    assert first["metrics"]["test"]["en"]["article"]["n"] == 1
 
 
 def test_a_metric_under_its_threshold_fails_the_gate_by_name(base: Settings, tmp_path: Path) -> None:
@@ -167,3 +211,21 @@ def test_the_faithfulness_judge_is_shown_the_text_of_the_cited_passages() -> Non
     )
     assert judge_faithfulness(env, rec) == 1.0
     assert passage in seen[0] and "解雇はありません。[1]" in seen[0]
+
+
+def test_the_article_questions_name_sections_of_the_article_in_both_languages_and_splits() -> None:
+    cases = load_jsonl(DATASETS / "article.jsonl", ArticleCase)
+    [article] = load_documents(DATASETS.parent / "corpora").documents
+    headings = {s.path[-1] for s in split_sections(article.body) if s.path}
+    assert len(cases) >= 40 and len({c.id for c in cases}) == len(cases)
+    assert all(set(c.sections) <= headings for c in cases), [c.id for c in cases if not set(c.sections) <= headings]
+    counts = Counter((c.lang, c.split) for c in cases)
+    assert min(counts[lang, split] for lang in ("ja", "en") for split in ("dev", "test")) >= 10, counts
+    assert (article.meta.type, article.meta.lang) == ("doc", "ja")
+
+
+def test_the_cross_lingual_items_are_english_questions_searched_in_japanese_documents_only() -> None:
+    cases = load_crosslingual()
+    assert len(cases) >= 20 and {c.split for c in cases} == {"dev", "test"}
+    assert all(c.lang == "en" and c.search_lang == "ja" and any(d.endswith("-ja") for d in c.doc_ids) for c in cases)
+    assert not {c.id for c in cases} & {q.id for q in load_questions()}  # retrieval only, never asked

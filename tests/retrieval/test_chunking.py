@@ -62,3 +62,26 @@ def test_japanese_sentence_marks_stay_with_their_sentence() -> None:
         "Yes.",
         "OK.",
     ]
+
+
+def test_a_chunk_knows_the_headings_above_it_without_repeating_its_own() -> None:
+    body = (
+        "## 3つの誤解\n"
+        + "誤解を解きます。" * 60
+        + "\n### 誤解1：丸投げではない\n協力して進めます。\n#### 例\n定例で確認します。"
+    )
+    chunks = chunk_document(make_document(body), max_tokens=120)
+    last = chunks[-1]
+    assert last.text.startswith("### 誤解1：丸投げではない") and "#### 例" in last.text
+    assert (last.section, last.context) == ("3つの誤解 > 誤解1：丸投げではない", "3つの誤解")
+    assert all(c.context == "" for c in chunks[:-1])  # the section's own pieces start with its heading
+
+
+def test_a_table_cut_in_two_repeats_its_header_rows() -> None:
+    rows = "\n".join(f"| 方法{i} | 社内説明会で計画と役割分担を説明します |" for i in range(12))
+    body = f"## 情報共有\n| 方法 | 内容 |\n|---|---|\n{rows}"
+    chunks = chunk_document(make_document(body), max_tokens=120)
+    assert len(chunks) > 1
+    for chunk in chunks:
+        assert chunk.text.startswith("## 情報共有\n| 方法 | 内容 |\n|---|---|\n| 方法"), chunk.text
+    assert sum(c.text.count("社内説明会") for c in chunks) == 12  # no row lost or doubled

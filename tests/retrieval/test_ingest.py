@@ -11,6 +11,7 @@ from service.bootstrap import Clients, open_clients
 from service.config import PROJECT_ROOT
 from service.db import make_engine, migrate, session_scope
 from service.errors import BadInput, NotReady
+from service.retrieval import ingest as ingest_module
 from service.retrieval import repository
 from service.retrieval.ingest import ingest_knowledge
 from service.retrieval.models import KNOWLEDGE
@@ -23,14 +24,16 @@ from tests.retrieval.helpers import write_doc
 
 
 class CountingEmbedder:
-    """An embedder, counting the passages it is asked to embed."""
+    """An embedder, counting (and keeping) the passages it is asked to embed."""
 
     def __init__(self, inner) -> None:  # type: ignore[no-untyped-def]
         self.inner, self.passages, self.calls = inner, 0, 0
         self.name, self.dim = inner.name, inner.dim
+        self.texts: list[str] = []
 
     def embed_passages(self, texts):  # type: ignore[no-untyped-def]
         self.passages += len(texts)
+        self.texts.extend(texts)
         self.calls += 1
         return self.inner.embed_passages(texts)
 
@@ -106,6 +109,31 @@ def test_an_unchanged_folder_embeds_nothing(clients: Clients, knowledge: Path) -
     ingest(clients, knowledge)
     again = ingest(clients, knowledge)
     assert (again.unchanged, again.added, again.updated, embedded(clients)) == (3, [], [], 3)
+
+
+def test_a_new_chunker_version_re_embeds_every_document_instead_of_serving_old_chunks(
+    clients: Clients, knowledge: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ingest(clients, knowledge)
+    monkeypatch.setattr(ingest_module, "CHUNKER_VERSION", f"{ingest_module.CHUNKER_VERSION}-next")
+    again = ingest(clients, knowledge)
+    assert (again.updated, again.unchanged, embedded(clients)) == (["faq-data-ja", "faq-pay-en", "faq-pay-ja"], 0, 6)
+    assert ingest(clients, knowledge).unchanged == 3  # and once re-indexed, it stays so
+
+
+def test_every_chunk_is_embedded_with_the_document_title_and_the_headings_above_it(
+    clients: Clients, tmp_path: Path
+) -> None:
+    folder = tmp_path / "plan"
+    body = (
+        "## 委託する業務\n" + "委託の範囲は段階的に広げます。" * 40 + "\n### 対象顧客\n中小企業の新規開拓を委託します。"
+    )
+    write_doc(folder, "plan-scope-ja", body, doc_type="plan", title="BRIDGE導入計画")
+    ingest(clients, folder)
+    seen = clients.knowledge.store.embedder.texts  # type: ignore[attr-defined]
+    *parent, child = seen
+    assert parent and all(p.startswith("BRIDGE導入計画\n## 委託する業務\n委託の範囲") for p in parent)  # heading once
+    assert child == "BRIDGE導入計画\n委託する業務\n### 対象顧客\n中小企業の新規開拓を委託します。"
 
 
 def test_a_file_broken_by_an_edit_is_reported_and_its_last_good_version_stays_searchable(
