@@ -60,7 +60,7 @@ from service.db import make_sessionmaker, session_scope  # noqa: E402
 from service.jobs.models import CHUNK_ROWS, Job, JobRow  # noqa: E402
 from service.jobs.repository import chunks_done_by  # noqa: E402
 
-console = Console(stderr=True)
+console = Console(stderr=True, width=140)  # the tables, whole, in a log too
 QUESTIONS = [
     "研修の時間って残業代出るの？",
     "委託先は顧客データをどこまで見られますか？",
