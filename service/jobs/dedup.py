@@ -54,7 +54,14 @@ class ResultCache:
 
     def _load(self, keys: set[str]) -> dict[str, Cached]:
         with session_scope(self._sessions) as session:
-            rows = classified_rows(session, job_pk=self._job, text_keys=keys)
-            loaded = {row.text_key: (RowResult.from_row(row), row.question_id) for row in rows if row.text_key}
+            loaded = stored_results(session, job_pk=self._job, text_keys=keys)
         self.put_many(loaded)
         return loaded
+
+
+def stored_results(session: Session, *, job_pk: int, text_keys: set[str]) -> dict[str, Cached]:
+    """The results the job's stored rows carry for these comments (by any process)."""
+    if not text_keys:
+        return {}
+    rows = classified_rows(session, job_pk=job_pk, text_keys=text_keys)
+    return {row.text_key: (RowResult.from_row(row), row.question_id) for row in rows if row.text_key}

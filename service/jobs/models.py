@@ -13,7 +13,7 @@ from service.db import Base, StrEnumType, UTCDateTime, utcnow
 
 
 class JobStatus(StrEnum):
-    """A bulk job's life: queued, running (by one process), then done or failed."""
+    """A bulk job's life: queued, running (while any process works on one of its chunks), then done or failed."""
 
     queued = "queued"
     running = "running"
@@ -22,6 +22,7 @@ class JobStatus(StrEnum):
 
 
 UNFINISHED = (JobStatus.queued, JobStatus.running)
+CHUNK_ROWS = 128  # rows per chunk: what one process claims, classifies and stores in one transaction
 
 
 class Job(Base):
@@ -47,8 +48,9 @@ class Job(Base):
     cost_usd: Mapped[float] = mapped_column(Float, default=0.0)
     seconds: Mapped[float] = mapped_column(Float, default=0.0)  # time spent classifying, summed over resumes
     message: Mapped[str | None] = mapped_column(Text, nullable=True)
-    # Added by 0009: the process running the job and until when its claim holds; renewed while it works, so a
-    # job whose process died is taken over once the lease has run out, and a live one is never touched.
+    # Added by 0009: the process running a CLI job whole and until when its claim holds; renewed while it works, so
+    # a job whose process died is taken over once the lease has run out, and a live one is never touched. API jobs
+    # are claimed chunk by chunk instead (JobChunk), by any number of processes at once.
     owner: Mapped[str | None] = mapped_column(String(100), nullable=True)
     lease_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     # The classifier version (reviewers' relabels learnt, see review.decisions.sync_classifier) of the latest run.
@@ -96,3 +98,17 @@ class JobFile(Base):
     job_id: Mapped[int] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"), primary_key=True)
     seq: Mapped[int] = mapped_column(Integer, primary_key=True)  # 0-based block number
     data: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+class JobChunk(Base):
+    """CHUNK_ROWS rows of a job by row index (chunk seq holds rows seq*CHUNK_ROWS ...), added by 0015: claimed by one
+    process at a time with a lease renewed while it works, taken over once the lease runs out, stored once."""
+
+    __tablename__ = "job_chunks"
+
+    job_id: Mapped[int] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"), primary_key=True)
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True)
+    owner: Mapped[str | None] = mapped_column(String(100), nullable=True)  # the process working on it now
+    lease_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    done_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    done_by: Mapped[str | None] = mapped_column(String(100), nullable=True)  # the process that stored its rows

@@ -1,4 +1,5 @@
-"""SQL for jobs: find jobs, the rows already stored, earlier results by comment, and a chunk's rows with its counts."""
+"""SQL for jobs: find jobs, claim them (CLI jobs whole, API jobs chunk by chunk), the rows already stored, earlier
+results by comment, and a chunk's rows with its counts."""
 
 from __future__ import annotations
 
@@ -8,10 +9,11 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from sqlalchemy import insert, or_, select, update
+from sqlalchemy import and_, insert, or_, select, update
 from sqlalchemy.orm import Session
 
-from service.jobs.models import UNFINISHED, Job, JobFile, JobRow, JobStatus
+from service.db import utcnow
+from service.jobs.models import CHUNK_ROWS, UNFINISHED, Job, JobChunk, JobFile, JobRow, JobStatus
 from service.llm.client import Usage
 from service.triage.models import Question
 
@@ -38,13 +40,29 @@ def unfinished_jobs(session: Session, *, source: str) -> list[str]:
 
 
 def claimable_jobs(session: Session, *, source: str, now: datetime) -> list[str]:
-    """Unfinished jobs no live process holds (never claimed, released, or their owner's lease ran out), oldest first."""
+    """Unfinished jobs with work no live process holds, oldest first: a chunk never claimed, released, or whose
+    owner's lease ran out; or no chunk left to do (only the finishing is: its last process died before it)."""
+    undone = select(JobChunk.seq).where(JobChunk.job_id == Job.id, JobChunk.done_at.is_(None))
+    free = undone.where(or_(JobChunk.owner.is_(None), JobChunk.lease_expires_at < now))
     query = (
         select(Job.public_id)
-        .where(Job.source == source, Job.status.in_(UNFINISHED), or_(Job.owner.is_(None), Job.lease_expires_at < now))
+        .where(Job.source == source, Job.status.in_(UNFINISHED), or_(~undone.exists(), free.exists()))
         .order_by(Job.id)
     )
     return list(session.scalars(query))
+
+
+def chunk_holders(session: Session, *, source: str) -> list[tuple[str, str]]:
+    """(job id, owner) of the chunks processes hold in unfinished jobs (to spot owners that died on this machine)."""
+    query = (
+        select(Job.public_id, JobChunk.owner)
+        .join(JobChunk, JobChunk.job_id == Job.id)
+        .where(
+            Job.source == source, Job.status.in_(UNFINISHED), JobChunk.done_at.is_(None), JobChunk.owner.is_not(None)
+        )
+        .distinct()
+    )
+    return [(job_id, owner) for job_id, owner in session.execute(query) if owner]
 
 
 def claim(session: Session, *, job_id: str, owner: str, now: datetime, lease_s: float) -> bool:
@@ -88,12 +106,123 @@ def release(session: Session, *, job_pk: int, owner: str) -> None:
     session.execute(stmt)
 
 
+def start(session: Session, *, job_pk: int) -> None:
+    """Mark a queued job running (the first chunk is being claimed)."""
+    stmt = (
+        update(Job)
+        .where(Job.id == job_pk, Job.status == JobStatus.queued)
+        .values(status=JobStatus.running, message=None)
+        .execution_options(synchronize_session=False)
+    )
+    session.execute(stmt)
+
+
+def chunk_count(total_rows: int) -> int:
+    return -(-total_rows // CHUNK_ROWS)
+
+
+def ensure_chunks(session: Session, *, job_pk: int, total_rows: int) -> None:
+    """The job's chunks, made once (jobs from before 0015 have none). Touching the job row first serialises two
+    processes doing this at once: the second finds the chunks the first made."""
+    session.execute(update(Job).where(Job.id == job_pk).values(updated_at=utcnow()))
+    if session.scalar(select(JobChunk.seq).where(JobChunk.job_id == job_pk).limit(1)) is None and total_rows:
+        session.execute(insert(JobChunk), [{"job_id": job_pk, "seq": seq} for seq in range(chunk_count(total_rows))])
+
+
+def claim_chunk(session: Session, *, job_pk: int, owner: str, now: datetime, lease_s: float) -> int | None:
+    """Claim the first chunk that is not done and that no live lease holds; its number, or None when there is none.
+
+    SKIP LOCKED (PostgreSQL) lets racing processes pick different chunks instead of queueing on one; the conditional
+    UPDATE is what makes a claim exclusive on both databases (a claim lost to another process looks again)."""
+    free = and_(
+        JobChunk.job_id == job_pk,
+        JobChunk.done_at.is_(None),
+        or_(JobChunk.owner.is_(None), JobChunk.lease_expires_at < now),
+    )
+    first = select(JobChunk.seq).where(free).order_by(JobChunk.seq).limit(1).with_for_update(skip_locked=True)
+    while (seq := session.scalar(first)) is not None:
+        stmt = (
+            update(JobChunk)
+            .where(free, JobChunk.seq == seq)
+            .values(owner=owner, lease_expires_at=now + timedelta(seconds=lease_s))
+            .execution_options(synchronize_session=False)
+        )
+        if session.execute(stmt).rowcount:  # type: ignore[attr-defined]
+            return seq
+    return None
+
+
+def renew_chunk(session: Session, *, job_pk: int, seq: int, owner: str, now: datetime, lease_s: float) -> bool:
+    """Extend owner's lease on a chunk; False when it is no longer theirs."""
+    stmt = (
+        update(JobChunk)
+        .where(JobChunk.job_id == job_pk, JobChunk.seq == seq, JobChunk.owner == owner, JobChunk.done_at.is_(None))
+        .values(lease_expires_at=now + timedelta(seconds=lease_s))
+        .execution_options(synchronize_session=False)
+    )
+    return bool(session.execute(stmt).rowcount)  # type: ignore[attr-defined]
+
+
+def chunk_owners(session: Session, *, job_pk: int) -> list[str]:
+    """The processes holding a chunk of the job that is not done (live or not)."""
+    query = select(JobChunk.owner).where(
+        JobChunk.job_id == job_pk, JobChunk.done_at.is_(None), JobChunk.owner.is_not(None)
+    )
+    return sorted({owner for owner in session.scalars(query) if owner})
+
+
+def release_chunks(session: Session, *, job_pk: int, owners: list[str]) -> int:
+    """Give up the chunks these processes hold and have not stored (a stop, an error, a dead process): any process
+    may claim them at once. How many were released."""
+    stmt = (
+        update(JobChunk)
+        .where(JobChunk.job_id == job_pk, JobChunk.owner.in_(owners), JobChunk.done_at.is_(None))
+        .values(owner=None, lease_expires_at=None)
+        .execution_options(synchronize_session=False)
+    )
+    return int(session.execute(stmt).rowcount)  # type: ignore[attr-defined]
+
+
+def store_chunk(session: Session, *, job_pk: int, seq: int, owner: str, now: datetime) -> bool:
+    """Mark the chunk done by owner, in the transaction that stores its rows; False when owner no longer holds it
+    (then nothing of it may be stored). The row stays locked until that transaction ends, so no one claims it."""
+    stmt = (
+        update(JobChunk)
+        .where(JobChunk.job_id == job_pk, JobChunk.seq == seq, JobChunk.owner == owner, JobChunk.done_at.is_(None))
+        .values(done_at=now, done_by=owner, owner=None, lease_expires_at=None)
+        .execution_options(synchronize_session=False)
+    )
+    return bool(session.execute(stmt).rowcount)  # type: ignore[attr-defined]
+
+
+def chunks_done_by(session: Session, *, job_pk: int) -> dict[str, int]:
+    """How many of the job's chunks each process stored."""
+    query = select(JobChunk.done_by).where(JobChunk.job_id == job_pk, JobChunk.done_at.is_not(None))
+    counts: dict[str, int] = {}
+    for owner in session.scalars(query):
+        counts[owner or ""] = counts.get(owner or "", 0) + 1
+    return counts
+
+
+def finish_if_complete(session: Session, *, job_pk: int, now: datetime) -> bool:
+    """Mark the running job done once every chunk is stored; True for the one call that did (it runs after the
+    chunk's own commit, so the process that stored the last chunk sees them all)."""
+    undone = select(JobChunk.seq).where(JobChunk.job_id == job_pk, JobChunk.done_at.is_(None))
+    stmt = (
+        update(Job)
+        .where(Job.id == job_pk, Job.status == JobStatus.running, ~undone.exists())
+        .values(status=JobStatus.done, finished_at=now, owner=None, lease_expires_at=None)
+        .execution_options(synchronize_session=False)
+    )
+    return bool(session.execute(stmt).rowcount)  # type: ignore[attr-defined]
+
+
 def supersede(session: Session, job: Job) -> list[str]:
     """Mark the unfinished jobs the new job replaces `failed: superseded by job X`; their ids.
 
     A CLI run writes to its output file, so every other unfinished CLI job for that output is replaced (a changed
     file, or a fresh run of the same one); an upload replaces unfinished uploads of the same name with other bytes.
-    A process still running a replaced job loses its lease at the next chunk (renew needs `running`) and stops."""
+    A process still running a replaced job stores nothing more (a chunk is only added to a `running` job) and stops."""
     if job.source == "cli":
         same = Job.output_path == job.output_path
     else:
@@ -116,8 +245,10 @@ def earlier_questions(session: Session, *, text_keys: Iterable[str]) -> dict[str
     return {str(key): int(question) for key, question in session.execute(query) if question is not None}
 
 
-def stored_row_indexes(session: Session, *, job_pk: int) -> set[int]:
-    return set(session.scalars(select(JobRow.row_index).where(JobRow.job_id == job_pk)))
+def stored_row_indexes(session: Session, *, job_pk: int, first: int, last: int) -> set[int]:
+    """The rows from first to last (inclusive) stored already (a chunk begun before jobs were split in chunks)."""
+    query = select(JobRow.row_index).where(JobRow.job_id == job_pk, JobRow.row_index.between(first, last))
+    return set(session.scalars(query))
 
 
 def classified_rows(session: Session, *, job_pk: int, text_keys: Iterable[str]) -> list[JobRow]:
@@ -133,19 +264,34 @@ def question_pk(session: Session, *, public_id: str) -> int | None:
     return session.scalars(select(Question.id).where(Question.public_id == public_id)).first()
 
 
-def add_rows(session: Session, *, job_pk: int, rows: list[dict[str, Any]], unique: int, usage: Usage) -> Job:
-    """Store a chunk's rows and add them, the new distinct comments and the LLM usage to the job's counts."""
-    session.execute(insert(JobRow), rows)
-    job = session.get_one(Job, job_pk)
-    job.done_rows += len(rows)
-    job.error_rows += sum(1 for r in rows if r["error"])
-    job.review_rows += sum(1 for r in rows if r["needs_review"])
-    job.unique_texts += unique
-    job.llm_calls += usage.calls
-    job.prompt_tokens += usage.prompt_tokens
-    job.completion_tokens += usage.completion_tokens
-    job.cost_usd = round(job.cost_usd + usage.cost_usd, 6)
-    return job
+def add_rows(
+    session: Session, *, job_pk: int, rows: list[dict[str, Any]], unique: int, usage: Usage, seconds: float
+) -> bool:
+    """Store a chunk's rows and add them, the new distinct comments and the LLM usage to the job's counts; False
+    (nothing stored) when the job is no longer running (replaced, failed).
+
+    The counts are added in SQL (`done_rows = done_rows + n`), so processes storing chunks at once never lose one."""
+    stmt = (
+        update(Job)
+        .where(Job.id == job_pk, Job.status == JobStatus.running)
+        .values(
+            done_rows=Job.done_rows + len(rows),
+            error_rows=Job.error_rows + sum(1 for r in rows if r["error"]),
+            review_rows=Job.review_rows + sum(1 for r in rows if r["needs_review"]),
+            unique_texts=Job.unique_texts + unique,
+            llm_calls=Job.llm_calls + usage.calls,
+            prompt_tokens=Job.prompt_tokens + usage.prompt_tokens,
+            completion_tokens=Job.completion_tokens + usage.completion_tokens,
+            cost_usd=Job.cost_usd + usage.cost_usd,
+            seconds=Job.seconds + seconds,
+        )
+        .execution_options(synchronize_session=False)
+    )
+    if not session.execute(stmt).rowcount:  # type: ignore[attr-defined]
+        return False
+    if rows:
+        session.execute(insert(JobRow), rows)
+    return True
 
 
 FILE_BLOCK = 1 << 20  # one job_files row: small enough for any driver, few enough rows for a 50 MB upload

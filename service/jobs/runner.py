@@ -1,6 +1,7 @@
-"""Jobs inside the serving process: one background thread with its own sessions. It runs the jobs submitted here and,
-every job_scan_interval_s, any unfinished job no live process holds (one that was queued by another process, or
-whose process died and whose lease ran out), so several processes share one queue in the database."""
+"""Jobs inside the serving process (or a worker): one background thread with its own sessions. It works on the jobs
+submitted here and, every job_scan_interval_s, on any unfinished job with a chunk no live process holds (one queued by
+another process, one that other processes work on too, or one whose process died and whose lease ran out), so
+several processes share one queue, and each job's chunks, in the database."""
 
 from __future__ import annotations
 
@@ -16,8 +17,9 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from service.config import Settings
 from service.db import session_scope, utcnow
+from service.jobs.chunks import died_here
 from service.jobs.engine import TriageClassifier
-from service.jobs.repository import claimable_jobs
+from service.jobs.repository import chunk_holders, claimable_jobs
 from service.jobs.service import JobBusy, JobContext, fail_job, get_job, job_options, run_job
 from service.logging import get_logger
 from service.triage.service import Triage
@@ -27,7 +29,7 @@ POLL_S = 0.2
 
 
 class JobRunner:
-    """Runs API jobs one at a time, in order; a stop leaves the current job resumable after its last chunk."""
+    """Works on API jobs one at a time, in order, a chunk at a time; a stop releases the job after its chunk."""
 
     def __init__(
         self, settings: Settings, sessions: sessionmaker[Session], triage: Callable[[], Triage | None]
@@ -75,10 +77,11 @@ class JobRunner:
                 self._queued.discard(job_id)
 
     def _scan(self) -> None:
-        """Queue the unfinished jobs that no live process holds."""
+        """Queue the unfinished jobs with a chunk no live process holds (or one a process that died here holds)."""
         try:
             with session_scope(self._sessions) as session:
                 found = claimable_jobs(session, source="api", now=utcnow())
+                found += [job for job, owner in chunk_holders(session, source="api") if died_here(owner)]
         except OperationalError as exc:  # the database is away: the next scan tries again
             log.warning("jobs.scan_failed", error=type(exc).__name__)
             return
@@ -101,7 +104,7 @@ class JobRunner:
             classifier = TriageClassifier(triage, self._sessions, suggest=suggest)
             run_job(JobContext(self._settings, self._sessions, classifier), job_id=job_id, stop=self._stop)
         except JobBusy:
-            log.info("jobs.held_elsewhere", job=job_id)  # another live process runs it
+            log.info("jobs.held_elsewhere", job=job_id)  # another live process runs it (a CLI job)
         except OperationalError as exc:  # the database went away mid-job: the lease runs out and a scan resumes it
             log.warning("jobs.interrupted", job=job_id, error=type(exc).__name__)
         except Exception as exc:  # the thread must outlive any one job, and the job must not look busy forever

@@ -1,24 +1,23 @@
 """Bulk classification jobs: create, run chunk by chunk (each chunk one transaction), resume, progress.
 
-A job reads its file again from the start on every run and skips the rows already stored, so a run
-that was interrupted (Ctrl-C, kill -9, a server restart) continues where it stopped; the primary key
-(job, row) makes storing a row twice impossible, and the output is written from the input plus the
-stored rows, so every input row appears exactly once.
+A job's rows are divided in chunks of CHUNK_ROWS by row index; a process claims a chunk with a lease, classifies it
+and stores its rows with the chunk marked done, so a run that was interrupted (Ctrl-C, kill -9, a server restart)
+continues where it stopped, and several processes work on one job at once. The primary key (job, row) makes storing
+a row twice impossible, and the output is written from the input plus the stored rows, so every input row appears
+exactly once.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
-import itertools
 import os
 import secrets
-import socket
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -27,21 +26,27 @@ from sqlalchemy.orm import Session, sessionmaker
 from service.config import Settings
 from service.db import session_scope, utcnow
 from service.errors import Conflict, NemawashiError, NotFound
+from service.jobs.chunks import PROCESS, ChunkRows, Heartbeat, died_here, free_dead_chunks
 from service.jobs.columns import Layout, RowResult, resolve_layout
-from service.jobs.dedup import Cached, ResultCache, comment_key
+from service.jobs.dedup import Cached, ResultCache, comment_key, stored_results
 from service.jobs.engine import CommentClassifier, Outcome
-from service.jobs.models import Job, JobStatus
+from service.jobs.models import CHUNK_ROWS, Job, JobStatus
 from service.jobs.readers import DEFAULT_LIMITS, InputRow, Source, SpreadsheetLimits, open_source, read_text
 from service.jobs.repository import (
     add_rows,
     claim,
+    claim_chunk,
     earlier_questions,
+    ensure_chunks,
     file_blocks,
+    finish_if_complete,
     has_file,
     job_by_public_id,
     question_pk,
     release,
-    renew,
+    release_chunks,
+    start,
+    store_chunk,
     stored_row_indexes,
     supersede,
 )
@@ -53,7 +58,6 @@ from service.triage.models import Question, QuestionSource
 from service.triage.service import store_for_review
 
 log = get_logger("jobs")
-CHUNK_ROWS = 128
 DEPARTMENT_CHARS = 100
 
 
@@ -191,6 +195,7 @@ def create_job(
     )
     session.add(job)
     session.flush()
+    ensure_chunks(session, job_pk=job.id, total_rows=job.total_rows)
     replaced = supersede(session, job)
     log.info(
         "jobs.created", job=job.public_id, rows=job.total_rows, source=source, format=reader.format, replaced=replaced
@@ -210,14 +215,12 @@ def job_options(job: Job) -> JobOptions:
 
 
 class JobBusy(Conflict):
-    """Another live process holds the job's lease."""
+    """Another live process holds the (CLI) job's lease."""
 
 
 class LeaseLost(NemawashiError):
-    """The job was taken over while this process worked on it (its lease ran out): stop, store nothing more."""
-
-
-PROCESS = f"{socket.gethostname()[:60]}:{os.getpid()}:{secrets.token_hex(3)}"  # this process, as a job owner
+    """The chunk was taken over while this process worked on it (its lease ran out), or the job was replaced or
+    failed meanwhile: stop, store nothing more."""
 
 
 def run_job(
@@ -228,102 +231,91 @@ def run_job(
     on_progress: ProgressHook | None = None,
     owner: str = PROCESS,
 ) -> Job:
-    """Classify the rows not stored yet, a chunk per transaction; returns the job (done, or running if stopped).
+    """Classify the chunks not stored yet, one transaction each; returns the job (done, or running when stopped or
+    while other processes still work on its last chunks).
 
-    The job is claimed first (JobBusy when another live process holds it) and its lease is renewed with every
-    chunk, in the chunk's own transaction: rows are only ever stored by the job's current owner."""
+    Each chunk is claimed with a lease, renewed while it is classified and checked when it is stored, so any number
+    of processes work on one job and no chunk is stored twice; whoever stores the last one marks the job done. A
+    CLI job is also claimed whole (JobBusy when another live process holds it): its process writes the output."""
+    job = _start(ctx, job_id=job_id, owner=owner)
+    if job.status != JobStatus.running:
+        return job
     lease_s = ctx.settings.job_lease_s
-    with session_scope(ctx.sessions) as session:
-        if not claim(session, job_id=job_id, owner=owner, now=utcnow(), lease_s=lease_s):
-            job = get_job(session, job_id=job_id)
-            if job.owner and _died_here(job.owner):  # killed on this machine: no need to wait for its lease
-                log.info("jobs.taking_over", job=job_id, previous=job.owner)
-                job.owner = None
-                session.flush()
-                claim(session, job_id=job_id, owner=owner, now=utcnow(), lease_s=lease_s)
-                session.refresh(job)
-        job = get_job(session, job_id=job_id)
-        if job.status == JobStatus.done:
-            return job
-        if job.owner != owner:
-            raise JobBusy(
-                f"job {job_id} is being run by another process ({job.owner}): it continues there, or here once "
-                "that process has stopped renewing its claim",
-                detail={"owner": job.owner, "status": job.status},
-            )
-        job.classifier_version = getattr(ctx.classifier, "version", None)  # what this run classifies with
-    heartbeat = Heartbeat(ctx.sessions, job_pk=job.id, owner=owner, lease_s=lease_s)
+    heartbeat = Heartbeat(ctx.sessions, job_pk=job.id, owner=owner, lease_s=lease_s, whole=job.source == "cli")
     try:
         # Accepted under the spreadsheet limits when the job was created; raising them since must not strand it.
         source, layout = open_input(local_input(ctx.settings, ctx.sessions, job), job_options(job), limits=None)
-        with session_scope(ctx.sessions) as session:
-            done = stored_row_indexes(session, job_pk=job.id)
-        cache = ResultCache(ctx.sessions, job.id)
-        pending = (row for row in source.rows() if row.index not in done)
+        rows, cache = ChunkRows(source), ResultCache(ctx.sessions, job.id)
         with heartbeat:
-            for chunk in _chunks(pending, CHUNK_ROWS):
-                if stop is not None and stop.is_set():
-                    with session_scope(ctx.sessions) as session:
-                        release(session, job_pk=job.id, owner=owner)
-                    log.info("jobs.paused", job=job_id, done=job.done_rows, total=job.total_rows)
-                    return job
-                job = _process_chunk(ctx, job, chunk, layout, cache, owner=owner)
+            while not (stop is not None and stop.is_set()):
+                with session_scope(ctx.sessions) as session:
+                    seq = claim_chunk(session, job_pk=job.id, owner=owner, now=utcnow(), lease_s=lease_s)
+                if seq is None:
+                    break
+                heartbeat.chunk = seq
+                job = _process_chunk(ctx, job, seq, rows.chunk(seq), layout, cache, owner=owner)
+                heartbeat.chunk = None
                 if on_progress:
                     on_progress(job)
-    except LeaseLost:
-        log.warning("jobs.lease_lost", job=job_id, owner=owner)
+            else:
+                return _pause(ctx.sessions, job, owner)
+    except LeaseLost as exc:
+        log.warning("jobs.lease_lost", job=job_id, owner=owner, reason=exc.message)
         with session_scope(ctx.sessions) as session:
             return get_job(session, job_id=job_id)
     except NemawashiError as exc:
         return fail_job(ctx.sessions, job_id, exc.message)
+    finally:  # the chunk in progress, after an error: another process takes it at once
+        with contextlib.suppress(Exception), session_scope(ctx.sessions) as session:
+            release_chunks(session, job_pk=job.id, owners=[owner])
     return _finish(ctx.sessions, job_id)
 
 
-def _died_here(owner: str) -> bool:
-    """True when owner was a process on this machine that is no longer running."""
-    host, _, rest = owner.partition(":")
-    pid = rest.partition(":")[0]
-    if host != PROCESS.partition(":")[0] or not pid.isdigit() or int(pid) == os.getpid():
-        return False
-    try:
-        os.kill(int(pid), 0)
-    except ProcessLookupError:
-        return True
-    except OSError:
-        return False  # alive, owned by another user
-    return False
+def _start(ctx: JobContext, *, job_id: str, owner: str) -> Job:
+    """The job, running: a CLI job claimed whole (JobBusy when a live process holds it), an API job marked running;
+    its chunks made, and those of processes that died here released. Not running when it is done or was replaced."""
+    lease_s = ctx.settings.job_lease_s
+    with session_scope(ctx.sessions) as session:
+        job = get_job(session, job_id=job_id)
+        if job.status == JobStatus.done:
+            return job
+        if job.source == "cli":
+            _claim_whole(session, job, owner=owner, lease_s=lease_s)
+        else:
+            start(session, job_pk=job.id)
+        ensure_chunks(session, job_pk=job.id, total_rows=job.total_rows)
+        job.classifier_version = getattr(ctx.classifier, "version", None)  # what this run classifies with
+        session.flush()
+        session.refresh(job)
+    with session_scope(ctx.sessions) as session:
+        free_dead_chunks(session, job_pk=job.id, owner=owner, whole=job.source == "cli")
+    return job
 
 
-class Heartbeat:
-    """Renews a job's lease every third of it while a chunk is being classified (an LLM chunk can outlast a lease);
-    a renewal that finds the job taken over marks it lost, and the chunk's own renewal then refuses to store."""
-
-    def __init__(self, sessions: sessionmaker[Session], *, job_pk: int, owner: str, lease_s: float) -> None:
-        self._sessions, self._job_pk, self._owner, self._lease_s = sessions, job_pk, owner, lease_s
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._loop, name="job-heartbeat", daemon=True)
-
-    def __enter__(self) -> Heartbeat:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *_exc: object) -> None:
-        self._stop.set()
-        self._thread.join(timeout=5)
-
-    def _loop(self) -> None:
-        while not self._stop.wait(self._lease_s / 3):
-            try:
-                with session_scope(self._sessions) as session:
-                    if not renew(session, job_pk=self._job_pk, owner=self._owner, now=utcnow(), lease_s=self._lease_s):
-                        return
-            except Exception as exc:  # the database is away for a moment: the next beat tries again
-                log.warning("jobs.heartbeat_failed", job=self._job_pk, error=type(exc).__name__)
+def _claim_whole(session: Session, job: Job, *, owner: str, lease_s: float) -> None:
+    if not claim(session, job_id=job.public_id, owner=owner, now=utcnow(), lease_s=lease_s):
+        session.refresh(job)
+        if job.owner and died_here(job.owner):  # killed on this machine: no need to wait for its lease
+            log.info("jobs.taking_over", job=job.public_id, previous=job.owner)
+            job.owner = None
+            session.flush()
+            claim(session, job_id=job.public_id, owner=owner, now=utcnow(), lease_s=lease_s)
+    session.refresh(job)
+    if job.owner != owner:
+        raise JobBusy(
+            f"job {job.public_id} is being run by another process ({job.owner}): it continues there, or here once "
+            "that process has stopped renewing its claim",
+            detail={"owner": job.owner, "status": job.status},
+        )
 
 
-def _chunks(rows: Iterator[InputRow], size: int) -> Iterator[list[InputRow]]:
-    while chunk := list(itertools.islice(rows, size)):
-        yield chunk
+def _pause(sessions: sessionmaker[Session], job: Job, owner: str) -> Job:
+    """Stopped between chunks: a CLI job is given up at once (the next run continues it)."""
+    if job.source == "cli":
+        with session_scope(sessions) as session:
+            release(session, job_pk=job.id, owner=owner)
+    log.info("jobs.paused", job=job.public_id, done=job.done_rows, total=job.total_rows)
+    return job
 
 
 def fail_job(sessions: sessionmaker[Session], job_id: str, message: str) -> Job:
@@ -336,11 +328,13 @@ def fail_job(sessions: sessionmaker[Session], job_id: str, message: str) -> Job:
 
 
 def _finish(sessions: sessionmaker[Session], job_id: str) -> Job:
+    """The job, marked done if every chunk is stored (by this process or others); as it is otherwise."""
     with session_scope(sessions) as session:
         job = get_job(session, job_id=job_id)
-        job.status, job.finished_at = JobStatus.done, datetime.now(UTC)
-        job.owner, job.lease_expires_at = None, None
-    log.info("jobs.done", job=job_id, rows=job.done_rows, errors=job.error_rows, seconds=round(job.seconds, 1))
+        finished = finish_if_complete(session, job_pk=job.id, now=utcnow())
+        session.refresh(job)
+    if finished:
+        log.info("jobs.done", job=job_id, rows=job.done_rows, errors=job.error_rows, seconds=round(job.seconds, 1))
     return job
 
 
@@ -362,10 +356,14 @@ def prepare_row(row: InputRow, layout: Layout, max_chars: int) -> Prepared:
 
 
 def _process_chunk(
-    ctx: JobContext, job: Job, chunk: list[InputRow], layout: Layout, cache: ResultCache, *, owner: str
+    ctx: JobContext, job: Job, seq: int, chunk: list[InputRow], layout: Layout, cache: ResultCache, *, owner: str
 ) -> Job:
+    """Classify a claimed chunk's rows and store them with the chunk marked done, in one transaction."""
     started = time.perf_counter()
-    prepared = [prepare_row(row, layout, ctx.settings.max_query_chars) for row in chunk]
+    with session_scope(ctx.sessions) as session:
+        first = seq * CHUNK_ROWS
+        stored = stored_row_indexes(session, job_pk=job.id, first=first, last=first + CHUNK_ROWS - 1)
+    prepared = [prepare_row(row, layout, ctx.settings.max_query_chars) for row in chunk if row.index not in stored]
     known = cache.get_many({p.key for p in prepared if p.key})
     fresh: dict[str, Prepared] = {}
     for p in prepared:
@@ -374,23 +372,27 @@ def _process_chunk(
     usage = Usage()
     outcomes = _classify(ctx.classifier, list(fresh.values()), usage)
     with session_scope(ctx.sessions) as session:
-        if not renew(session, job_pk=job.id, owner=owner, now=utcnow(), lease_s=ctx.settings.job_lease_s):
-            raise LeaseLost(f"job {job.public_id} was taken over by another process")
+        if not store_chunk(session, job_pk=job.id, seq=seq, owner=owner, now=utcnow()):
+            raise LeaseLost(f"chunk {seq} of job {job.public_id} was taken over by another process")
+        # Comments another process stored meanwhile keep its result and review question; they are not new here.
+        known |= stored_results(session, job_pk=job.id, text_keys=set(fresh))
         new: dict[str, Cached] = {}
-        reviewed = [k for k, o in outcomes.items() if isinstance(o, Outcome) and o.review.needed]
+        reviewed = [k for k, o in outcomes.items() if isinstance(o, Outcome) and o.review.needed and k not in known]
         asked = earlier_questions(session, text_keys=reviewed) if reviewed else {}
         for key, p in fresh.items():
             outcome = outcomes[key]
-            if isinstance(outcome, Outcome):
+            if isinstance(outcome, Outcome) and key not in known:
                 new[key] = (outcome.result(), asked.get(key) or _review_question(session, p, outcome))
         results = {**known, **new}
         rows = [
             _row_values(job.id, p, results.get(p.key) if p.key else None, outcomes.get(p.key or "")) for p in prepared
         ]
-        stored = add_rows(session, job_pk=job.id, rows=rows, unique=len(new), usage=usage)
-        stored.seconds += time.perf_counter() - started
-    cache.put_many(new)
-    return stored
+        seconds = time.perf_counter() - started
+        if not add_rows(session, job_pk=job.id, rows=rows, unique=len(new), usage=usage, seconds=seconds):
+            raise LeaseLost(f"job {job.public_id} is no longer running (replaced or failed)")
+        current = session.get_one(Job, job.id, populate_existing=True)
+    cache.put_many(results)
+    return current
 
 
 def _classify(classifier: CommentClassifier, fresh: list[Prepared], usage: Usage) -> dict[str, Outcome | str]:

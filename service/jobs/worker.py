@@ -1,8 +1,8 @@
 """`nemawashi worker`: a process that runs bulk jobs and the catch-up tasks, with no HTTP.
 
-Any number of workers (and serve processes) share one queue in the database: each claims a job with a lease, works
-through it chunk by chunk, and takes over the jobs of processes that died (see runner.py). Run workers beside the
-serve processes to keep classification CPU away from the processes answering questions.
+Any number of workers (and serve processes) share one queue in the database: each claims a job's chunks one at a time
+with a lease, so several work on one job at once, and takes over the chunks of processes that died (see runner.py).
+Run workers beside the serve processes to keep classification CPU away from the processes answering questions.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ STOP_GRACE_S = 60.0  # how long a stop waits for the chunk in progress before th
 
 
 def run_worker(settings: Settings, stop: threading.Event, *, on_ready: Callable[[], None] | None = None) -> None:
-    """Run jobs until stop is set, then finish the chunk in progress, release the job and return.
+    """Run jobs until stop is set, then finish the chunk in progress and return (claiming no other).
 
     on_ready is called once the pipeline is built and the runner is looking for jobs (the embedder is loaded)."""
     clients = open_clients(settings)

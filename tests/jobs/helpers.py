@@ -10,40 +10,18 @@ import subprocess
 import sys
 from pathlib import Path
 
+# The survey builders live with the benchmarks, which use them too.
+from benchmarks.cluster import COMMENTS as COMMENTS
+from benchmarks.cluster import DEPARTMENTS as DEPARTMENTS
+from benchmarks.cluster import distinct_comments as distinct_comments
+from benchmarks.cluster import write_csv as write_csv
+
 NEMAWASHI = str(Path(sys.executable).parent / "nemawashi")
-DEPARTMENTS = ("営業一課", "営業二課", "営業管理部", "経理部")
-COMMENTS = (
-    "外注が始まったら営業の仕事はなくなるのでは？",
-    "顧客情報が委託先から漏れないか心配です。",
-    "委託料が高すぎて元が取れないと思う。",
-    "引き継ぎは誰がいつまでにやるのか決まっていますか？",
-    "Will my bonus drop once half my accounts move to the vendor?",
-    "Who signs off discounts once the vendor talks to customers?",
-)
 
 
 def survey_rows(n: int = 6) -> list[list[str]]:
     """id, department, comment rows; comments cycle through COMMENTS."""
     return [[str(i + 1), DEPARTMENTS[i % len(DEPARTMENTS)], COMMENTS[i % len(COMMENTS)]] for i in range(n)]
-
-
-def distinct_comments(n: int) -> list[str]:
-    """n different comments (a number makes each one distinct)."""
-    return [f"{COMMENTS[i % len(COMMENTS)]} (No.{i + 1})" for i in range(n)]
-
-
-def write_csv(
-    path: Path, rows: list[list[str]], *, header: tuple[str, ...] = ("回答ID", "部署", "コメント"), **kw: str
-) -> Path:
-    """A CSV the way Excel in Japan saves it by default: CP932 (Shift_JIS) and CRLF, unless told otherwise."""
-    encoding = kw.get("encoding", "cp932")
-    delimiter = kw.get("delimiter", ",")
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, delimiter=delimiter, lineterminator="\r\n")
-    writer.writerow(header)
-    writer.writerows(rows)
-    path.write_bytes(buffer.getvalue().encode(encoding))
-    return path
 
 
 def write_xlsx(

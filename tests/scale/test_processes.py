@@ -1,5 +1,6 @@
 """Several processes, one truth (issue 19): two `serve` processes and one `worker` on PostgreSQL, a Chroma server and
-Redis, behind nginx. Real processes on loopback, killed with SIGKILL mid-job; small leases so it takes seconds.
+Redis, behind nginx. Real processes on loopback, all working on one job's chunks, killed with SIGKILL mid-chunk; small
+leases so it takes seconds.
 
 Each process loads the e5 embedder, so the test keeps to three of them and a small job (bounded to a few minutes)."""
 
@@ -18,22 +19,32 @@ import pytest
 import redis
 from sqlalchemy import func, select
 
+from benchmarks.cluster import (
+    NGINX,
+    Cluster,
+    Process,
+    cluster_env,
+    distinct_comments,
+    wait_for_http,
+    wait_until,
+    write_csv,
+)
 from service.auth.service import add_user
 from service.bootstrap import open_database
 from service.config import Settings
 from service.db import make_sessionmaker, session_scope
-from service.jobs.models import Job, JobRow
+from service.jobs.models import CHUNK_ROWS, Job, JobChunk, JobRow
+from service.jobs.repository import chunks_done_by
 from service.review.models import ReviewItem
 from service.triage.models import Question
-from tests.conftest import make_settings, wait_for_http
-from tests.jobs.helpers import distinct_comments, write_csv
+from tests.conftest import make_settings
 from tests.review.helpers import TRAINING
-from tests.scale.cluster import NGINX, Cluster, Process, cluster_env, wait_until
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
 LEASE_S, SCAN_S = 3.0, 1.0
-TAKEOVER_S = LEASE_S + SCAN_S + 5  # lease + scan, and slack for a loaded machine
-ROWS = 128 * 5
+CHUNK_S = 60  # one chunk classified by a process sharing a loaded 2-core machine with two others
+TAKEOVER_S = LEASE_S + SCAN_S + CHUNK_S  # lease + scan + the chunk the taking process is on
+ROWS = CHUNK_ROWS * 8
 WITHDRAWN = "研修は来月から始まります（撤回テスト用の文面）。[1]"
 SEARCH_LIMIT, ASKS = 12, 100
 COMMENT, SIMILAR = "研修の時間って残業代出るの？", "研修時間に残業代はつきますか？"
@@ -167,30 +178,35 @@ def test_two_serve_processes_and_a_worker_behind_nginx_one_truth_through_kills(
         with session_scope(sessions) as session:
             return session.scalars(select(Job).where(Job.public_id == job_id)).one()
 
-    def owned_by(process: Process) -> bool:
-        current = job()
-        assert current.status != "failed", current.message
-        return f":{process.pid}:" in (current.owner or "")
+    def chunks() -> list[JobChunk]:
+        with session_scope(sessions) as session:
+            current = session.scalars(select(Job).where(Job.public_id == job_id)).one()
+            assert current.status != "failed", current.message
+            return list(session.scalars(select(JobChunk).where(JobChunk.job_id == current.id)))
 
-    def progressed(process: Process, beyond: int) -> bool:
-        current = job()
-        assert current.status != "failed", current.message
-        return owned_by(process) and current.done_rows > beyond
+    def working(process: Process) -> list[int]:
+        """The chunk the process works on, once a chunk is stored (so it is mid-job)."""
+        found = chunks()
+        stored = any(c.done_at for c in found)
+        return [c.seq for c in found if stored and f":{process.pid}:" in (c.owner or "")]
 
-    wait_until("serve-1 stores a chunk", lambda: progressed(p["serve-1"], 0), seconds=180)
-    os.kill(p["serve-2"].pid, signal.SIGSTOP)  # paused (a frozen VM), so the worker is the one to take over
-    try:
-        os.kill(p["serve-1"].pid, signal.SIGKILL)
-        killed = time.monotonic(), job().done_rows
-        wait_until("the worker takes the job over", lambda: owned_by(p["worker"]), seconds=TAKEOVER_S)
-        first_takeover = time.monotonic() - killed[0]
-    finally:
-        os.kill(p["serve-2"].pid, signal.SIGCONT)
-    wait_until("the worker stores a chunk", lambda: progressed(p["worker"], killed[1]), seconds=180)
+    def taken_by(seq: int, *processes: Process) -> bool:
+        chunk = next(c for c in chunks() if c.seq == seq)
+        return any(f":{process.pid}:" in f"{chunk.owner} {chunk.done_by}" for process in processes)
+
+    # Every process works on the job, a chunk at a time. serve-1 is killed mid-chunk: its chunk is taken over once
+    # its lease runs out and another process has finished the chunk it is on; then the worker is killed mid-chunk
+    # and serve-2, the last one left, takes its chunk over.
+    [seq] = wait_until("serve-1 works on a chunk", lambda: working(p["serve-1"]), seconds=180)
+    os.kill(p["serve-1"].pid, signal.SIGKILL)
+    killed = time.monotonic()
+    wait_until("serve-1's chunk is taken over", lambda: taken_by(seq, p["worker"], p["serve-2"]), seconds=TAKEOVER_S)
+    first_takeover = time.monotonic() - killed
+    [seq] = wait_until("the worker works on a chunk", lambda: working(p["worker"]), seconds=180)
     os.kill(p["worker"].pid, signal.SIGKILL)
-    killed = time.monotonic(), job().done_rows
-    wait_until("serve-2 takes the job over", lambda: owned_by(p["serve-2"]), seconds=TAKEOVER_S)
-    second_takeover = time.monotonic() - killed[0]
+    killed = time.monotonic()
+    wait_until("serve-2 takes the worker's chunk over", lambda: taken_by(seq, p["serve-2"]), seconds=TAKEOVER_S)
+    second_takeover = time.monotonic() - killed
     wait_until("the job is done", lambda: job().status == "done", seconds=300, every=0.5)
 
     done = job()
@@ -202,7 +218,10 @@ def test_two_serve_processes_and_a_worker_behind_nginx_one_truth_through_kills(
     assert result.status_code == 200, result.text
     ids = [line.split(",")[0] for line in result.content.decode("utf-8-sig").splitlines()[1:]]
     assert ids == [str(i + 1) for i in range(ROWS)]
-    print(f"takeover after kill -9: serve-1→worker {first_takeover:.1f}s, worker→serve-2 {second_takeover:.1f}s")
+    with session_scope(sessions) as session:
+        by = chunks_done_by(session, job_pk=done.id)
+    assert sum(by.values()) == ROWS // CHUNK_ROWS and len(by) >= 2, by  # each chunk stored once, by several processes
+    print(f"chunk taken over after kill -9: serve-1's {first_takeover:.1f}s, the worker's {second_takeover:.1f}s")
     print(f"relabel on serve-1 used by serve-2 after {relabel_s:.1f}s")
     through_nginx.close()
     engine.dispose()

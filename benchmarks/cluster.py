@@ -1,11 +1,15 @@
-"""Real nemawashi processes on loopback for the scale tests: serve and worker processes on one PostgreSQL, one Chroma
-server and Redis, behind nginx (Debian's package, `.ci/system-deps`)."""
+"""Real nemawashi processes on loopback, shared by the scale tests and benchmarks/scale.py: serve and worker processes
+on one PostgreSQL, one Chroma server and Redis, behind nginx (Debian's package, `.ci/system-deps`); and the survey
+files they classify. Nothing here imports the tests."""
 
 from __future__ import annotations
 
+import csv
+import io
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -14,11 +18,71 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from service.config import PROJECT_ROOT
-from tests.conftest import free_port, stop, wait_for_http
+import httpx
 
+from service.config import PROJECT_ROOT
+
+PG_ADMIN_URL = os.environ.get("NEMAWASHI_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
 NEMAWASHI = str(Path(sys.executable).parent / "nemawashi")
 NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
+DEPARTMENTS = ("営業一課", "営業二課", "営業管理部", "経理部")
+COMMENTS = (
+    "外注が始まったら営業の仕事はなくなるのでは？",
+    "顧客情報が委託先から漏れないか心配です。",
+    "委託料が高すぎて元が取れないと思う。",
+    "引き継ぎは誰がいつまでにやるのか決まっていますか？",
+    "Will my bonus drop once half my accounts move to the vendor?",
+    "Who signs off discounts once the vendor talks to customers?",
+)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_for_http(url: str, *, process: subprocess.Popen[bytes], seconds: float = 60) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"server exited with {process.returncode} before answering {url}")
+        try:
+            if httpx.get(url, timeout=1).status_code < 500:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    raise RuntimeError(f"no answer from {url} within {seconds}s")
+
+
+def stop(process: subprocess.Popen[bytes]) -> None:
+    process.terminate()
+    try:
+        process.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
+def distinct_comments(n: int) -> list[str]:
+    """n different comments (a number makes each one distinct)."""
+    return [f"{COMMENTS[i % len(COMMENTS)]} (No.{i + 1})" for i in range(n)]
+
+
+def write_csv(
+    path: Path, rows: list[list[str]], *, header: tuple[str, ...] = ("回答ID", "部署", "コメント"), **kw: str
+) -> Path:
+    """A CSV the way Excel in Japan saves it by default: CP932 (Shift_JIS) and CRLF, unless told otherwise."""
+    encoding = kw.get("encoding", "cp932")
+    delimiter = kw.get("delimiter", ",")
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, delimiter=delimiter, lineterminator="\r\n")
+    writer.writerow(header)
+    writer.writerows(rows)
+    path.write_bytes(buffer.getvalue().encode(encoding))
+    return path
+
 
 # The same as the README's "Running on more than one machine" example, on loopback ports and a private prefix.
 NGINX_CONF = """
@@ -98,8 +162,8 @@ class Cluster:
         self.processes.append(process)
         return process
 
-    def worker(self, name: str) -> Process:
-        process = Process(name, self._start(name, ["worker"]))
+    def worker(self, name: str, **extra: str) -> Process:
+        process = Process(name, self._start(name, ["worker"], extra))
         self.processes.append(process)
         return process
 
@@ -144,9 +208,11 @@ class Cluster:
         wait_for_http(f"{process.url}/healthz", process=popen, seconds=30)
         return process
 
-    def log(self, name: str) -> str:
+    def log(self, name: str, *, tail: int | None = 3000) -> str:
+        """The end of a process's output (all of it with tail=None)."""
         path = self.root / f"{name}.log"
-        return path.read_text(errors="replace")[-3000:] if path.exists() else ""
+        text = path.read_text(errors="replace") if path.exists() else ""
+        return text[-tail:] if tail else text
 
     def stop_all(self) -> None:
         for process in reversed(self.processes):
