@@ -61,16 +61,17 @@ def _squashed(text: str) -> str:
 
 
 def _span(body: str, passage: str) -> tuple[int, int] | None:
-    """Where the passage stands in the squashed body. A later piece of a long section repeats the section's
-    heading as its first line: then the rest stands further down, after that heading."""
-    wanted = _squashed(passage)
-    at = body.find(wanted) if wanted else -1
-    if at < 0:
-        first, _, rest = passage.strip().partition("\n")
-        wanted = _squashed(rest)
-        heading = body.find(_squashed(first)) if _HEADING.match(first) and wanted else -1
-        at = body.find(wanted, heading) if heading >= 0 else -1
-    return (at, at + len(wanted)) if at >= 0 else None
+    """Where the passage stands in the squashed body. A later piece of a long section repeats the section's heading
+    as its first line, and a piece of a long table the table's header rows: then the rest of the piece stands
+    further down, after that heading. The fewest leading lines are dropped."""
+    lines = passage.strip().splitlines()
+    heading = body.find(_squashed(lines[0])) if lines and _HEADING.match(lines[0]) else 0
+    for skip in range(len(lines)):
+        wanted = _squashed("\n".join(lines[skip:]))
+        at = body.find(wanted, max(heading, 0) if skip else 0) if wanted else -1
+        if at >= 0:
+            return at, at + len(wanted)
+    return None
 
 
 def _blocks(body: str) -> list[str]:
