@@ -31,7 +31,11 @@ SYSTEM = "You help the project office of 株式会社みなと精機 understand 
 @pytest.fixture
 def llm_app(tmp_path: Path, database_url: str, mock_llm: str) -> Iterator[ReviewApp]:
     """The service with every question classified by the mock LLM (classifier=llm)."""
-    with fast_app(tmp_path, database_url, openai_base_url=mock_llm, llm_model="mock-llm", classifier="llm") as app:
+    # No curated FAQ answer (it would be classified locally, with no LLM rationale to check).
+    no_faq = {"faq_min_similarity": 1.0, "faq_agree_min_similarity": 1.0}
+    with fast_app(
+        tmp_path, database_url, openai_base_url=mock_llm, llm_model="mock-llm", classifier="llm", **no_faq
+    ) as app:
         yield app
 
 
