@@ -75,17 +75,14 @@ def fast_app(data_dir: Path, database_url: str, *, embedder: Any = None, **overr
     knowledge/ on start."""
     from fastapi.testclient import TestClient
 
-    from service.bootstrap import open_clients
     from service.main import create_app
     from tests.test_api import wait_ready
 
     settings = make_settings(data_dir, database_url=database_url, **overrides)
-    opener = functools.partial(open_clients, embedder=embedder or HashedNgramEmbedder())
-    with mock.patch("service.main.open_clients", opener):
-        app = create_app(settings)
-        with TestClient(app) as client:
-            wait_ready(client)
-            yield ReviewApp(app, client, settings)
+    app = create_app(settings, embedder=embedder or HashedNgramEmbedder())
+    with TestClient(app) as client:
+        wait_ready(client)
+        yield ReviewApp(app, client, settings)
 
 
 @contextlib.contextmanager
