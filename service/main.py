@@ -97,8 +97,7 @@ def _prepare_index(app: FastAPI, settings: Settings) -> None:
 @asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     settings: Settings = app.state.settings
-    embedder = app.state.embedder
-    clients = open_clients(settings, embedder=embedder) if embedder is not None else open_clients(settings)
+    clients = open_clients(settings, embedder=app.state.embedder)
     app.state.clients = clients
     app.state.triage = None
     app.state.sessionmaker = clients.sessionmaker

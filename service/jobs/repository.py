@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from sqlalchemy import and_, insert, or_, select, update
+from sqlalchemy import and_, func, insert, or_, select, update
 from sqlalchemy.orm import Session
 
 from service.db import utcnow
@@ -31,12 +31,6 @@ def find_resumable(session: Session, *, input_sha256: str, output_path: Path) ->
         .limit(1)
     )
     return session.scalars(query).one_or_none()
-
-
-def unfinished_jobs(session: Session, *, source: str) -> list[str]:
-    """Ids of jobs that were queued or running when their process stopped, oldest first."""
-    query = select(Job.public_id).where(Job.source == source, Job.status.in_(UNFINISHED)).order_by(Job.id)
-    return list(session.scalars(query))
 
 
 def claimable_jobs(session: Session, *, source: str, now: datetime) -> list[str]:
@@ -197,11 +191,12 @@ def store_chunk(session: Session, *, job_pk: int, seq: int, owner: str, now: dat
 
 def chunks_done_by(session: Session, *, job_pk: int) -> dict[str, int]:
     """How many of the job's chunks each process stored."""
-    query = select(JobChunk.done_by).where(JobChunk.job_id == job_pk, JobChunk.done_at.is_not(None))
-    counts: dict[str, int] = {}
-    for owner in session.scalars(query):
-        counts[owner or ""] = counts.get(owner or "", 0) + 1
-    return counts
+    query = (
+        select(JobChunk.done_by, func.count())
+        .where(JobChunk.job_id == job_pk, JobChunk.done_at.is_not(None))
+        .group_by(JobChunk.done_by)
+    )
+    return {owner or "": int(count) for owner, count in session.execute(query)}
 
 
 def finish_if_complete(session: Session, *, job_pk: int, now: datetime) -> bool:

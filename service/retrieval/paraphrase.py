@@ -14,6 +14,8 @@ import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from service.retrieval.documents import detect_lang
+
 _WORDS = re.compile(r"[\u30a1-\u30fa\u30fc]+|[\u3400-\u4dbf\u4e00-\u9fff\u3005]+|[a-z0-9]+(?:'[a-z]+)?")
 _NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
 # English function words, words that say how one asks rather than what is asked (able, possible), and people in
@@ -57,7 +59,7 @@ def normalize(text: str) -> str:
 def question_kinds(text: str) -> frozenset[str]:
     """What the question asks for (when, who, how much...); empty when it says no such word."""
     norm = normalize(text)
-    if _is_japanese(norm):
+    if detect_lang(norm) == "ja":
         kinds = {kind for kind, words in _JA_KINDS if any(w in norm for w in words)}
         return frozenset(kinds - {"when"} if "until" in kinds else kinds)
     found = {m.group(1) for m in _EN_CLAUSE_START.finditer(norm)}  # "where ... when ..." asks where
@@ -103,10 +105,6 @@ def _pieces(word: str) -> set[str]:
     if word.isascii() or len(word) == 1:
         return {word}
     return {word[i : i + 2] for i in range(len(word) - 1)}
-
-
-def _is_japanese(text: str) -> bool:
-    return re.search(r"[\u3041-\u30ff\u3400-\u9fff]", text) is not None
 
 
 @dataclass(frozen=True)

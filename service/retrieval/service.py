@@ -18,6 +18,7 @@ from service.errors import BadInput, NotFound
 from service.retrieval import repository
 from service.retrieval.documents import detect_lang
 from service.retrieval.embeddings import Vectors
+from service.retrieval.ingest import embedder_input
 from service.retrieval.lexical import LexicalIndex, Synonyms
 from service.retrieval.models import KNOWLEDGE, KbDocument
 from service.retrieval.passages import citation_url
@@ -68,7 +69,8 @@ class KnowledgeIndex:
 
 
 def _lexical_text(chunk: StoredChunk) -> str:
-    return "\n".join(p for p in (chunk.meta.get("title", ""), chunk.meta.get("context", ""), chunk.text) if p)
+    """What keyword search reads of a chunk: what the embedder read."""
+    return embedder_input(chunk.meta.get("title", ""), chunk.meta.get("context", ""), chunk.text)
 
 
 def clean_query(query: str, *, max_chars: int) -> str:

@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from service.bootstrap import Clients, open_clients
+from service.bootstrap import open_clients
 from service.config import Settings
 from tests.fakes import HashedNgramEmbedder
 from tests.review.helpers import REVIEW_FLOW, ReviewApp, review_app
@@ -29,14 +29,9 @@ def fake_indexed(tmp_path_factory: pytest.TempPathFactory) -> Settings:
 
 
 @pytest.fixture
-def asker_app(fake_indexed: Settings, database_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[ReviewApp]:
+def asker_app(fake_indexed: Settings, database_url: str) -> Iterator[ReviewApp]:
     """The whole service (SQLite and PostgreSQL) answering with the fake embedder; FAQ answers off (REVIEW_FLOW)."""
-
-    def fake_clients(settings: Settings, *, embedder: object = None) -> Clients:
-        return open_clients(settings, embedder=HashedNgramEmbedder())
-
-    monkeypatch.setattr("service.main.open_clients", fake_clients)
-    with review_app(fake_indexed, database_url, **REVIEW_FLOW) as running:
+    with review_app(fake_indexed, database_url, embedder=HashedNgramEmbedder(), **REVIEW_FLOW) as running:
         yield running
 
 

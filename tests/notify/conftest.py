@@ -19,7 +19,6 @@ from typing import Any
 import pytest
 from aiosmtpd.controller import Controller
 
-from service.bootstrap import Clients, open_clients
 from service.config import Settings
 from tests.conftest import free_port
 from tests.fakes import HashedNgramEmbedder
@@ -142,14 +141,7 @@ def notify_settings(**overrides: Any) -> dict[str, Any]:
 
 
 @contextmanager
-def notify_app(
-    indexed: Settings, database_url: str, monkeypatch: pytest.MonkeyPatch, **overrides: Any
-) -> Iterator[ReviewApp]:
+def notify_app(indexed: Settings, database_url: str, **overrides: Any) -> Iterator[ReviewApp]:
     """The whole service on the fake embedder with the given notification settings."""
-
-    def fake_clients(settings: Settings, *, embedder: object = None) -> Clients:
-        return open_clients(settings, embedder=HashedNgramEmbedder())
-
-    monkeypatch.setattr("service.main.open_clients", fake_clients)
-    with review_app(indexed, database_url, **notify_settings(**overrides)) as running:
+    with review_app(indexed, database_url, embedder=HashedNgramEmbedder(), **notify_settings(**overrides)) as running:
         yield running

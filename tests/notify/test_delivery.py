@@ -43,9 +43,9 @@ def settle(app: ReviewApp) -> None:
 
 
 def test_a_correction_reaches_the_webhook_exactly_once_with_a_valid_signature(
-    fake_indexed: Settings, database_url: str, monkeypatch: pytest.MonkeyPatch, receiver: Receiver
+    fake_indexed: Settings, database_url: str, receiver: Receiver
 ) -> None:
-    with notify_app(fake_indexed, database_url, monkeypatch, webhook_url=receiver.url + "/hook") as app:
+    with notify_app(fake_indexed, database_url, webhook_url=receiver.url + "/hook") as app:
         asked = corrected(app)
         wait_until(lambda: receiver.of("answer.updated"))
         settle(app)
@@ -59,12 +59,12 @@ def test_a_correction_reaches_the_webhook_exactly_once_with_a_valid_signature(
 
 
 def test_a_receiver_that_is_down_gets_the_notification_once_it_is_back(
-    fake_indexed: Settings, database_url: str, monkeypatch: pytest.MonkeyPatch
+    fake_indexed: Settings, database_url: str
 ) -> None:
     from tests.conftest import free_port
 
     down = Receiver(free_port())  # nothing listens on its port yet: connection refused
-    with notify_app(fake_indexed, database_url, monkeypatch, webhook_url=down.url) as app:
+    with notify_app(fake_indexed, database_url, webhook_url=down.url) as app:
         corrected(app)
         wait_until(lambda: any(r.attempts >= 3 for r in rows(app, Channel.webhook)))
         [row] = [r for r in rows(app, Channel.webhook) if r.kind == "answer.updated"]
@@ -89,10 +89,10 @@ def test_backoff_doubles_with_each_attempt_and_jitters_within_half_of_it() -> No
 
 
 def test_an_always_failing_receiver_ends_dead_listed_for_admins_and_an_admin_can_retry_it(
-    fake_indexed: Settings, database_url: str, monkeypatch: pytest.MonkeyPatch, receiver: Receiver
+    fake_indexed: Settings, database_url: str, receiver: Receiver
 ) -> None:
     receiver.status = 503
-    with notify_app(fake_indexed, database_url, monkeypatch, webhook_url=receiver.url, outbox_max_attempts=3) as app:
+    with notify_app(fake_indexed, database_url, webhook_url=receiver.url, outbox_max_attempts=3) as app:
         corrected(app)
         wait_until(lambda: any(r.status == OutboxStatus.dead for r in rows(app, Channel.webhook)))
         admin, reviewer = app.user("admin", role="admin"), app.user("suzuki")
@@ -124,12 +124,12 @@ def test_a_notification_committed_before_a_crash_is_delivered_exactly_once_by_th
 
     with monkeypatch.context() as crashed:
         crashed.setattr("service.main.DeliveryLoop", Crashed)
-        with notify_app(fake_indexed, database_url, crashed, webhook_url=receiver.url) as first:
+        with notify_app(fake_indexed, database_url, webhook_url=receiver.url) as first:
             corrected(first)
             assert [r.status for r in rows(first, Channel.webhook) if r.kind == "answer.updated"] == ["pending"]
     assert receiver.deliveries == []
 
-    with notify_app(fake_indexed, database_url, monkeypatch, webhook_url=receiver.url) as restarted:
+    with notify_app(fake_indexed, database_url, webhook_url=receiver.url) as restarted:
         wait_until(lambda: receiver.of("answer.updated"))
         settle(restarted)
 
@@ -137,10 +137,10 @@ def test_a_notification_committed_before_a_crash_is_delivered_exactly_once_by_th
 
 
 def test_new_abstentions_reach_the_teams_and_slack_channels_in_their_formats(
-    fake_indexed: Settings, database_url: str, monkeypatch: pytest.MonkeyPatch, receiver: Receiver
+    fake_indexed: Settings, database_url: str, receiver: Receiver
 ) -> None:
     channels = {"teams_webhook_url": receiver.url + "/teams", "slack_webhook_url": receiver.url + "/slack"}
-    with notify_app(fake_indexed, database_url, monkeypatch, **channels) as app:
+    with notify_app(fake_indexed, database_url, **channels) as app:
         asked = app.ask(OFF_TOPIC)
         assert asked["mode"] == "abstain"
         wait_until(lambda: len(receiver.deliveries) >= 2)
@@ -154,12 +154,12 @@ def test_new_abstentions_reach_the_teams_and_slack_channels_in_their_formats(
 
 
 def test_an_asker_email_from_a_client_that_is_not_the_proxy_is_ignored(
-    fake_indexed: Settings, database_url: str, monkeypatch: pytest.MonkeyPatch
+    fake_indexed: Settings, database_url: str
 ) -> None:
     from service.triage.models import Question
 
     proxy = {"sso_email_header": "X-Forwarded-Email", "trusted_proxies": [PROXY]}
-    with notify_app(fake_indexed, database_url, monkeypatch, **proxy) as app:
+    with notify_app(fake_indexed, database_url, **proxy) as app:
         spoofed = app.client.post(
             "/v1/ask", json={"question": DRAFTED}, headers={"X-Forwarded-Email": "mallory@example.com"}
         ).json()
@@ -181,7 +181,7 @@ def test_a_crash_between_send_and_mark_resends_with_the_same_idempotency_key_aft
         def stop(self) -> None: ...
 
     monkeypatch.setattr("service.main.DeliveryLoop", Stopped)
-    with notify_app(fake_indexed, database_url, monkeypatch, webhook_url=receiver.url) as app:
+    with notify_app(fake_indexed, database_url, webhook_url=receiver.url) as app:
         corrected(app)
         [leased] = [o for o in claim(app.sessions, app.settings) if o.payload.get("event") == "answer.updated"]
         send(leased, app.settings)  # ... and the process dies before marking the row sent

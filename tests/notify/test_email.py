@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import pytest
 from fastapi.testclient import TestClient
 
 from service.config import Settings
@@ -16,12 +15,12 @@ ASKER = "tanaka.hanako@minato.example"
 
 
 def test_a_japanese_asker_gets_the_corrected_answer_and_their_link_in_japanese(
-    fake_indexed: Settings, database_url: str, monkeypatch: pytest.MonkeyPatch, smtp: tuple[int, Mailbox]
+    fake_indexed: Settings, database_url: str, smtp: tuple[int, Mailbox]
 ) -> None:
     port, mailbox = smtp
     mail = {"smtp_host": "127.0.0.1", "smtp_port": port, "smtp_starttls": False, "smtp_from": "pmo@minato.example"}
     proxy = {"sso_email_header": "X-Forwarded-Email", "trusted_proxies": [PROXY]}
-    with notify_app(fake_indexed, database_url, monkeypatch, **mail, **proxy) as app:
+    with notify_app(fake_indexed, database_url, **mail, **proxy) as app:
         via_proxy = TestClient(app.app, client=(PROXY, 40000))
         asked = via_proxy.post("/v1/ask", json={"question": DRAFTED}, headers={"X-Forwarded-Email": ASKER}).json()
         other = app.ask("ボーナスは減りますか？")  # another asker, anonymous: nothing of theirs may leak

@@ -19,6 +19,7 @@ from service.auth.sessions import start_session
 from service.config import Settings
 from service.db import session_scope
 from service.main import create_app
+from service.retrieval.embeddings import Embedder
 from service.review.models import ReviewItem
 from service.review.service import SqlReviewQueue
 from service.triage.classifier import Classification
@@ -83,8 +84,11 @@ class ReviewApp:
 
 
 @contextmanager
-def review_app(indexed: Settings, database_url: str, **overrides: Any) -> Iterator[ReviewApp]:
-    """The whole service on the indexed knowledge base, its own database and an empty approved-answers collection."""
+def review_app(
+    indexed: Settings, database_url: str, *, embedder: Embedder | None = None, **overrides: Any
+) -> Iterator[ReviewApp]:
+    """The whole service on the indexed knowledge base, its own database and an empty approved-answers collection;
+    the configured embedder unless handed another."""
     collection = f"approved-{uuid.uuid4().hex[:8]}"
     values: dict[str, Any] = {
         "database_url": database_url,
@@ -95,7 +99,7 @@ def review_app(indexed: Settings, database_url: str, **overrides: Any) -> Iterat
     }
     values.update(overrides)
     settings = make_settings(indexed.data_dir, **values)
-    app = create_app(settings)
+    app = create_app(settings, embedder=embedder)
     with TestClient(app) as client:
         wait_ready(client)
         try:

@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import contextlib
-import functools
 import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from unittest import mock
 
 from fastapi import FastAPI, Request
 
@@ -126,36 +124,10 @@ class FakeE5Model:
 def served_app(data_dir: Path, database_url: str, **overrides: Any) -> Iterator[tuple[str, Any]]:
     """The whole service (hashed n-gram embedder) served by uvicorn on loopback, for what only a real socket shows
     (a chunked body the server must stop reading); yields its base URL and the app."""
-    import httpx
-    import uvicorn
+    from tests.servers import served_app as serve
 
-    from service.bootstrap import open_clients
-    from service.main import create_app
-
-    settings = make_settings(data_dir, database_url=database_url, **overrides)
-    opener = functools.partial(open_clients, embedder=HashedNgramEmbedder())
-    with mock.patch("service.main.open_clients", opener):
-        app = create_app(settings)
-        port = free_port()
-        server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-        thread = threading.Thread(target=server.run, name="nemawashi-under-test", daemon=True)
-        thread.start()
-        base = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                if httpx.get(f"{base}/readyz", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline or not thread.is_alive():
-                raise RuntimeError("the service did not get ready")
-            time.sleep(0.2)
-        try:
-            yield base, app
-        finally:
-            server.should_exit = True
-            thread.join(timeout=15)
+    with serve(make_settings(data_dir, database_url=database_url, **overrides)) as served:
+        yield served.url, served.app
 
 
 def send_chunked(base: str, path: str, *, headers: dict[str, str], head: bytes, total: int) -> tuple[int, bytes, int]:

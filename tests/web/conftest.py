@@ -17,16 +17,10 @@ from dataclasses import dataclass
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
-import httpx
 import pytest
-import uvicorn
-from fastapi import FastAPI
 from playwright.sync_api import Browser, sync_playwright
 
-from service.config import Settings
-from service.main import create_app
 from tests.conftest import free_port, stop, wait_for_http
-from tests.fakes import HashedNgramEmbedder
 
 CHROMIUM = Path("/usr/bin/chromium")
 BROWSER_ARGS = [
@@ -80,39 +74,6 @@ def running_service(source_data_dir: Path, mock_llm_url: str, workdir: Path, **e
             yield RunningService(f"http://127.0.0.1:{port}", port, database_url, data_dir)
         finally:
             stop(process)
-
-
-@dataclass
-class ServedApp:
-    url: str
-    app: FastAPI  # its state holds the sessionmaker, for seeding users and items
-
-
-@contextmanager
-def served_app(settings: Settings) -> Iterator[ServedApp]:
-    """The real app on the fake embedder (no e5 model), served by uvicorn in this process on a free port; yields once
-    /readyz says ready (on first start that includes indexing the settings' knowledge folder)."""
-    app = create_app(settings, embedder=HashedNgramEmbedder())
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=free_port(), log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    url = f"http://127.0.0.1:{server.config.port}"
-    try:
-        deadline = time.monotonic() + 300
-        while not _ready(url):
-            assert time.monotonic() < deadline, "the service did not become ready"
-            time.sleep(0.2)
-        yield ServedApp(url, app)
-    finally:
-        server.should_exit = True
-        thread.join(timeout=30)
-
-
-def _ready(url: str) -> bool:
-    try:
-        return httpx.get(f"{url}/readyz", timeout=5).status_code == 200
-    except httpx.HTTPError:
-        return False
 
 
 class Intranet:

@@ -13,7 +13,7 @@ from service.auth import service as auth
 from service.db import session_scope
 from tests.conftest import make_settings
 from tests.retrieval.kb_admin_helpers import MEMO, small_knowledge
-from tests.web.conftest import served_app
+from tests.servers import served_app
 
 
 @pytest.fixture

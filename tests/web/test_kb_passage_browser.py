@@ -13,7 +13,7 @@ from playwright.sync_api import Browser, expect
 from service.config import Settings
 from tests.conftest import make_settings
 from tests.review.helpers import REVIEW_FLOW
-from tests.web.conftest import ServedApp, served_app
+from tests.servers import ServedApp, served_app
 from tests.web.widget_helpers import answer_after, ask, open_panel
 
 # Questions whose answer cites a later part of a long plan page (cost, below the KPI table), not its start.

@@ -25,7 +25,7 @@ from service.web.i18n import TEXTS
 from service.web.pages import TEMPLATES_DIR
 from tests.conftest import make_settings
 from tests.review.helpers import REVIEW_FLOW, add_item, browser_session
-from tests.web.conftest import served_app
+from tests.servers import served_app
 
 # Names a Japanese page may show in Latin letters: the product, file formats and a few loanwords staff use as is.
 ALLOWED = {
