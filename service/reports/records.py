@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 from service.reports.schemas import ReportQuery
 from service.review.models import ReviewItem
 from service.review.repository import effective_root_cause
-from service.triage.models import Answer, ClassificationRow, Feedback, Question
+from service.triage.models import Answer, ClassificationRow, Feedback, Question, QuestionSource
 
 # The company is in Japan (no daylight saving), so days and weeks are counted in UTC+9.
 REPORT_TZ = timezone(timedelta(hours=9), "JST")
@@ -97,7 +97,8 @@ def day_bounds(query: ReportQuery) -> tuple[datetime | None, datetime | None]:
 
 def _conditions(query: ReportQuery) -> list[ColumnElement[bool]]:
     start, end = day_bounds(query)
-    conditions: list[ColumnElement[bool]] = []
+    # A reviewer's added phrasing of an approved answer is not a question anyone asked.
+    conditions: list[ColumnElement[bool]] = [Question.source != QuestionSource.review]
     if start is not None:
         conditions.append(Question.created_at >= start)
     if end is not None:

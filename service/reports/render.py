@@ -163,7 +163,7 @@ def dashboard_context(
         "query_string": query_string,
         "charts": overview_charts(report, "svg", lang),
         "department_choices": departments,
-        "sources": [str(s) for s in Source],
+        "sources": [str(s) for s in Source if s != Source.review],  # phrasings are not counted in reports
         **_helpers("", lang),
     }
 

@@ -27,9 +27,9 @@ from service.deps import SessionDep, SessionsDep, SettingsDep
 from service.errors import BadInput, NemawashiError, Unauthorized
 from service.notify.service import Outbox
 from service.retrieval.deps import KnowledgeDep
-from service.review import decisions, repository, service
+from service.review import decisions, phrasings, repository, service
 from service.review.grouping import QuestionSpace
-from service.review.schemas import Decision, ItemQuery
+from service.review.schemas import Decision, ItemQuery, PhrasingIn
 from service.triage.deps import TriageDep
 from service.web.i18n import TEXTS, request_lang
 from service.web.pages import local_time, render_page
@@ -350,6 +350,58 @@ def decide_in_page(
         task = BackgroundTask(decisions.retrain_classifier, sessions, classifier=triage.classifier.local)
     target = f"/review/items/{item_id}?{urlencode({'back': back, 'done': decision.action})}"
     return RedirectResponse(target, status_code=303, background=task)
+
+
+@router.post("/review/items/{item_id}/phrasings", response_class=HTMLResponse)
+def add_phrasing_in_page(
+    item_id: int,
+    request: Request,
+    session: SessionDep,
+    form: FormDep,
+    knowledge: KnowledgeDep,
+    settings: SettingsDep,
+    triage: TriageDep,
+    sessions: SessionsDep,
+) -> Response:
+    """The item page's "another phrasing" form; a refusal re-renders the page with the typed text kept."""
+    who = signed_in(request, session)
+    if who is None:
+        return login_page(request)
+    back, lang = _one(form, "back"), _lang(request)
+    sent = {"action": "phrasing", "phrasing": (form.get("phrasing") or [""])[0]}
+    if not csrf_matches(_one(form, "csrf"), who[1]):
+        notice = {"kind": "error", "text": TEXTS[lang]["csrf"]}
+        return _item_page(
+            request, session, item_id=item_id, who=who, knowledge=knowledge, settings=settings, back=back,
+            notice=notice, status_code=403, sent=sent,
+        )  # fmt: skip
+    try:
+        body = PhrasingIn.model_validate({"text": sent["phrasing"], "version": _one(form, "version") or 0})
+        phrasings.add_phrasing(
+            session,
+            sessions=sessions,
+            approved=triage.approved,
+            item_id=item_id,
+            text=body.text,
+            version=body.version,
+            reviewer=who[0],
+        )
+        session.commit()
+    except ValidationError:
+        notice = {"kind": "error", "text": str(TEXTS[lang]["phrasing_invalid"])}
+        return _item_page(
+            request, session, item_id=item_id, who=who, knowledge=knowledge, settings=settings, back=back,
+            notice=notice, status_code=422, sent=sent,
+        )  # fmt: skip
+    except NemawashiError as exc:
+        session.rollback()
+        notice = {"kind": "error", "text": exc.message}
+        return _item_page(
+            request, session, item_id=item_id, who=who, knowledge=knowledge, settings=settings, back=back,
+            notice=notice, status_code=exc.status_code, sent=sent,
+        )  # fmt: skip
+    target = f"/review/items/{item_id}?{urlencode({'back': back, 'done': 'phrasing'})}"
+    return RedirectResponse(target, status_code=303)
 
 
 @router.get("/review/items/{item_id}/state")

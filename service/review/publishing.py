@@ -140,6 +140,8 @@ def publication_of(session: Session, item: ReviewItem | None) -> Publication | N
     if item is None or item.status != "approved" or item.final_answer is None or not item.reuse:
         return None
     source = (session.get(ReviewItem, item.answered_by) if item.answered_by else None) or item
+    if source.status != "approved":  # a member never outlives its answer (withdrawing takes members along anyway)
+        return None
     asked, source_question = session.get(Question, item.question_id), session.get(Question, source.question_id)
     if asked is None or source_question is None:
         return None
@@ -184,9 +186,16 @@ def publish_decision(
     else:
         published, withdrawn = [], []
     if published or withdrawn:
-        changed = [item.id for item in items]
-        event.listen(session, "after_commit", functools.partial(_after_commit, sessions, approved, changed), once=True)
+        publish_after_commit(session, sessions, approved, [item.id for item in items])
     return published, withdrawn
+
+
+def publish_after_commit(
+    session: Session, sessions: sessionmaker[Session], approved: ApprovedAnswers, item_ids: list[int]
+) -> None:
+    """Bring the collection in line with SQL for these items once the session commits (never before: a rolled-back
+    approval must never be served); what cannot be written is left in session.info["publish_pending"]."""
+    event.listen(session, "after_commit", functools.partial(_after_commit, sessions, approved, item_ids), once=True)
 
 
 def _entry(session: Session, primary: ReviewItem, question: Question, now: datetime) -> FaqEntry:

@@ -11,10 +11,19 @@ from service.deps import SessionDep, SessionsDep, SettingsDep
 from service.errors import error_responses
 from service.notify.service import Outbox
 from service.retrieval.deps import KnowledgeDep
-from service.review import decisions, service
+from service.review import decisions, phrasings, service
 from service.review.grouping import QuestionSpace
 from service.review.pages import router as pages_router
-from service.review.schemas import AuditEntry, Decision, DecisionResult, ItemDetail, ItemPage, ItemQuery
+from service.review.schemas import (
+    AuditEntry,
+    Decision,
+    DecisionResult,
+    ItemDetail,
+    ItemPage,
+    ItemQuery,
+    PhrasingIn,
+    PhrasingResult,
+)
 from service.triage.deps import TriageDep
 
 router = APIRouter(tags=["review"], responses=error_responses(401, 422))
@@ -95,4 +104,30 @@ def decide(
         response.headers["Idempotent-Replayed"] = "true"
     elif result.retrain:
         background.add_task(decisions.retrain_classifier, sessions, classifier=triage.classifier.local)
+    return result
+
+
+@router.post(
+    "/v1/review/items/{item_id}/phrasings",
+    response_model=PhrasingResult,
+    status_code=201,
+    responses=error_responses(404, 409, 413, 503),
+)
+def add_phrasing(
+    item_id: int, body: PhrasingIn, reviewer: ReviewerDep, session: SessionDep, sessions: SessionsDep, triage: TriageDep
+) -> PhrasingResult:
+    """Another way staff ask an approved answer's question: /v1/ask then reuses the answer for it too (after the same
+    paraphrase check). Send the item's `version`; the phrasing follows the answer when it is edited or withdrawn."""
+    result = phrasings.add_phrasing(
+        session,
+        sessions=sessions,
+        approved=triage.approved,
+        item_id=item_id,
+        text=body.text,
+        version=body.version,
+        reviewer=reviewer,
+    )
+    session.commit()  # publication follows the commit
+    if pending := session.info.pop("publish_pending", []):
+        result = result.model_copy(update={"publish_pending": pending})
     return result

@@ -164,6 +164,13 @@ class ItemState(BaseModel):
     decided_at: UTCTime | None
 
 
+class Phrasing(BaseModel):
+    """Another way of asking an approved answer's question: /v1/ask matches it like the question itself."""
+
+    item_id: int = Field(description="The review item that holds it (approved with this item's decision).")
+    text: str
+
+
 class ItemDetail(BaseModel):
     item: ItemState
     question: QuestionOut
@@ -176,6 +183,10 @@ class ItemDetail(BaseModel):
     similar: list[SimilarItem] = Field(description="Decided items with similar questions, most similar first.")
     audit: list[AuditEntry]
     reused: int = Field(default=0, description="New questions answered with this approved answer (and its group's).")
+    phrasings: list[Phrasing] = Field(
+        default_factory=list,
+        description="Other questions this approved answer is matched through (its group's and those reviewers added).",
+    )
 
 
 def _stripped(value: str) -> str:
@@ -263,3 +274,19 @@ class DecisionResult(BaseModel):
     )
     retrain: bool = Field(description="True when a relabel is teaching the local classifier.")
     replayed: bool = Field(default=False, description="True when this is the stored result of a retried request.")
+
+
+class PhrasingIn(BaseModel):
+    """POST /v1/review/items/{id}/phrasings: another way staff ask the approved answer's question."""
+
+    text: NonBlank = Field(max_length=2000, description="The question as staff might ask it, in the answer's language.")
+    version: int = Field(ge=1, description="The item version it was added on (from the item).")
+
+
+class PhrasingResult(BaseModel):
+    item: ItemState
+    phrasing: Phrasing
+    published: list[str] = Field(description="The approved-answer id the phrasing is now matched as.")
+    publish_pending: list[str] = Field(
+        default_factory=list, description="As for a decision: the vector store could not take it yet."
+    )

@@ -20,6 +20,7 @@ from service.review import notices, publishing, repository
 from service.review.decisions import decide, item_state
 from service.review.grouping import QuestionSpace, cluster, question_vectors, similarity
 from service.review.models import AnswerReuse, QuestionVector, ReviewItem, ReviewStatus
+from service.review.phrasings import phrasings_of
 from service.review.repository import QueueRow
 from service.review.schemas import (
     Approve,
@@ -295,6 +296,7 @@ def item_detail(session: Session, *, item_id: int, knowledge: KnowledgeIndex, se
         similar=_similar(session, row, space, settings, vector),
         audit=audit_log(session, item_id=item.id),
         reused=repository.reuse_count(session, item.id),
+        phrasings=phrasings_of(session, item.id),
     )
 
 

@@ -14,7 +14,7 @@ from service.db import Base, StrEnumType, UTCDateTime, utcnow
 
 class QuestionSource(StrEnum):
     """Where a stored question came from: the four a client may claim (langchain: the LangChain components in
-    service/integrations), plus the CLI and the eval suite."""
+    service/integrations), plus the CLI, the eval suite and reviewers' phrasings."""
 
     widget = "widget"
     api = "api"
@@ -22,6 +22,7 @@ class QuestionSource(StrEnum):
     cli = "cli"
     eval = "eval"
     langchain = "langchain"
+    review = "review"  # another phrasing of an approved answer, added by a reviewer (not a question anyone asked)
 
 
 class AnswerMode(StrEnum):
