@@ -31,7 +31,7 @@ from service.triage.answering import build_answering
 from service.triage.cascade import RootCauseClassifier
 from service.triage.classifier import LocalClassifier
 from service.triage.service import Triage
-from service.triage.taxonomy import load_taxonomy
+from service.triage.taxonomy import Taxonomy, load_taxonomy
 
 log = get_logger("bootstrap")
 
@@ -136,9 +136,7 @@ def build_triage(settings: Settings, opened: Clients) -> Triage:
     )
     if refreshed := approved.refresh():
         log.info("approved.refreshed", answers=refreshed)
-    faq, scope = build_answering(
-        settings, opened.knowledge, in_scope=[t for t, label in taxonomy.examples() if label != "other"]
-    )
+    faq, scope = build_answering(settings, opened.knowledge, in_scope=_in_scope(taxonomy))
     return Triage(
         settings,
         opened.knowledge,
@@ -151,3 +149,22 @@ def build_triage(settings: Settings, opened: Clients) -> Triage:
         scope,
         prompts.get("rewrite"),
     )
+
+
+def _in_scope(taxonomy: Taxonomy) -> list[str]:
+    """What the scope gate learns as in scope besides the FAQ: the taxonomy's examples of objections."""
+    return [text for text, label in taxonomy.examples() if label != "other"]
+
+
+def warm_start_cache(settings: Settings, opened: Clients) -> None:
+    """Embed what a start embeds (the classifier's examples, the FAQ's questions, the off-topic bank) into the data
+    dir's cache, as build_triage would: run after `nemawashi ingest`, so the first `classify` or `serve` after it
+    starts warm instead of embedding about a thousand texts first."""
+    taxonomy = load_taxonomy(settings.taxonomy_file)
+    LocalClassifier(
+        opened.knowledge.store.embedder,
+        taxonomy,
+        synonyms=opened.knowledge.synonyms,
+        cache_dir=settings.data_dir / "cache",
+    )
+    build_answering(settings, opened.knowledge, in_scope=_in_scope(taxonomy))

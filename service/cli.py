@@ -113,7 +113,7 @@ def ingest(
     """Index a knowledge folder (.md .markdown .txt .html .docx .pptx .xlsx .pdf); re-running re-embeds only what
     changed. Exit code 0: everything indexed; 1: the rest indexed, but files were skipped (printed with their
     reasons); 2: nothing done (e.g. the folder does not exist)."""
-    from service.bootstrap import clients
+    from service.bootstrap import clients, warm_start_cache
     from service.retrieval.ingest import ingest_knowledge
     from service.retrieval.sources import SourceLimits
 
@@ -121,17 +121,21 @@ def ingest(
     configure_logging(settings.log_level, json=settings.log_json)
     folder = (knowledge or settings.knowledge_dir).resolve()
     try:
-        with clients(settings) as opened, _progress() as bar, session_scope(opened.sessionmaker) as session:
-            task = bar.add_task("embedding", total=None)
-            report = ingest_knowledge(
-                session,
-                opened.knowledge.store,
-                knowledge_dir=folder,
-                max_tokens=settings.chunk_max_tokens,
-                rebuild=rebuild,
-                progress=lambda done, total: bar.update(task, completed=done, total=total),
-                limits=SourceLimits.from_settings(settings),
-            )
+        with clients(settings) as opened:
+            with _progress() as bar, session_scope(opened.sessionmaker) as session:
+                task = bar.add_task("embedding", total=None)
+                report = ingest_knowledge(
+                    session,
+                    opened.knowledge.store,
+                    knowledge_dir=folder,
+                    max_tokens=settings.chunk_max_tokens,
+                    rebuild=rebuild,
+                    progress=lambda done, total: bar.update(task, completed=done, total=total),
+                    limits=SourceLimits.from_settings(settings),
+                )
+            if folder == settings.knowledge_dir.resolve():  # what the service reads at start
+                with err.status("embedding the taxonomy's examples and the FAQ for start-up…"):
+                    warm_start_cache(settings, opened)
     except NemawashiError as exc:
         raise _fail(exc) from exc
     if as_json:

@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from fastapi import FastAPI, Request
-from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 from sqlalchemy.exc import DataError, DBAPIError, OperationalError
 
 from service.logging import get_logger
+
+if TYPE_CHECKING:  # FastAPI is imported where the handlers are installed: the CLI never pays for it
+    from fastapi import FastAPI, Request
+    from fastapi.exceptions import RequestValidationError
 
 log = get_logger("errors")
 TOO_LARGE = (
@@ -133,6 +134,9 @@ def _validation_message(exc: RequestValidationError) -> str:
 
 def install_error_handlers(app: FastAPI) -> None:
     """Render every NemawashiError and validation error as {"error", "detail"}, and document that body."""
+    from fastapi.exceptions import RequestValidationError
+    from fastapi.responses import JSONResponse
+
     _document_error_body(app)
 
     @app.exception_handler(NemawashiError)

@@ -13,15 +13,17 @@ import random
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any, Literal, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, Protocol, TypeVar
 
-import openai
 from pydantic import BaseModel, ValidationError
 
 from service.config import Settings
 from service.errors import LLMUnavailable
 from service.logging import get_logger
 from service.tokens import count_tokens
+
+if TYPE_CHECKING:
+    import openai
 
 T = TypeVar("T", bound=BaseModel)
 StructuredMethod = Literal["json_schema", "function_calling", "json_mode"]
@@ -92,6 +94,8 @@ class OpenAIChat:
     _client: openai.OpenAI = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
+        import openai  # here, not at the top: a run without an LLM never pays for importing the SDK
+
         self._client = openai.OpenAI(
             base_url=self.base_url,
             api_key=self.api_key or "not-needed",
@@ -133,6 +137,8 @@ class OpenAIChat:
 
     def stream_text(self, messages: list[dict[str, str]], usage: Usage) -> Iterator[str]:
         """Text deltas as the model writes them; usage is filled in when the stream ends."""
+        import openai
+
         started = time.perf_counter()
         stream = self._create(usage.deadline, messages=messages, stream=True, stream_options={"include_usage": True})
         parts: list[str] = []
@@ -159,6 +165,8 @@ class OpenAIChat:
         return str(text)
 
     def _structured_args(self, schema: type[BaseModel], name: str) -> dict[str, Any]:
+        import openai
+
         if self.method == "json_mode":
             return {"response_format": {"type": "json_object"}}
         # The SDK's own strict tool: every property required, no additional properties, `strict: true`.
@@ -176,6 +184,8 @@ class OpenAIChat:
     def _create(self, deadline: float | None, **kwargs: Any) -> Any:
         """One chat completion, retried on 408/409/429/5xx and timeouts with backoff (Retry-After when the server
         sends one), every attempt cut to what is left before deadline."""
+        import openai
+
         attempt = 0
         while True:
             timeout = self.timeout_s if deadline is None else min(self.timeout_s, deadline - time.monotonic())
@@ -194,6 +204,8 @@ class OpenAIChat:
                 time.sleep(wait)
 
     def _unavailable(self, exc: openai.APIError, timeout: float) -> LLMUnavailable:
+        import openai
+
         if isinstance(exc, openai.APITimeoutError):
             return LLMUnavailable(f"the LLM did not answer within {timeout:g}s")
         if isinstance(exc, openai.APIStatusError):
@@ -222,6 +234,8 @@ _RETRIED_STATUS = {408, 409, 429}
 
 def _retry_wait(exc: openai.APIError, attempt: int) -> float | None:
     """Seconds to wait before the next attempt, or None when this error is not worth retrying."""
+    import openai
+
     if isinstance(exc, openai.APIStatusError):
         if exc.status_code not in _RETRIED_STATUS and exc.status_code < 500:
             return None

