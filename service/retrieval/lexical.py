@@ -15,6 +15,7 @@ from service.errors import BadInput
 
 _RUNS = re.compile(r"[\u3041-\u3096\u30a1-\u30fa\u30fc\u3400-\u4dbf\u4e00-\u9fff]+|[a-z0-9]+(?:['.][a-z0-9]+)*")
 _CJK = re.compile(r"[\u3041-\u30ff\u3400-\u9fff]")
+_ASCII_RUN = re.compile(r"[a-z0-9]+")
 _STOPWORDS = frozenset(
     (  # English function words; Japanese needs none because bigrams of particles carry little weight in BM25
         "a an and are as at be by can do does for from has have how i if in is it its me my of on or our s so that "
@@ -60,25 +61,41 @@ class Synonyms:
     def __init__(self, groups: list[list[str]], translations: list[list[str]] | None = None) -> None:
         self._groups = [[_normalize(t) for t in group if str(t).strip()] for group in groups]
         self._translations = [[_normalize(t) for t in group if str(t).strip()] for group in translations or []]
-        # Compiled once: there are more English terms than re's own cache holds.
-        self._words = {t: _whole_word(t) for g in self._groups + self._translations for t in g if not _CJK.search(t)}
+        # Compiled once: there are more English terms than re's own cache holds. A term that is one run of [a-z0-9]
+        # needs no pattern: it stands as a whole word exactly when it is one of the text's runs (see _contains).
+        self._words = {
+            t: _whole_word(t)
+            for g in self._groups + self._translations
+            for t in g
+            if not _CJK.search(t) and not _ASCII_RUN.fullmatch(t)
+        }
+        self._runs = {t for g in self._groups + self._translations for t in g if _ASCII_RUN.fullmatch(t)}
 
     def expand(self, query: str, *, across_languages: bool = False) -> str:
         """The query followed by the synonyms (and, across_languages, the translations) of the words it contains."""
         text = _normalize(query)
+        runs = set(_ASCII_RUN.findall(text))
+        seen: dict[str, bool] = {}  # a term is looked for once per query, however many groups hold it
+
+        def contains(term: str) -> bool:
+            found = seen.get(term)
+            if found is None:
+                found = seen[term] = self._contains(text, term, runs)
+            return found
+
         groups = self._groups + self._translations if across_languages else self._groups
         extra = list(
             dict.fromkeys(
-                term
-                for group in groups
-                if any(self._contains(text, t) for t in group)
-                for term in group
-                if not self._contains(text, term)
+                term for group in groups if any(contains(t) for t in group) for term in group if not contains(term)
             )
         )
         return f"{query} {' '.join(extra)}" if extra else query
 
-    def _contains(self, text: str, term: str) -> bool:
+    def _contains(self, text: str, term: str, runs: set[str]) -> bool:
+        """Whether text (normalised) holds term: a Japanese term anywhere, an English one as a whole word. A term
+        that is one run of [a-z0-9] is a whole word of text exactly when text has that run (runs: text's runs)."""
+        if term in self._runs:
+            return term in runs
         word = self._words.get(term)
         return term in text if word is None else word.search(text) is not None
 
