@@ -62,42 +62,27 @@ class Synonyms:
         self._groups = [[_normalize(t) for t in group if str(t).strip()] for group in groups]
         self._translations = [[_normalize(t) for t in group if str(t).strip()] for group in translations or []]
         # Compiled once: there are more English terms than re's own cache holds. A term that is one run of [a-z0-9]
-        # needs no pattern: it stands as a whole word exactly when it is one of the text's runs (see _contains).
-        self._words = {
-            t: _whole_word(t)
-            for g in self._groups + self._translations
-            for t in g
-            if not _CJK.search(t) and not _ASCII_RUN.fullmatch(t)
-        }
-        self._runs = {t for g in self._groups + self._translations for t in g if _ASCII_RUN.fullmatch(t)}
+        # needs no pattern: it stands as a whole word exactly when it is one of the text's runs.
+        terms = list(dict.fromkeys(t for g in self._groups + self._translations for t in g))
+        self._runs = frozenset(t for t in terms if _ASCII_RUN.fullmatch(t))
+        self._words = {t: _whole_word(t) for t in terms if not _CJK.search(t) and t not in self._runs}
+        self._substrings = [t for t in terms if _CJK.search(t)]  # Japanese terms: found anywhere
+        # Which groups each term belongs to (groups first, then translations, numbered in that order).
+        self._member_of: dict[str, list[int]] = {}
+        for number, group in enumerate(self._groups + self._translations):
+            for term in group:
+                self._member_of.setdefault(term, []).append(number)
 
     def expand(self, query: str, *, across_languages: bool = False) -> str:
         """The query followed by the synonyms (and, across_languages, the translations) of the words it contains."""
         text = _normalize(query)
-        runs = set(_ASCII_RUN.findall(text))
-        seen: dict[str, bool] = {}  # a term is looked for once per query, however many groups hold it
-
-        def contains(term: str) -> bool:
-            found = seen.get(term)
-            if found is None:
-                found = seen[term] = self._contains(text, term, runs)
-            return found
-
+        present = set(self._runs.intersection(_ASCII_RUN.findall(text)))
+        present.update(t for t in self._substrings if t in text)
+        present.update(t for t, word in self._words.items() if word.search(text))
         groups = self._groups + self._translations if across_languages else self._groups
-        extra = list(
-            dict.fromkeys(
-                term for group in groups if any(contains(t) for t in group) for term in group if not contains(term)
-            )
-        )
+        used = sorted({n for t in present for n in self._member_of[t] if n < len(groups)})
+        extra = list(dict.fromkeys(term for n in used for term in groups[n] if term not in present))
         return f"{query} {' '.join(extra)}" if extra else query
-
-    def _contains(self, text: str, term: str, runs: set[str]) -> bool:
-        """Whether text (normalised) holds term: a Japanese term anywhere, an English one as a whole word. A term
-        that is one run of [a-z0-9] is a whole word of text exactly when text has that run (runs: text's runs)."""
-        if term in self._runs:
-            return term in runs
-        word = self._words.get(term)
-        return term in text if word is None else word.search(text) is not None
 
 
 def _normalize(text: str) -> str:
