@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import Protocol
 
@@ -12,7 +13,7 @@ from service.llm.client import Usage
 from service.ratelimit import make_limiter
 from service.retrieval.documents import detect_lang
 from service.retrieval.embeddings import Vectors
-from service.retrieval.service import SearchOptions, expanded_query, search_passages
+from service.retrieval.service import SearchOptions, dense_candidates_many, expanded_query, search_passages
 from service.triage.cascade import ReviewCall, review_call
 from service.triage.classifier import Classification
 from service.triage.models import QuestionSource
@@ -75,8 +76,13 @@ class TriageClassifier:
         )
 
     def classify_many(self, texts: list[str], *, departments: list[str | None], usage: Usage) -> list[Outcome]:
+        # Each comment is expanded and embedded once; the classifier, the FAQ match and the review queue all use
+        # that vector, and the FAQ match asks the store for the whole batch's dense candidates in one call per language.
         knowledge = self._triage.knowledge
-        vectors = knowledge.store.embedder.embed_queries([expanded_query(knowledge, t) for t in texts])
+        expanded = [expanded_query(knowledge, t) for t in texts]
+        vectors = knowledge.store.embedder.embed_queries(expanded)
+        langs = [detect_lang(t) for t in texts]
+        dense = self._faq_candidates(vectors, langs)
         classifications = self._triage.classifier.classify_many(
             texts,
             usage=usage,
@@ -86,15 +92,36 @@ class TriageClassifier:
             budget=self._limiter,
         )
         return [
-            self._outcome(text, vector, classification, department, usage)
-            for text, vector, classification, department in zip(
-                texts, vectors, classifications, departments, strict=True
+            self._outcome(text, *found, department, usage)
+            for text, found, department in zip(
+                texts, zip(expanded, vectors, langs, dense, classifications, strict=True), departments, strict=True
             )
         ]
 
-    def _outcome(self, text: str, vector: Vectors, c: Classification, department: str | None, usage: Usage) -> Outcome:
-        lang = detect_lang(text)
-        doc_id, title = self._match(text, vector, lang)
+    def _faq_candidates(self, vectors: Vectors, langs: Sequence[str]) -> list[list[tuple[str, float]]]:
+        """Each comment's dense FAQ candidates in its language: one store query per language in the batch."""
+        found: list[list[tuple[str, float]]] = [[] for _ in langs]
+        for lang in dict.fromkeys(langs):
+            rows = [i for i, comment_lang in enumerate(langs) if comment_lang == lang]
+            hits = dense_candidates_many(
+                self._triage.knowledge, vectors[rows], types=["faq"], lang=lang, options=self._options
+            )
+            for i, candidates in zip(rows, hits, strict=True):
+                found[i] = candidates
+        return found
+
+    def _outcome(
+        self,
+        text: str,
+        expanded: str,
+        vector: Vectors,
+        lang: str,
+        dense: list[tuple[str, float]],
+        c: Classification,
+        department: str | None,
+        usage: Usage,
+    ) -> Outcome:
+        doc_id, title = self._match(text, expanded, vector, lang, dense)
         answer, question = self._suggestion(text, department, usage) if self._suggest else (None, None)
         return Outcome(
             classification=c,
@@ -108,7 +135,9 @@ class TriageClassifier:
             embedder=self._triage.knowledge.store.embedder.name,
         )
 
-    def _match(self, text: str, vector: Vectors, lang: str) -> tuple[str | None, str | None]:
+    def _match(
+        self, text: str, expanded: str, vector: Vectors, lang: str, dense: list[tuple[str, float]]
+    ) -> tuple[str | None, str | None]:
         """The FAQ entry that answers the comment, when the knowledge base supports one."""
         hits = search_passages(
             self._triage.knowledge,
@@ -118,6 +147,8 @@ class TriageClassifier:
             lang=lang,
             options=self._options,
             query_vector=vector,
+            expanded=expanded,
+            dense_hits=dense,
         )
         if not hits or (hits[0].dense_score or 0.0) < self._triage.settings.abstain_below:
             return None, None

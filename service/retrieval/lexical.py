@@ -15,6 +15,7 @@ from service.errors import BadInput
 
 _RUNS = re.compile(r"[\u3041-\u3096\u30a1-\u30fa\u30fc\u3400-\u4dbf\u4e00-\u9fff]+|[a-z0-9]+(?:['.][a-z0-9]+)*")
 _CJK = re.compile(r"[\u3041-\u30ff\u3400-\u9fff]")
+_ASCII_RUN = re.compile(r"[a-z0-9]+")
 _STOPWORDS = frozenset(
     (  # English function words; Japanese needs none because bigrams of particles carry little weight in BM25
         "a an and are as at be by can do does for from has have how i if in is it its me my of on or our s so that "
@@ -60,27 +61,28 @@ class Synonyms:
     def __init__(self, groups: list[list[str]], translations: list[list[str]] | None = None) -> None:
         self._groups = [[_normalize(t) for t in group if str(t).strip()] for group in groups]
         self._translations = [[_normalize(t) for t in group if str(t).strip()] for group in translations or []]
-        # Compiled once: there are more English terms than re's own cache holds.
-        self._words = {t: _whole_word(t) for g in self._groups + self._translations for t in g if not _CJK.search(t)}
+        # Compiled once: there are more English terms than re's own cache holds. A term that is one run of [a-z0-9]
+        # needs no pattern: it stands as a whole word exactly when it is one of the text's runs.
+        terms = list(dict.fromkeys(t for g in self._groups + self._translations for t in g))
+        self._runs = frozenset(t for t in terms if _ASCII_RUN.fullmatch(t))
+        self._words = {t: _whole_word(t) for t in terms if not _CJK.search(t) and t not in self._runs}
+        self._substrings = [t for t in terms if _CJK.search(t)]  # Japanese terms: found anywhere
+        # Which groups each term belongs to (groups first, then translations, numbered in that order).
+        self._member_of: dict[str, list[int]] = {}
+        for number, group in enumerate(self._groups + self._translations):
+            for term in group:
+                self._member_of.setdefault(term, []).append(number)
 
     def expand(self, query: str, *, across_languages: bool = False) -> str:
         """The query followed by the synonyms (and, across_languages, the translations) of the words it contains."""
         text = _normalize(query)
+        present = set(self._runs.intersection(_ASCII_RUN.findall(text)))
+        present.update(t for t in self._substrings if t in text)
+        present.update(t for t, word in self._words.items() if word.search(text))
         groups = self._groups + self._translations if across_languages else self._groups
-        extra = list(
-            dict.fromkeys(
-                term
-                for group in groups
-                if any(self._contains(text, t) for t in group)
-                for term in group
-                if not self._contains(text, term)
-            )
-        )
+        used = sorted({n for t in present for n in self._member_of[t] if n < len(groups)})
+        extra = list(dict.fromkeys(term for n in used for term in groups[n] if term not in present))
         return f"{query} {' '.join(extra)}" if extra else query
-
-    def _contains(self, text: str, term: str) -> bool:
-        word = self._words.get(term)
-        return term in text if word is None else word.search(text) is not None
 
 
 def _normalize(text: str) -> str:

@@ -121,8 +121,17 @@ def _lexical_candidates(
             dtype=bool,
         )
         scores = np.where(keep, scores, 0.0)
-    top = np.argsort(-scores, kind="stable")[:n]
-    return [(ids[i], float(scores[i])) for i in top if scores[i] > 0]
+    return [(ids[i], float(scores[i])) for i in top_positive(scores, n)]
+
+
+def top_positive(scores: npt.NDArray[np.float32], n: int) -> npt.NDArray[np.intp]:
+    """The indices of the n highest positive scores, best first, ties in index order: what a stable sort of every
+    score would give, without sorting all of them (10,000 chunks: only the candidates near the top are sorted)."""
+    positive = np.flatnonzero(scores > 0)
+    if len(positive) > n:
+        cut = np.partition(scores[positive], len(positive) - n)[len(positive) - n]  # the n-th highest score
+        positive = positive[scores[positive] >= cut]  # ties at the cut all kept: the stable sort decides among them
+    return positive[np.argsort(-scores[positive], kind="stable")][:n]
 
 
 def rrf(rankings: list[list[str]], *, k: int) -> dict[str, float]:
@@ -160,21 +169,26 @@ def search_passages(
     options: SearchOptions | None = None,
     method: str = "hybrid",
     query_vector: Vectors | None = None,
+    expanded: str | None = None,
+    dense_hits: list[tuple[str, float]] | None = None,
 ) -> list[Hit]:
     """The k passages that best answer query; method is hybrid, dense or lexical.
 
-    query_vector, when the caller already embedded the expanded query (see expanded_query), saves an embedding.
+    query_vector, when the caller already embedded the expanded query (see expanded_query), saves an embedding;
+    expanded, the expanded query when the caller has it; dense_hits, the dense candidates when the caller already
+    asked the store for them (see dense_candidates_many: a batch of queries in one call, same types and lang).
     """
     options = options or SearchOptions()
     if not index.loaded:
         index.refresh()
-    expanded = expanded_query(index, query)
+    expanded = expanded if expanded is not None else expanded_query(index, query)
     dense: dict[str, float] = {}
     lexical: dict[str, float] = {}
     if method in ("hybrid", "dense"):
-        vector = query_vector if query_vector is not None else index.store.embedder.embed_query(expanded)
-        n = min(options.candidates, max(len(index.chunks), 1))
-        dense = dict(index.store.query(vector, n=n, where=_where(types, lang)))
+        if dense_hits is None:
+            vector = query_vector if query_vector is not None else index.store.embedder.embed_query(expanded)
+            dense_hits = dense_candidates_many(index, [vector], types=types, lang=lang, options=options)[0]
+        dense = dict(dense_hits)
         if any(c not in index.chunks for c in dense):  # another process indexed an upload since this one loaded
             index.refresh()
             dense = {c: score for c, score in dense.items() if c in index.chunks}
@@ -187,6 +201,23 @@ def search_passages(
         fused = weighted_fusion(dense, lexical, dense_weight=options.dense_weight)
     ranked = sorted(fused, key=lambda c: (-fused[c], -dense.get(c, -1.0), c))[:k]
     return [_hit(index.chunks[c], rank, fused[c], dense.get(c), lexical.get(c)) for rank, c in enumerate(ranked, 1)]
+
+
+def dense_candidates_many(
+    index: KnowledgeIndex,
+    vectors: list[Vectors] | Vectors,
+    *,
+    types: list[str] | None = None,
+    lang: str | None = None,
+    options: SearchOptions | None = None,
+) -> list[list[tuple[str, float]]]:
+    """The dense candidates of each query vector (chunk id, cosine similarity; best first), in one store call:
+    what search_passages takes as dense_hits."""
+    options = options or SearchOptions()
+    if not index.loaded:
+        index.refresh()
+    n = min(options.candidates, max(len(index.chunks), 1))
+    return index.store.query_many(vectors, n=n, where=_where(types, lang))
 
 
 def expanded_query(index: KnowledgeIndex, query: str, *, across_languages: bool = False) -> str:

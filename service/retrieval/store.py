@@ -165,12 +165,26 @@ class ChunkStore:
 
     def query(self, vector: Vectors, *, n: int, where: dict[str, Any] | None) -> list[tuple[str, float]]:
         """(chunk id, cosine similarity) best first."""
+        return self.query_many([vector], n=n, where=where)[0]
+
+    def query_many(
+        self, vectors: list[Vectors] | Vectors, *, n: int, where: dict[str, Any] | None
+    ) -> list[list[tuple[str, float]]]:
+        """query() for each vector, in one call to Chroma (a bulk job's batch pays one round trip, not one each)."""
+        if len(vectors) == 0:
+            return []
 
         def run(collection: Any) -> Any:
             return collection.query(
-                query_embeddings=[np.asarray(vector, dtype=np.float32)], n_results=n, where=where, include=["distances"]
+                query_embeddings=[np.asarray(v, dtype=np.float32) for v in vectors],
+                n_results=n,
+                where=where,
+                include=["distances"],
             )
 
         result = self._call(run)
-        ids, distances = result["ids"][0], (result["distances"] or [[]])[0]
-        return [(cid, 1.0 - float(d)) for cid, d in zip(ids, distances, strict=True)]
+        distances = result["distances"] or [[] for _ in result["ids"]]
+        return [
+            [(cid, 1.0 - float(d)) for cid, d in zip(ids, dists, strict=True)]
+            for ids, dists in zip(result["ids"], distances, strict=True)
+        ]

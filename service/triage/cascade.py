@@ -109,9 +109,10 @@ class RootCauseClassifier:
         to it (redacted first when redact is set), within the budget. Where the LLM fails or answers outside the
         taxonomy, the local result stands, flagged llm_unavailable or llm_bad_output. vectors: each text's
         synonym-expanded form already embedded as a query, when the caller has them."""
-        local = [
-            self.local.classify(text, vector=None if vectors is None else vectors[i]) for i, text in enumerate(texts)
-        ]
+        if vectors is None:
+            local = [self.local.classify(text) for text in texts]
+        else:  # the batch at once
+            local = self.local.classify_many(list(texts), np.asarray(vectors)) if texts else []
         if self.mode == "local" or self.llm is None or self.prompt is None:
             return local
         unsure = [i for i, c in enumerate(local) if self.mode == "llm" or c.confidence < self.threshold]

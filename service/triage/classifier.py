@@ -130,9 +130,18 @@ class LocalClassifier:
 
     def classify(self, text: str, *, vector: np.ndarray | None = None) -> Classification:
         """Classify text; vector is its expanded form already embedded as a query, when the caller has it."""
-        model = self._model
         features = vector.reshape(1, -1) if vector is not None else self._embed([self._expand(text)])
-        probabilities = self._blend(model, features, text)
+        return self.classify_many([text], features)[0]
+
+    def classify_many(self, texts: list[str], vectors: np.ndarray) -> list[Classification]:
+        """Classify texts whose expanded forms are already embedded (one row of vectors each), the models run once
+        on the whole batch rather than once per text."""
+        model = self._model
+        features = np.asarray(vectors).reshape(len(texts), -1)
+        probabilities = self._blend(model, features, texts)
+        return [self._result(model, row, text) for row, text in zip(probabilities, texts, strict=True)]
+
+    def _result(self, model: _Model, probabilities: np.ndarray, text: str) -> Classification:
         order = np.argsort(-probabilities)
         primary, runner_up = model.labels[order[0]], model.labels[order[1]]
         secondary = runner_up if probabilities[order[1]] >= 0.2 else None
@@ -145,20 +154,18 @@ class LocalClassifier:
             classifier="local",
         )
 
-    def _blend(self, model: _Model, features: np.ndarray, text: str) -> np.ndarray:
+    def _blend(self, model: _Model, features: np.ndarray, texts: list[str]) -> np.ndarray:
+        """Each text's probabilities (one row per text)."""
         # The inputs are the model's own features (unit vectors, n-gram weights): scikit-learn's argument and
         # finiteness checks, a quarter of the classifier's cost per comment, are skipped; the arithmetic is the same.
         with config_context(assume_finite=True, skip_parameter_validation=True):
-            dense = model.dense.predict_proba(features)[0]
-            lexical = model.lexical.predict_proba(model.ngrams.transform([lexical_text(text)]))[0]
-        blended = (
-            self.dense_weight * dense
-            + self.lexical_weight * lexical
-            + self.neighbour_weight * self._vote(model, features[0])
-        )
+            dense = model.dense.predict_proba(features)
+            lexical = model.lexical.predict_proba(model.ngrams.transform([lexical_text(t) for t in texts]))
+        votes = np.vstack([self._vote(model, row) for row in features])
+        blended = self.dense_weight * dense + self.lexical_weight * lexical + self.neighbour_weight * votes
         # An average of three soft opinions is underconfident; sharpening brings confidence in line with accuracy.
         sharpened = blended**self.sharpening
-        probabilities: np.ndarray = sharpened / sharpened.sum()
+        probabilities: np.ndarray = sharpened / sharpened.sum(axis=1, keepdims=True)
         return probabilities
 
     def _vote(self, model: _Model, vector: np.ndarray) -> np.ndarray:
