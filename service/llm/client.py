@@ -30,6 +30,13 @@ StructuredMethod = Literal["json_schema", "function_calling", "json_mode"]
 log = get_logger("llm")
 
 
+def _sdk() -> Any:
+    """The openai module, imported on first use: a run without an LLM never pays for importing the SDK."""
+    import openai
+
+    return openai
+
+
 class LLMOutputError(LLMUnavailable):
     """The model answered, but not in the shape we asked for; usage is what that answer cost."""
 
@@ -94,9 +101,7 @@ class OpenAIChat:
     _client: openai.OpenAI = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
-        import openai  # here, not at the top: a run without an LLM never pays for importing the SDK
-
-        self._client = openai.OpenAI(
+        self._client = _sdk().OpenAI(
             base_url=self.base_url,
             api_key=self.api_key or "not-needed",
             timeout=self.timeout_s,
@@ -137,7 +142,7 @@ class OpenAIChat:
 
     def stream_text(self, messages: list[dict[str, str]], usage: Usage) -> Iterator[str]:
         """Text deltas as the model writes them; usage is filled in when the stream ends."""
-        import openai
+        openai = _sdk()
 
         started = time.perf_counter()
         stream = self._create(usage.deadline, messages=messages, stream=True, stream_options={"include_usage": True})
@@ -165,7 +170,7 @@ class OpenAIChat:
         return str(text)
 
     def _structured_args(self, schema: type[BaseModel], name: str) -> dict[str, Any]:
-        import openai
+        openai = _sdk()
 
         if self.method == "json_mode":
             return {"response_format": {"type": "json_object"}}
@@ -184,7 +189,7 @@ class OpenAIChat:
     def _create(self, deadline: float | None, **kwargs: Any) -> Any:
         """One chat completion, retried on 408/409/429/5xx and timeouts with backoff (Retry-After when the server
         sends one), every attempt cut to what is left before deadline."""
-        import openai
+        openai = _sdk()
 
         attempt = 0
         while True:
@@ -204,7 +209,7 @@ class OpenAIChat:
                 time.sleep(wait)
 
     def _unavailable(self, exc: openai.APIError, timeout: float) -> LLMUnavailable:
-        import openai
+        openai = _sdk()
 
         if isinstance(exc, openai.APITimeoutError):
             return LLMUnavailable(f"the LLM did not answer within {timeout:g}s")
@@ -234,7 +239,7 @@ _RETRIED_STATUS = {408, 409, 429}
 
 def _retry_wait(exc: openai.APIError, attempt: int) -> float | None:
     """Seconds to wait before the next attempt, or None when this error is not worth retrying."""
-    import openai
+    openai = _sdk()
 
     if isinstance(exc, openai.APIStatusError):
         if exc.status_code not in _RETRIED_STATUS and exc.status_code < 500:

@@ -9,6 +9,7 @@ read it. Posts must come from this origin and forms echo a CSRF value derived fr
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any
@@ -231,6 +232,28 @@ def _item_page(
     return _page(request, "review_item.html", context, status_code=status_code)
 
 
+def _refusal(
+    request: Request,
+    session: Any,
+    *,
+    item_id: int,
+    who: tuple[Reviewer, str],
+    knowledge: Any,
+    settings: Any,
+    back: str,
+    sent: dict[str, str] | None,
+) -> Callable[[str, str, int], HTMLResponse]:
+    """A form's refusal: the item page again with a notice and the typed text kept (`refuse(kind, text, status)`)."""
+
+    def refuse(kind: str, text: str, status_code: int) -> HTMLResponse:
+        return _item_page(
+            request, session, item_id=item_id, who=who, knowledge=knowledge, settings=settings, back=back,
+            notice={"kind": kind, "text": text}, status_code=status_code, sent=sent,
+        )  # fmt: skip
+
+    return refuse
+
+
 @router.get("/review/items/{item_id}", response_class=HTMLResponse)
 def item_page(
     item_id: int, request: Request, session: SessionDep, knowledge: KnowledgeDep, settings: SettingsDep
@@ -312,12 +335,12 @@ def decide_in_page(
     if who is None:
         return login_page(request)
     back = _one(form, "back")
+    refuse = _refusal(
+        request, session, item_id=item_id, who=who, knowledge=knowledge, settings=settings, back=back,
+        sent=_sent(form),
+    )  # fmt: skip
     if not csrf_matches(_one(form, "csrf"), who[1]):
-        notice = {"kind": "error", "text": TEXTS[_lang(request)]["csrf"]}
-        return _item_page(
-            request, session, item_id=item_id, who=who, knowledge=knowledge, settings=settings, back=back,
-            notice=notice, status_code=403,
-        )  # fmt: skip
+        return refuse("error", str(TEXTS[_lang(request)]["csrf"]), 403)
     try:
         decision = _decision_from(form)
         _confirmed_extract(session, item_id=item_id, decision=decision, lang=_lang(request))
@@ -333,18 +356,10 @@ def decide_in_page(
             outbox=Outbox.from_settings(settings),
         )
     except decisions.StaleDecision as exc:  # refused and rolled back; the attempt is in the audit log already
-        notice = {"kind": "conflict", "text": _stale_text(exc, lang=_lang(request), zone=settings.timezone)}
-        return _item_page(
-            request, session, item_id=item_id, who=who, knowledge=knowledge, settings=settings, back=back,
-            notice=notice, status_code=409, sent=_sent(form),
-        )  # fmt: skip
+        return refuse("conflict", _stale_text(exc, lang=_lang(request), zone=settings.timezone), 409)
     except NemawashiError as exc:
         session.rollback()
-        notice = {"kind": "error", "text": exc.message}
-        return _item_page(
-            request, session, item_id=item_id, who=who, knowledge=knowledge, settings=settings, back=back,
-            notice=notice, status_code=exc.status_code, sent=_sent(form),
-        )  # fmt: skip
+        return refuse("error", exc.message, exc.status_code)
     task = None
     if result.retrain and not result.replayed:
         task = BackgroundTask(decisions.retrain_classifier, sessions, classifier=triage.classifier.local)
@@ -369,12 +384,11 @@ def add_phrasing_in_page(
         return login_page(request)
     back, lang = _one(form, "back"), _lang(request)
     sent = {"action": "phrasing", "phrasing": (form.get("phrasing") or [""])[0]}
+    refuse = _refusal(
+        request, session, item_id=item_id, who=who, knowledge=knowledge, settings=settings, back=back, sent=sent
+    )
     if not csrf_matches(_one(form, "csrf"), who[1]):
-        notice = {"kind": "error", "text": TEXTS[lang]["csrf"]}
-        return _item_page(
-            request, session, item_id=item_id, who=who, knowledge=knowledge, settings=settings, back=back,
-            notice=notice, status_code=403, sent=sent,
-        )  # fmt: skip
+        return refuse("error", str(TEXTS[lang]["csrf"]), 403)
     try:
         body = PhrasingIn.model_validate({"text": sent["phrasing"], "version": _one(form, "version") or 0})
         phrasings.add_phrasing(
@@ -388,18 +402,10 @@ def add_phrasing_in_page(
         )
         session.commit()
     except ValidationError:
-        notice = {"kind": "error", "text": str(TEXTS[lang]["phrasing_invalid"])}
-        return _item_page(
-            request, session, item_id=item_id, who=who, knowledge=knowledge, settings=settings, back=back,
-            notice=notice, status_code=422, sent=sent,
-        )  # fmt: skip
+        return refuse("error", str(TEXTS[lang]["phrasing_invalid"]), 422)
     except NemawashiError as exc:
         session.rollback()
-        notice = {"kind": "error", "text": exc.message}
-        return _item_page(
-            request, session, item_id=item_id, who=who, knowledge=knowledge, settings=settings, back=back,
-            notice=notice, status_code=exc.status_code, sent=sent,
-        )  # fmt: skip
+        return refuse("error", exc.message, exc.status_code)
     target = f"/review/items/{item_id}?{urlencode({'back': back, 'done': 'phrasing'})}"
     return RedirectResponse(target, status_code=303)
 

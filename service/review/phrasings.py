@@ -105,19 +105,12 @@ def add_phrasing(
     )
     session.add(member)
     session.flush()
-    for event_item, after in ((item, {"phrasing": text}), (member, {"status": member.status})):
-        repository.add_event(
-            session,
-            item_id=event_item.id,
-            actor=reviewer.name,
-            action="phrasing",
-            outcome="applied",
-            version=event_item.version - 1 if event_item is item else 0,
-            before={},
-            after=after,
-            note=f"with #{item.id}'s decision" if event_item is member else None,
-            created_at=now,
-        )
+    event = {"actor": reviewer.name, "action": "phrasing", "outcome": "applied", "before": {}, "created_at": now}
+    repository.add_event(session, item_id=item.id, version=item.version - 1, after={"phrasing": text}, **event)
+    repository.add_event(
+        session, item_id=member.id, version=0, after={"status": member.status}, note=f"with #{item.id}'s decision",
+        **event,
+    )  # fmt: skip
     publishing.publish_after_commit(session, sessions, approved, [member.id])
     log.info("review.phrasing_added", item=item.id, phrasing_item=member.id, actor=reviewer.name)
     return PhrasingResult(
