@@ -17,6 +17,8 @@ import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -32,7 +34,7 @@ from service.db import session_scope  # noqa: E402
 from service.retrieval.chunking import split_sentences  # noqa: E402
 from service.retrieval.evaluation import load_cases, score_retrieval  # noqa: E402
 from service.retrieval.ingest import ingest_knowledge  # noqa: E402
-from service.retrieval.service import KnowledgeIndex, SearchOptions, search_passages  # noqa: E402
+from service.retrieval.service import KnowledgeIndex, SearchOptions, expanded_query, search_passages  # noqa: E402
 
 # (label, method, fusion): hybrid is measured with both fusions; the service default is "weighted".
 VARIANTS = (
@@ -103,38 +105,35 @@ def percentile(values: list[float], q: float) -> float:
 
 
 def latency(index: KnowledgeIndex, questions: list[str], rounds: int) -> list[dict[str, object]]:
-    rows = []
-    for label, method, fusion in VARIANTS:
-        samples = []
-        for _ in range(rounds):
-            for question in questions:
+    """Every variant and both query embeddings timed on each question in turn, so a change of load on a shared
+    machine touches them all alike and the ratios stay comparable."""
+    timed: dict[str, Callable[[str], object]] = {
+        label: partial(_search, index, method=method, fusion=fusion) for label, method, fusion in VARIANTS
+    }
+    # The question as typed (the issue's yardstick) and as search embeds it: with its synonyms, a longer text.
+    timed["query embedding only"] = index.store.embedder.embed_query
+    timed["query embedding, with synonyms"] = lambda q: index.store.embedder.embed_query(expanded_query(index, q))
+    samples: dict[str, list[float]] = {label: [] for label in timed}
+    for _ in range(rounds):
+        for question in questions:
+            for label, run in timed.items():
                 started = time.perf_counter()
-                search_passages(index, query=question, k=5, method=method, options=SearchOptions(fusion=fusion))
-                samples.append((time.perf_counter() - started) * 1000)
-        rows.append(
-            {
-                "method": label,
-                "queries": len(samples),
-                "p50_ms": round(statistics.median(samples), 2),
-                "p95_ms": round(percentile(samples, 0.95), 2),
-                "max_ms": round(max(samples), 2),
-            }
-        )
-    embed = []
-    for question in questions:
-        started = time.perf_counter()
-        index.store.embedder.embed_query(question)
-        embed.append((time.perf_counter() - started) * 1000)
-    rows.append(
+                run(question)
+                samples[label].append((time.perf_counter() - started) * 1000)
+    return [
         {
-            "method": "query embedding only",
-            "queries": len(embed),
-            "p50_ms": round(statistics.median(embed), 2),
-            "p95_ms": round(percentile(embed, 0.95), 2),
-            "max_ms": round(max(embed), 2),
+            "method": label,
+            "queries": len(values),
+            "p50_ms": round(statistics.median(values), 2),
+            "p95_ms": round(percentile(values, 0.95), 2),
+            "max_ms": round(max(values), 2),
         }
-    )
-    return rows
+        for label, values in samples.items()
+    ]
+
+
+def _search(index: KnowledgeIndex, question: str, *, method: str, fusion: str) -> object:
+    return search_passages(index, query=question, k=5, method=method, options=SearchOptions(fusion=fusion))  # type: ignore[arg-type]
 
 
 def print_tables(quality_rows: list[dict[str, object]], latency_rows: list[dict[str, object]], chunks: int) -> None:
@@ -155,14 +154,15 @@ def print_tables(quality_rows: list[dict[str, object]], latency_rows: list[dict[
     for row in latency_rows:
         table.add_row(*(str(row[key]) for key in ("method", "queries", "p50_ms", "p95_ms", "max_ms")))
     Console().print(table)
-    ratio = hybrid_over_embedding(latency_rows)
-    Console().print(f"hybrid p95 / query embedding p95: {ratio}× (goal ≤ 1.25×)")
+    Console().print(f"hybrid p95 / query embedding p95: {hybrid_over_embedding(latency_rows)}× (goal ≤ 1.25×)")
+    searched = hybrid_over_embedding(latency_rows, "query embedding, with synonyms")
+    Console().print(f"hybrid p95 / p95 of embedding the query with its synonyms (what search embeds): {searched}×")
 
 
-def hybrid_over_embedding(latency_rows: list[dict[str, object]]) -> float:
+def hybrid_over_embedding(latency_rows: list[dict[str, object]], embedding: str = "query embedding only") -> float:
     """The hybrid search's p95 over the query embedding's p95 (the search's cost on top of the embedding)."""
     p95 = {row["method"]: float(str(row["p95_ms"])) for row in latency_rows}
-    return round(p95["hybrid"] / p95["query embedding only"], 3)
+    return round(p95["hybrid"] / p95[embedding], 3)
 
 
 def main() -> None:
@@ -192,6 +192,7 @@ def main() -> None:
         "quality": quality_rows,
         "latency": latency_rows,
         "hybrid_p95_over_embedding_p95": hybrid_over_embedding(latency_rows),
+        "hybrid_p95_over_expanded_embedding_p95": hybrid_over_embedding(latency_rows, "query embedding, with synonyms"),
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, ensure_ascii=False, indent=2), encoding="utf-8")

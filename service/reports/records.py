@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 
 from service.reports.schemas import ReportQuery
 from service.review.models import ReviewItem
-from service.review.repository import effective_root_cause
+from service.review.repository import effective_is_objection, effective_root_cause
 from service.triage.models import Answer, ClassificationRow, Feedback, Question, QuestionSource
 
 # The company is in Japan (no daylight saving), so days and weeks are counted in UTC+9.
@@ -128,7 +128,7 @@ def load_records(session: Session, query: ReportQuery) -> list[Record]:
             Answer.mode,
             Answer.citations,
             effective_root_cause().label("root_cause"),
-            ClassificationRow.is_objection,
+            effective_is_objection().label("is_objection"),  # a reviewer's word wins over the classifier
             ReviewItem.status,
         )
         .outerjoin(Answer, Answer.question_id == Question.id)

@@ -56,6 +56,7 @@ def item_state(session: Session, item: ReviewItem) -> ItemState:
         priority=item.priority,
         assignee=item.assignee,
         root_cause=item.root_cause,
+        is_objection=item.is_objection,
         final_answer=item.final_answer,
         published_answer=published,
         kb_url=url,
@@ -155,6 +156,8 @@ def _change(
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """Apply the decision to one item; returns the audit log's before and after."""
     action = decision.action
+    before: dict[str, Any]
+    after: dict[str, Any]
     if action in ("approve", "edit"):
         before = {"status": item.status, "answer": item.final_answer}
         item.status, item.final_answer, item.reason, item.answered_by = ReviewStatus.approved, text, None, primary_id
@@ -166,8 +169,11 @@ def _change(
         item.reply = (getattr(decision, "reply", None) or "").strip() or None  # public, to the asker's follow-up
         after = {"status": item.status, "reason": item.reason}
     elif isinstance(decision, Relabel):
-        before, item.root_cause = {"root_cause": item.root_cause}, decision.root_cause
-        after = {"root_cause": item.root_cause}
+        before, after = {"root_cause": item.root_cause}, {"root_cause": decision.root_cause}
+        item.root_cause = decision.root_cause
+        if decision.is_objection is not None and decision.is_objection != item.is_objection:
+            before["is_objection"], item.is_objection = item.is_objection, decision.is_objection
+            after["is_objection"] = item.is_objection
     else:
         assert isinstance(decision, Assign)
         before, item.assignee = {"assignee": item.assignee}, decision.assignee

@@ -49,6 +49,8 @@ class ReviewItem(Base):
     updated_by: Mapped[str | None] = mapped_column(String(100), nullable=True)
     decided_by: Mapped[str | None] = mapped_column(String(100), nullable=True)
     decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    # Added by 0016: a reviewer's word on whether the comment objects or only asks; None keeps the classifier's flag.
+    is_objection: Mapped[bool | None] = mapped_column(Boolean, nullable=True)
 
 
 class ReviewEvent(Base):

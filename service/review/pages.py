@@ -226,6 +226,7 @@ def _item_page(
         "notice": notice,
         "can_approve": bool(detail.draft and detail.draft.mode != "abstain"),
         "needs_confirm": bool(detail.draft and detail.draft.mode == "extractive" and not detail.item.final_answer),
+        "objection": _objection(detail),
         "timezone": settings.timezone,
         "sent": sent or {"action": ""},
     }
@@ -252,6 +253,13 @@ def _refusal(
         )  # fmt: skip
 
     return refuse
+
+
+def _objection(detail: Any) -> bool:
+    """Whether the comment counts as an objection: the reviewer's word, else the classifier's flag."""
+    if detail.item.is_objection is not None:
+        return bool(detail.item.is_objection)
+    return bool(detail.classification is None or detail.classification.is_objection)
 
 
 @router.get("/review/items/{item_id}", response_class=HTMLResponse)
@@ -291,6 +299,8 @@ def _decision_from(form: dict[str, list[str]]) -> Decision:
             fields[name] = _one(form, name) if name not in ("answer", "reply") else (form[name] or [""])[0]
     if action == "assign":
         fields["assignee"] = _one(form, "assignee") or None
+    if action == "relabel" and "is_objection" in form:  # the relabel panel's radio buttons
+        fields["is_objection"] = _one(form, "is_objection")
     if action == "edit" and "reuse_choice" in form:  # the reply form's checkbox (absent when unticked)
         fields["reuse"] = "reuse" in form
     try:

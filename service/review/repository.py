@@ -39,6 +39,11 @@ def effective_root_cause() -> ColumnElement[Any]:
     return func.coalesce(ReviewItem.root_cause, ClassificationRow.primary)
 
 
+def effective_is_objection() -> ColumnElement[Any]:
+    """The reviewer's word on whether the comment objects or only asks, else the classifier's flag."""
+    return func.coalesce(ReviewItem.is_objection, ClassificationRow.is_objection)
+
+
 def _start_of(day: Any) -> datetime:
     return datetime.combine(day, time.min, UTC)
 

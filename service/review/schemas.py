@@ -153,6 +153,7 @@ class ItemState(BaseModel):
     priority: str
     assignee: str | None
     root_cause: str | None = Field(description="The reviewer's label, or None when not relabelled.")
+    is_objection: bool | None = Field(default=None, description="The reviewer's word, or None when not given.")
     final_answer: str | None
     published_answer: str | None = Field(description="What /v1/ask returns for this question while approved.")
     kb_url: str | None = Field(description="The FAQ page of the approved answer.")
@@ -250,6 +251,11 @@ class Withdraw(_Decision):
 class Relabel(_Decision):
     action: Literal["relabel"]
     root_cause: SafeStr = Field(min_length=1, max_length=32)
+    is_objection: bool | None = Field(
+        default=None,
+        description="An objection to the plan (true) or a neutral question (false); null leaves the current word. "
+        "Reports count only objections as objections.",
+    )
 
 
 class Assign(_Decision):
