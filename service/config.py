@@ -90,6 +90,7 @@ class Settings(BaseSettings):
     reconcile_interval_s: float = Field(default=60.0, ge=0, le=86400)
     # How often each process checks the database for reviewers' relabels another process made, and retrains.
     classifier_sync_interval_s: float = Field(default=5.0, ge=0, le=3600)
+    knowledge_sync_interval_s: float = Field(default=5.0, ge=0, le=3600)
     # A curated FAQ answer is given when the question is this close to an entry's question and this far ahead
     # of the next entry, and the scope gate keeps the question in scope (or it is at least faq_out_of_scope_min
     # close: "how do I change my salary account?" is close to the salary entry, yet off-topic). Compared

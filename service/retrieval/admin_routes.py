@@ -18,7 +18,7 @@ from service.retrieval import kb_files, repository, service, uploads
 from service.retrieval.models import KbFile
 from service.retrieval.schemas import ChunkOut, IngestReport, KbDocumentOut, KbOverview, SkippedFile, UploadOut
 from service.retrieval.service import SearchOptions
-from service.retrieval.sources import CONVERTERS, MB, SourceLimits
+from service.retrieval.sources import CONVERTERS, MB
 from service.web.pages import render_page
 
 router = APIRouter(responses=error_responses(401, 403, 422))
@@ -26,12 +26,7 @@ HIT_TESTING_K = 10
 
 
 def get_indexing(request: Request, settings: SettingsDep) -> uploads.Indexing:
-    return uploads.Indexing(
-        knowledge=request.app.state.knowledge,
-        knowledge_dir=settings.knowledge_dir,
-        max_tokens=settings.chunk_max_tokens,
-        limits=SourceLimits.from_settings(settings),
-    )
+    return uploads.Indexing.from_settings(settings, request.app.state.knowledge)
 
 
 IndexingDep = Annotated[uploads.Indexing, Depends(get_indexing)]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import UTC, datetime
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from service.retrieval.documents import Document
@@ -50,3 +50,19 @@ def delete_documents_except(session: Session, keep: set[str]) -> None:
     stale = delete(KbDocument).where(KbDocument.origin == KNOWLEDGE)
     session.execute(stale.where(KbDocument.doc_id.not_in(keep)) if keep else stale)
     session.flush()
+
+
+def knowledge_mark(session: Session) -> tuple[int, int, str]:
+    """What changes when any process indexes, replaces or deletes a knowledge document: how many there are, their
+    chunks and the latest indexing time (one cheap query)."""
+    count, chunks, latest = session.execute(
+        select(func.count(), func.coalesce(func.sum(KbDocument.chunks), 0), func.max(KbDocument.indexed_at)).where(
+            KbDocument.origin == KNOWLEDGE
+        )
+    ).one()
+    return int(count), int(chunks), str(latest)
+
+
+def knowledge_ids(session: Session) -> set[str]:
+    """The ids of the documents the vector store should hold (the knowledge folder's and the uploads')."""
+    return set(session.scalars(select(KbDocument.doc_id).where(KbDocument.origin == KNOWLEDGE)))

@@ -112,13 +112,9 @@ def _lexical_candidates(
         if translated != query:
             scores = np.where(other, index.lexical.scores(translated), scores)
     if types or lang:
+        metas = [index.chunks[c].meta if c in index.chunks else {} for c in ids]
         keep = np.array(
-            [
-                (not types or index.chunks[c].meta.get("type") in types)
-                and (not lang or index.chunks[c].meta.get("lang") == lang)
-                for c in ids
-            ],
-            dtype=bool,
+            [(not types or m.get("type") in types) and (not lang or m.get("lang") == lang) for m in metas], dtype=bool
         )
         scores = np.where(keep, scores, 0.0)
     return [(ids[i], float(scores[i])) for i in top_positive(scores, n)]
@@ -199,8 +195,9 @@ def search_passages(
         fused = rrf(by_score, k=options.rrf_k)
     else:
         fused = weighted_fusion(dense, lexical, dense_weight=options.dense_weight)
-    ranked = sorted(fused, key=lambda c: (-fused[c], -dense.get(c, -1.0), c))[:k]
-    return [_hit(index.chunks[c], rank, fused[c], dense.get(c), lexical.get(c)) for rank, c in enumerate(ranked, 1)]
+    chunks = index.chunks  # a refresh by another thread swaps it whole: an id it no longer has is left out
+    ranked = [c for c in sorted(fused, key=lambda c: (-fused[c], -dense.get(c, -1.0), c)) if c in chunks][:k]
+    return [_hit(chunks[c], rank, fused[c], dense.get(c), lexical.get(c)) for rank, c in enumerate(ranked, 1)]
 
 
 def dense_candidates_many(

@@ -10,12 +10,13 @@ from pathlib import Path
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
+from service.config import Settings
 from service.db import session_scope
 from service.errors import BadInput, NotFound
 from service.logging import get_logger
 from service.retrieval import kb_files, repository
 from service.retrieval.documents import Document, parse_bytes, too_large
-from service.retrieval.ingest import embed_and_store, embedder_input, ingest_knowledge
+from service.retrieval.ingest import catch_up_uploads, embed_and_store, embedder_input, ingest_knowledge
 from service.retrieval.models import KbDocument, KbFile, UploadStatus
 from service.retrieval.schemas import IngestReport
 from service.retrieval.service import KnowledgeIndex
@@ -35,6 +36,10 @@ class Indexing:
     knowledge_dir: Path
     max_tokens: int
     limits: SourceLimits
+
+    @classmethod
+    def from_settings(cls, settings: Settings, knowledge: KnowledgeIndex) -> Indexing:
+        return cls(knowledge, settings.knowledge_dir, settings.chunk_max_tokens, SourceLimits.from_settings(settings))
 
 
 def check_upload(session: Session, *, name: str, raw: bytes, limits: SourceLimits) -> list[Document]:
@@ -123,6 +128,43 @@ def delete_upload(session: Session, indexing: Indexing, *, name: str) -> list[st
         indexing.knowledge.refresh()
     log.info("kb.upload_deleted", name=name, documents=len(doc_ids))
     return doc_ids
+
+
+@dataclass
+class KnowledgeSync:
+    """Brings this process's index in line with the uploads, deletions and re-indexing any process made (the
+    database is the truth). A store of its own (embedded Chroma) embeds the uploads it lacks and drops the uploads
+    the database no longer lists; a shared store (a Chroma server) already has them. The keyword index is rebuilt
+    either way. Cheap when nothing changed: one query."""
+
+    sessions: sessionmaker[Session]
+    indexing: Indexing
+    shared_store: bool
+    mark: tuple[int, int, str] | None = None  # the database's knowledge mark at the last sync
+
+    def __call__(self) -> bool:
+        """One round; whether the index was reloaded."""
+        with session_scope(self.sessions) as session:
+            mark = repository.knowledge_mark(session)
+            if mark == self.mark:
+                return False
+            if not self.shared_store:
+                with WRITING:  # this process is its store's only writer
+                    self._catch_up(session)
+        self.indexing.knowledge.refresh()
+        self.mark = mark
+        return True
+
+    def _catch_up(self, session: Session) -> None:
+        store = self.indexing.knowledge.store
+        catch_up_uploads(session, store, max_tokens=self.indexing.max_tokens, limits=self.indexing.limits)
+        # Only uploads: the folder's documents are every process's own to index (and a store may outlive its database).
+        listed = repository.knowledge_ids(session)
+        uploaded = (doc for doc, (_, path) in store.indexed_docs().items() if path.startswith(f"{kb_files.UPLOADS}/"))
+        gone = sorted(doc for doc in uploaded if doc not in listed)
+        store.delete_docs(gone)
+        if gone:
+            log.info("kb.synced_deletes", documents=len(gone))
 
 
 def reindex(session: Session, indexing: Indexing) -> IngestReport:

@@ -1,5 +1,5 @@
-"""Catching up with the database: the approved-answers collection brought in line with SQL, relabels learnt and the
-daily digest written, at start and then periodically in every serve and worker process (catch_up_tasks)."""
+"""Catching up with the database: the approved-answers collection brought in line with SQL, relabels learnt, the
+knowledge index reloaded after another process's uploads and deletions, and the daily digest written, at start and then periodically in every serve and worker process (catch_up_tasks)."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from service.logging import get_logger
 from service.notify.service import Outbox
 from service.periodic import Periodic
 from service.retrieval.approved import ApprovedAnswers
+from service.retrieval.uploads import Indexing, KnowledgeSync
 from service.review import repository
 from service.review.decisions import sync_classifier
 from service.review.notices import daily_digest
@@ -77,6 +78,13 @@ def catch_up_tasks(sessions: sessionmaker[Session], triage: Triage, settings: Se
             "classifier-sync",
             lambda: sync_classifier(sessions, classifier=triage.classifier.local),
             interval_s=settings.classifier_sync_interval_s,
+        ).start(),
+        Periodic(
+            "knowledge-sync",
+            KnowledgeSync(
+                sessions, Indexing.from_settings(settings, triage.knowledge), shared_store=bool(settings.chroma_url)
+            ),
+            interval_s=settings.knowledge_sync_interval_s,
         ).start(),
         Periodic(
             "daily-digest",

@@ -2,20 +2,24 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from fastapi.testclient import TestClient
 
 from service.auth.service import csrf_token
 from service.bootstrap import open_clients
 from service.db import session_scope
+from service.main import create_app
 from service.retrieval import kb_files
 from service.retrieval.embeddings import EmbeddingError
 from service.retrieval.ingest import catch_up_uploads, ingest_knowledge
 from service.retrieval.models import KbFile
 from service.retrieval.service import KnowledgeIndex, search_passages
+from service.retrieval.uploads import Indexing, KnowledgeSync
 from tests.fakes import HashedNgramEmbedder
 from tests.retrieval.kb_admin_helpers import MEMO, KbSite, kb_site
 from tests.retrieval.office_files import make_docx
@@ -181,3 +185,49 @@ def test_a_process_restarting_on_an_older_index_catches_up_on_uploads(site: KbSi
         assert "uploads-memo" in clients.knowledge.store.indexed_docs()
     finally:
         clients.close()
+
+
+def _hit_docs(client: Any, query: str) -> list[str]:
+    found = client.post("/v1/search", json={"query": query, "k": 10})
+    assert found.status_code == 200, found.text
+    return [h["doc_id"] for h in found.json()["hits"]]
+
+
+def _wait_for(check: Any, what: str, seconds: float = 60) -> None:
+    deadline = time.monotonic() + seconds
+    while not check():
+        assert time.monotonic() < deadline, what
+        time.sleep(0.25)
+
+
+def test_another_process_with_its_own_store_gets_uploads_and_loses_deleted_ones_within_seconds(
+    site: KbSite, tmp_path: Path
+) -> None:
+    # A second process on the same database with an embedded store of its own (its own data dir).
+    other = site.settings.model_copy(
+        update={"data_dir": tmp_path / "other", "knowledge_sync_interval_s": 0.3, "search_rate_limit_per_minute": 1000}
+    )
+    second = create_app(other, embedder=HashedNgramEmbedder())
+    with TestClient(second) as client:
+        _wait_for(lambda: client.get("/readyz").status_code == 200, "the second process never got ready", 120)
+        assert "uploads-memo" not in _hit_docs(client, "在宅勤務は前日までに申請")
+        assert upload(site, "memo.md", MEMO.encode()).status_code == 202
+        _wait_for(lambda: "uploads-memo" in _hit_docs(client, "在宅勤務は前日までに申請"), "the upload never arrived")
+        assert site.client.delete("/v1/kb/files/memo.md", headers=site.as_admin()).status_code == 200
+        _wait_for(lambda: "uploads-memo" not in _hit_docs(client, "在宅勤務は前日までに申請"), "deleted, still found")
+        assert "uploads-memo" not in second.state.knowledge.store.indexed_docs()
+
+
+def test_a_process_sharing_the_store_stops_citing_a_deleted_upload_after_its_sync(site: KbSite) -> None:
+    # Two processes on one store (a Chroma server): the other one's keyword index was loaded before the delete.
+    other = KnowledgeIndex(site.app.state.knowledge.store)
+    sync = KnowledgeSync(site.app.state.sessionmaker, Indexing.from_settings(site.settings, other), shared_store=True)
+    upload(site, "memo.md", MEMO.encode())
+    assert sync() is True and sync() is False  # nothing changed since
+    lexical = search_passages(other, query="在宅勤務は前日までに申請", k=3, method="lexical")
+    assert lexical[0].doc_id == "uploads-memo"
+    assert site.client.delete("/v1/kb/files/memo.md", headers=site.as_admin()).status_code == 200
+    assert sync() is True
+    for method in ("lexical", "hybrid"):
+        hits = search_passages(other, query="在宅勤務は前日までに申請", k=10, method=method)
+        assert "uploads-memo" not in [h.doc_id for h in hits], method
