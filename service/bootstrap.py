@@ -136,7 +136,7 @@ def build_triage(settings: Settings, opened: Clients) -> Triage:
     )
     if refreshed := approved.refresh():
         log.info("approved.refreshed", answers=refreshed)
-    faq, scope = build_answering(settings, opened.knowledge, in_scope=_in_scope(taxonomy))
+    faq, scope = build_answering(settings, opened.knowledge, in_scope=_in_scope(taxonomy), sessions=opened.sessionmaker)
     return Triage(
         settings,
         opened.knowledge,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -140,6 +141,7 @@ class KnowledgeSync:
     sessions: sessionmaker[Session]
     indexing: Indexing
     shared_store: bool
+    on_change: Callable[[], object] | None = None  # what else is rebuilt from the documents (the FAQ index)
     mark: tuple[int, int, str] | None = None  # the database's knowledge mark at the last sync
 
     def __call__(self) -> bool:
@@ -152,6 +154,8 @@ class KnowledgeSync:
                 with WRITING:  # this process is its store's only writer
                     self._catch_up(session)
         self.indexing.knowledge.refresh()
+        if self.on_change is not None and self.mark is not None:  # the first round follows a start: all is fresh
+            self.on_change()
         self.mark = mark
         return True
 

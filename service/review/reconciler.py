@@ -1,5 +1,6 @@
 """Catching up with the database: the approved-answers collection brought in line with SQL, relabels learnt, the
-knowledge index reloaded after another process's uploads and deletions, and the daily digest written, at start and then periodically in every serve and worker process (catch_up_tasks)."""
+knowledge index (and the FAQ index) reloaded after another process's uploads and deletions, and the daily digest
+written, at start and then periodically in every serve and worker process (catch_up_tasks)."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from service.review import repository
 from service.review.decisions import sync_classifier
 from service.review.notices import daily_digest
 from service.review.publishing import item_id_of, publication_of
+from service.triage.answering import build_faq
 from service.triage.service import Triage
 
 log = get_logger("review")
@@ -61,6 +63,12 @@ def reconcile(sessions: sessionmaker[Session], approved: ApprovedAnswers) -> Rec
     return done
 
 
+def _reload_faq(triage: Triage, settings: Settings, sessions: sessionmaker[Session]) -> None:
+    """An uploaded FAQ file answers FAQ-first in every process; a deleted one no longer does."""
+    triage.faq = build_faq(settings, triage.knowledge, sessions)
+    log.info("faq.reloaded", entries=len(triage.faq.entries))
+
+
 DIGEST_CHECK_S = 600.0  # how often a process checks whether today's digest is due (written once a day)
 
 
@@ -82,7 +90,10 @@ def catch_up_tasks(sessions: sessionmaker[Session], triage: Triage, settings: Se
         Periodic(
             "knowledge-sync",
             KnowledgeSync(
-                sessions, Indexing.from_settings(settings, triage.knowledge), shared_store=bool(settings.chroma_url)
+                sessions,
+                Indexing.from_settings(settings, triage.knowledge),
+                shared_store=bool(settings.chroma_url),
+                on_change=lambda: _reload_faq(triage, settings, sessions),
             ),
             interval_s=settings.knowledge_sync_interval_s,
         ).start(),

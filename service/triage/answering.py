@@ -1,22 +1,54 @@
-"""The FAQ index and the scope gate, built once at start-up beside the rest of the pipeline."""
+"""The FAQ index and the scope gate, built once at start-up beside the rest of the pipeline; the FAQ index is built
+again when another process changes the uploaded knowledge files (see KnowledgeSync)."""
 
 from __future__ import annotations
 
+from sqlalchemy.orm import Session, sessionmaker
+
 from service.config import Settings
+from service.db import session_scope
+from service.retrieval import kb_files
+from service.retrieval.documents import LoadResult, load_documents
 from service.retrieval.service import KnowledgeIndex
-from service.triage.faq import FaqIndex, load_faq
+from service.retrieval.sources import SourceLimits
+from service.triage.faq import FaqEntry, FaqIndex, faq_entries
 from service.triage.scope import ScopeGate, build_scope_gate
 
 
 def build_answering(
-    settings: Settings, knowledge: KnowledgeIndex, *, in_scope: list[str]
+    settings: Settings,
+    knowledge: KnowledgeIndex,
+    *,
+    in_scope: list[str],
+    sessions: sessionmaker[Session] | None = None,
 ) -> tuple[FaqIndex, ScopeGate]:
-    """FAQ entries from knowledge/ and the off-topic bank, embedded once (cached on disk in the data dir)."""
-    cache = settings.data_dir / "cache"
-    embedder, expand = knowledge.store.embedder, knowledge.synonyms.expand
-    faq = FaqIndex(load_faq(settings.knowledge_dir), embedder, expand=expand, cache_dir=cache)
+    """FAQ entries from knowledge/ (and the uploaded files, given the database) and the off-topic bank, embedded
+    once (cached on disk in the data dir)."""
+    faq = build_faq(settings, knowledge, sessions)
     questions = [entry.question for entry in faq.entries]
     scope = build_scope_gate(
-        settings.knowledge_dir, embedder, in_scope=[*questions, *in_scope], expand=expand, cache_dir=cache
+        settings.knowledge_dir,
+        knowledge.store.embedder,
+        in_scope=[*questions, *in_scope],
+        expand=knowledge.synonyms.expand,
+        cache_dir=settings.data_dir / "cache",
     )
     return faq, scope
+
+
+def build_faq(settings: Settings, knowledge: KnowledgeIndex, sessions: sessionmaker[Session] | None) -> FaqIndex:
+    """The FAQ index of the knowledge folder's and the uploads' FAQ documents."""
+    entries = load_faq_entries(settings, sessions)
+    embedder, expand = knowledge.store.embedder, knowledge.synonyms.expand
+    return FaqIndex(entries, embedder, expand=expand, cache_dir=settings.data_dir / "cache")
+
+
+def load_faq_entries(settings: Settings, sessions: sessionmaker[Session] | None) -> list[FaqEntry]:
+    """The FAQ documents of the knowledge folder and of the uploaded files (an upload replaces the folder file at its
+    path, as in search)."""
+    folder = load_documents(settings.knowledge_dir) if settings.knowledge_dir.is_dir() else LoadResult()
+    uploads = LoadResult()
+    if sessions is not None:
+        with session_scope(sessions) as session:
+            uploads = kb_files.load_uploads(session, SourceLimits.from_settings(settings))
+    return faq_entries(kb_files.merge(folder, uploads).documents)

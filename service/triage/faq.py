@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from service.retrieval.documents import load_documents
+from service.retrieval.documents import Document, load_documents
 from service.retrieval.embeddings import Embedder, QueryVectorCache, Vectors
 from service.retrieval.schemas import Hit
 
@@ -63,11 +63,14 @@ def answer_text(body: str) -> str:
 
 def load_faq(knowledge_dir: Path) -> list[FaqEntry]:
     """Every document of type faq under knowledge_dir."""
-    if not knowledge_dir.is_dir():
-        return []
+    return faq_entries(load_documents(knowledge_dir).documents) if knowledge_dir.is_dir() else []
+
+
+def faq_entries(documents: Sequence[Document]) -> list[FaqEntry]:
+    """The documents of type faq as entries."""
     return [
         FaqEntry(d.doc_id, base_id(d.doc_id), d.meta.lang, d.meta.title, answer_text(d.body), tuple(d.meta.questions))
-        for d in load_documents(knowledge_dir).documents
+        for d in documents
         if d.meta.type == "faq"
     ]
 

@@ -231,3 +231,31 @@ def test_a_process_sharing_the_store_stops_citing_a_deleted_upload_after_its_syn
     for method in ("lexical", "hybrid"):
         hits = search_passages(other, query="在宅勤務は前日までに申請", k=10, method=method)
         assert "uploads-memo" not in [h.doc_id for h in hits], method
+
+
+UPLOADED_FAQ = """---
+id: faq-parking-01-ja
+type: faq
+title: 駐車場の利用申請はどこで出せばいいですか？
+lang: ja
+questions:
+  - "社用車の駐車場を使うには、どこに申請すればいい？"
+---
+## Q: 駐車場の利用申請はどこで出せばいいですか？
+総務部の申請フォームから、利用開始の5営業日前までに申請してください。
+"""
+
+
+def test_an_uploaded_faq_file_answers_faq_first_and_stops_when_deleted(tmp_path: Path, database_url: str) -> None:
+    fast = {"knowledge_sync_interval_s": 0.3, "ask_rate_limit_per_minute": 1000}
+    with kb_site(tmp_path, database_url, **fast) as running:
+        question = "駐車場の利用申請はどこで出せばいいですか？"
+        assert upload(running, "parking.md", UPLOADED_FAQ.encode()).status_code == 202
+
+        def answered_from_faq() -> bool:
+            reply = running.client.post("/v1/ask", json={"question": question}).json()
+            return reply["mode"] == "faq" and "5営業日前" in reply["answer"]
+
+        _wait_for(answered_from_faq, "the uploaded FAQ entry never answered", 30)
+        assert running.client.delete("/v1/kb/files/parking.md", headers=running.as_admin()).status_code == 200
+        _wait_for(lambda: not answered_from_faq(), "the deleted FAQ entry still answers", 30)
