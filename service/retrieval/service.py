@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import threading
 import unicodedata
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
@@ -54,14 +55,24 @@ class KnowledgeIndex:
     alone: npt.NDArray[np.bool_] = field(default_factory=lambda: np.array([], dtype=bool))
     max_query_tokens: int = 512  # a query is cut to this before it is embedded (Settings.max_embed_tokens)
 
+    _swap: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
     def refresh(self) -> None:
-        """Reload chunks from the vector store and rebuild BM25 (after ingestion)."""
+        """Reload chunks from the vector store and rebuild BM25 (after ingestion). Built aside and swapped in at once,
+        so a search running meanwhile reads the old index or the new one, never half of each (see keyword_view)."""
         stored = self.store.all_chunks()
-        self.chunks = {c.chunk_id: c for c in stored}
-        self.lexical = LexicalIndex([c.chunk_id for c in stored], [_lexical_text(c) for c in stored])
+        lexical = LexicalIndex([c.chunk_id for c in stored], [_lexical_text(c) for c in stored])
         doc_ids = {c.meta["doc_id"] for c in stored}
-        self.langs = np.array([c.meta.get("lang", "") for c in stored], dtype=str)
-        self.alone = np.array([counterpart_id(c.meta["doc_id"]) not in doc_ids for c in stored], dtype=bool)
+        langs = np.array([c.meta.get("lang", "") for c in stored], dtype=str)
+        alone = np.array([counterpart_id(c.meta["doc_id"]) not in doc_ids for c in stored], dtype=bool)
+        chunks = {c.chunk_id: c for c in stored}
+        with self._swap:
+            self.chunks, self.lexical, self.langs, self.alone = chunks, lexical, langs, alone
+
+    def keyword_view(self) -> tuple[dict[str, StoredChunk], LexicalIndex, npt.NDArray[np.str_], npt.NDArray[np.bool_]]:
+        """chunks, lexical, langs and alone of one refresh."""
+        with self._swap:
+            return self.chunks, self.lexical, self.langs, self.alone
 
     @property
     def loaded(self) -> bool:
@@ -104,15 +115,16 @@ def _lexical_candidates(
     """BM25 candidates for the expanded query; asked, the question as typed, lets the translations reach a chunk in
     another language whose document has no version in the question's language (or whose other version the language
     filter leaves out)."""
-    scores = index.lexical.scores(query)
-    ids = index.lexical.chunk_ids
-    other = (index.langs != detect_lang(query)) & (index.alone | (lang is not None)) if asked else None
+    chunks, lexical, langs, alone = index.keyword_view()
+    scores = lexical.scores(query)
+    ids = lexical.chunk_ids
+    other = (langs != detect_lang(query)) & (alone | (lang is not None)) if asked else None
     if other is not None and other.any():
         translated = expanded_query(index, asked, across_languages=True)
         if translated != query:
-            scores = np.where(other, index.lexical.scores(translated), scores)
+            scores = np.where(other, lexical.scores(translated), scores)
     if types or lang:
-        metas = [index.chunks[c].meta if c in index.chunks else {} for c in ids]
+        metas = [chunks[c].meta for c in ids]
         keep = np.array(
             [(not types or m.get("type") in types) and (not lang or m.get("lang") == lang) for m in metas], dtype=bool
         )

@@ -17,7 +17,7 @@ from service.errors import BadInput, NotFound
 from service.logging import get_logger
 from service.retrieval import kb_files, repository
 from service.retrieval.documents import Document, parse_bytes, too_large
-from service.retrieval.ingest import catch_up_uploads, embed_and_store, embedder_input, ingest_knowledge
+from service.retrieval.ingest import embed_and_store, embedder_input, index_hash, ingest_knowledge
 from service.retrieval.models import KbDocument, KbFile, UploadStatus
 from service.retrieval.schemas import IngestReport
 from service.retrieval.service import KnowledgeIndex
@@ -141,34 +141,46 @@ class KnowledgeSync:
     sessions: sessionmaker[Session]
     indexing: Indexing
     shared_store: bool
-    on_change: Callable[[], object] | None = None  # what else is rebuilt from the documents (the FAQ index)
+    on_change: Callable[[], object] | None = None  # what else is built from the documents (the FAQ index)
     mark: tuple[int, int, str] | None = None  # the database's knowledge mark at the last sync
 
     def __call__(self) -> bool:
         """One round; whether the index was reloaded."""
         with session_scope(self.sessions) as session:
             mark = repository.knowledge_mark(session)
-            if mark == self.mark:
-                return False
+        if mark == self.mark:
+            return False
+        with WRITING:  # after an upload or a delete this process is making, never in the middle of one
             if not self.shared_store:
-                with WRITING:  # this process is its store's only writer
-                    self._catch_up(session)
-        self.indexing.knowledge.refresh()
-        if self.on_change is not None and self.mark is not None:  # the first round follows a start: all is fresh
+                self._catch_up()
+            self.indexing.knowledge.refresh()
+        if self.on_change is not None:
             self.on_change()
         self.mark = mark
         return True
 
-    def _catch_up(self, session: Session) -> None:
+    def _catch_up(self) -> None:
+        """This process's own store only (the database is left alone): embed the uploads the database lists whose
+        chunks this store lacks or holds in an older version, and drop the uploads it no longer lists."""
         store = self.indexing.knowledge.store
-        catch_up_uploads(session, store, max_tokens=self.indexing.max_tokens, limits=self.indexing.limits)
-        # Only uploads: the folder's documents are every process's own to index (and a store may outlive its database).
-        listed = repository.knowledge_ids(session)
+        indexed = store.indexed_docs()
+        with session_scope(self.sessions) as session:
+            listed = repository.knowledge_ids(session)
+            loaded = kb_files.load_uploads(session, self.indexing.limits)
+        max_tokens = self.indexing.max_tokens
+        missing = [
+            doc
+            for doc in loaded.documents
+            if doc.doc_id in listed and indexed.get(doc.doc_id, ("", ""))[0] != index_hash(doc, max_tokens)
+        ]
+        embed_and_store(store, missing, max_tokens=max_tokens, progress=None)
+        with session_scope(self.sessions) as session:  # read again: an upload may have been deleted meanwhile
+            listed = repository.knowledge_ids(session)
         uploaded = (doc for doc, (_, path) in store.indexed_docs().items() if path.startswith(f"{kb_files.UPLOADS}/"))
         gone = sorted(doc for doc in uploaded if doc not in listed)
         store.delete_docs(gone)
-        if gone:
-            log.info("kb.synced_deletes", documents=len(gone))
+        if missing or gone:
+            log.info("kb.synced", embedded=len(missing), deleted=len(gone))
 
 
 def reindex(session: Session, indexing: Indexing) -> IngestReport:

@@ -108,7 +108,7 @@ def _check(session: Session, item: ReviewItem, decision: Decision, labels: list[
         answer = repository.answer_of(session, item.question_id)
         if answer is None or answer.mode == "abstain" or not answer.text.strip():
             raise BadInput(f"item {item.id} has no draft to approve: write the answer and approve it with edit")
-    if isinstance(decision, Relabel) and decision.root_cause not in labels:
+    if isinstance(decision, Relabel) and decision.root_cause is not None and decision.root_cause not in labels:
         raise BadInput(f"unknown root cause {decision.root_cause!r}: use one of {', '.join(labels)}")
     if isinstance(decision, Assign) and decision.assignee and decision.assignee not in active_names(session):
         raise BadInput(f"cannot assign to {decision.assignee!r}: there is no active reviewer of that name")
@@ -169,8 +169,10 @@ def _change(
         item.reply = (getattr(decision, "reply", None) or "").strip() or None  # public, to the asker's follow-up
         after = {"status": item.status, "reason": item.reason}
     elif isinstance(decision, Relabel):
-        before, after = {"root_cause": item.root_cause}, {"root_cause": decision.root_cause}
-        item.root_cause = decision.root_cause
+        before, after = {}, {}
+        if decision.root_cause is not None:
+            before["root_cause"], after["root_cause"] = item.root_cause, decision.root_cause
+            item.root_cause = decision.root_cause
         if decision.is_objection is not None and decision.is_objection != item.is_objection:
             before["is_objection"], item.is_objection = item.is_objection, decision.is_objection
             after["is_objection"] = item.is_objection
@@ -294,7 +296,7 @@ def decide(
         skipped=run.skipped,
         published=published,
         withdrawn=withdrawn,
-        retrain=decision.action == "relabel",
+        retrain=isinstance(decision, Relabel) and decision.root_cause is not None,
     )
     if idempotency_key:
         _remember(

@@ -288,7 +288,7 @@ def _sent(form: dict[str, list[str]]) -> dict[str, str]:
     }
 
 
-def _decision_from(form: dict[str, list[str]]) -> Decision:
+def _decision_from(form: dict[str, list[str]], *, lang: str) -> Decision:
     action = _one(form, "action")
     fields: dict[str, Any] = {"action": action, "version": _one(form, "version") or 0}
     if action == "approve":
@@ -299,8 +299,14 @@ def _decision_from(form: dict[str, list[str]]) -> Decision:
             fields[name] = _one(form, name) if name not in ("answer", "reply") else (form[name] or [""])[0]
     if action == "assign":
         fields["assignee"] = _one(form, "assignee") or None
-    if action == "relabel" and "is_objection" in form:  # the relabel panel's radio buttons
-        fields["is_objection"] = _one(form, "is_objection")
+    if action == "relabel":  # the panel sends what it showed too: only what the reviewer changed is a correction
+        for name in ("root_cause", "is_objection"):
+            if name in form and _one(form, name) == _one(form, f"shown_{name}"):
+                fields.pop(name, None)
+            elif name in form:
+                fields[name] = _one(form, name)
+        if "root_cause" not in fields and "is_objection" not in fields:
+            raise BadInput(str(TEXTS[lang]["relabel_nothing"]))
     if action == "edit" and "reuse_choice" in form:  # the reply form's checkbox (absent when unticked)
         fields["reuse"] = "reuse" in form
     try:
@@ -352,7 +358,7 @@ def decide_in_page(
     if not csrf_matches(_one(form, "csrf"), who[1]):
         return refuse("error", str(TEXTS[_lang(request)]["csrf"]), 403)
     try:
-        decision = _decision_from(form)
+        decision = _decision_from(form, lang=_lang(request))
         _confirmed_extract(session, item_id=item_id, decision=decision, lang=_lang(request))
         result = decisions.decide(
             session,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, Field
+from pydantic import AfterValidator, BaseModel, Field, model_validator
 
 from service.db import UTCTime
 from service.review.models import ReviewStatus
@@ -250,12 +250,20 @@ class Withdraw(_Decision):
 
 class Relabel(_Decision):
     action: Literal["relabel"]
-    root_cause: SafeStr = Field(min_length=1, max_length=32)
+    root_cause: SafeStr | None = Field(
+        default=None, min_length=1, max_length=32, description="The corrected root cause; null keeps the label."
+    )
     is_objection: bool | None = Field(
         default=None,
         description="An objection to the plan (true) or a neutral question (false); null leaves the current word. "
         "Reports count only objections as objections.",
     )
+
+    @model_validator(mode="after")
+    def _says_something(self) -> Relabel:
+        if self.root_cause is None and self.is_objection is None:
+            raise ValueError("give root_cause, is_objection or both")
+        return self
 
 
 class Assign(_Decision):

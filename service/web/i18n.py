@@ -97,6 +97,7 @@ TEXTS: dict[str, dict[str, Any]] = {
         "phrasings_none": "まだありません。",
         "phrasing_label": "言い換えた質問",
         "phrasing_invalid": "言い換えを入力してください（2,000文字以内）。",
+        "relabel_nothing": "根本原因か「異議かどうか」を変えてから保存してください。",
         "keys_help": "キー操作: j/k 移動 · a 承認 · e 編集 · r 却下 · l 原因を修正 · Esc 閉じる",
         "stale": "{who} さんが {when} にこの項目を変更しました（バージョン {version}）。"
         "決定する前に再読み込みしてください。",
@@ -467,6 +468,7 @@ TEXTS: dict[str, dict[str, Any]] = {
         "phrasings_none": "None yet.",
         "phrasing_label": "The question in other words",
         "phrasing_invalid": "Write the phrasing (at most 2,000 characters).",
+        "relabel_nothing": "Change the root cause or the objection-or-question choice, then save.",
         "keys_help": "Keys: j/k move · a approve · e edit · r reject · l relabel · Esc close",
         "stale": "{who} changed this item at {when} (version {version}). Reload before deciding.",
         "reload": "Reload",

@@ -30,12 +30,15 @@ def test_a_question_a_reviewer_marks_as_not_an_objection_leaves_the_objection_co
     review.ask(WORRY)
     assert _objections(review, sato) == 2  # the classifier's flag: both count
 
-    decided = review.decide(neutral, sato, action="relabel", root_cause="process", is_objection=False)
+    decided = review.decide(neutral, sato, action="relabel", is_objection=False)  # the word alone, no label
     assert decided.status_code == 200, decided.text
-    assert decided.json()["item"]["is_objection"] is False
+    assert decided.json()["item"]["is_objection"] is False and decided.json()["item"]["root_cause"] is None
+    assert decided.json()["retrain"] is False  # the classifier learns nothing from it
     assert _objections(review, sato) == 1
     audit = review.detail(neutral, sato)["audit"][-1]
-    assert audit["action"] == "relabel" and audit["after"]["is_objection"] is False
+    assert audit["action"] == "relabel" and audit["after"] == {"is_objection": False}
+    nothing = review.decide(neutral, sato, action="relabel")
+    assert nothing.status_code == 422 and "is_objection" in nothing.text
 
     # A relabel that says nothing about it keeps the reviewer's word.
     again = review.decide(neutral, sato, action="relabel", root_cause="other")
@@ -54,8 +57,12 @@ def test_the_item_page_shows_and_sets_the_word_in_the_pages_language(review: Rev
     version = review.client.get(f"/review/items/{item}/state").json()["version"]
     form = {"csrf": csrf_token(session_id), "version": version, "back": "", "action": "relabel"}
 
-    saved = review.client.post(f"/review/items/{item}", data={**form, "root_cause": "process", "is_objection": "false"})
+    shown = {"root_cause": "process", "shown_root_cause": "process", "shown_is_objection": "true"}
+    unchanged = review.client.post(f"/review/items/{item}", data={**form, **shown, "is_objection": "true"})
+    assert unchanged.status_code == 422 and "根本原因か「異議かどうか」を変えてから" in unchanged.text
+    saved = review.client.post(f"/review/items/{item}", data={**form, **shown, "is_objection": "false"})
     assert saved.status_code == 200, saved.text
+    assert review.detail(item, sato)["item"]["root_cause"] is None  # the label shown was not a correction
     assert re.search(r'<span id="stance">異議ではない質問</span>', saved.text)
     assert "False" not in saved.text  # the audit log says it in words, not as a developer's boolean
     assert _objections(review, sato) == 0
