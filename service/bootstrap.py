@@ -27,11 +27,11 @@ from service.retrieval.lock import EmbeddedStoreLock
 from service.retrieval.service import KnowledgeIndex
 from service.retrieval.store import ChunkStore, make_chroma_client
 from service.review.service import SqlReviewQueue
-from service.triage.answering import build_answering
+from service.triage.answering import build_answering, in_scope_examples
 from service.triage.cascade import RootCauseClassifier
 from service.triage.classifier import LocalClassifier
 from service.triage.service import Triage
-from service.triage.taxonomy import Taxonomy, load_taxonomy
+from service.triage.taxonomy import load_taxonomy
 
 log = get_logger("bootstrap")
 
@@ -136,7 +136,9 @@ def build_triage(settings: Settings, opened: Clients) -> Triage:
     )
     if refreshed := approved.refresh():
         log.info("approved.refreshed", answers=refreshed)
-    faq, scope = build_answering(settings, opened.knowledge, in_scope=_in_scope(taxonomy), sessions=opened.sessionmaker)
+    faq, scope = build_answering(
+        settings, opened.knowledge, in_scope=in_scope_examples(taxonomy), sessions=opened.sessionmaker
+    )
     return Triage(
         settings,
         opened.knowledge,
@@ -151,11 +153,6 @@ def build_triage(settings: Settings, opened: Clients) -> Triage:
     )
 
 
-def _in_scope(taxonomy: Taxonomy) -> list[str]:
-    """What the scope gate learns as in scope besides the FAQ: the taxonomy's examples of objections."""
-    return [text for text, label in taxonomy.examples() if label != "other"]
-
-
 def warm_start_cache(settings: Settings, opened: Clients) -> None:
     """Embed what a start embeds (the classifier's examples, the FAQ's questions, the off-topic bank) into the data
     dir's cache, as build_triage would: run after `nemawashi ingest`, so the first `classify` or `serve` after it
@@ -167,4 +164,4 @@ def warm_start_cache(settings: Settings, opened: Clients) -> None:
         synonyms=opened.knowledge.synonyms,
         cache_dir=settings.data_dir / "cache",
     )
-    build_answering(settings, opened.knowledge, in_scope=_in_scope(taxonomy))
+    build_answering(settings, opened.knowledge, in_scope=in_scope_examples(taxonomy))

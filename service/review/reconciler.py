@@ -19,7 +19,7 @@ from service.review import repository
 from service.review.decisions import sync_classifier
 from service.review.notices import daily_digest
 from service.review.publishing import item_id_of, publication_of
-from service.triage.answering import build_faq
+from service.triage.answering import build_answering, in_scope_examples
 from service.triage.service import Triage
 
 log = get_logger("review")
@@ -64,8 +64,9 @@ def reconcile(sessions: sessionmaker[Session], approved: ApprovedAnswers) -> Rec
 
 
 def _reload_faq(triage: Triage, settings: Settings, sessions: sessionmaker[Session]) -> None:
-    """An uploaded FAQ file answers FAQ-first in every process; a deleted one no longer does."""
-    triage.faq = build_faq(settings, triage.knowledge, sessions)
+    """An uploaded FAQ file answers FAQ-first in every process, its questions in scope; a deleted one no longer."""
+    in_scope = in_scope_examples(triage.classifier.taxonomy)
+    triage.faq, triage.scope = build_answering(settings, triage.knowledge, in_scope=in_scope, sessions=sessions)
     log.info("faq.reloaded", entries=len(triage.faq.entries))
 
 

@@ -1,5 +1,5 @@
-"""The FAQ index and the scope gate, built once at start-up beside the rest of the pipeline; the FAQ index is built
-again when another process changes the uploaded knowledge files (see KnowledgeSync)."""
+"""The FAQ index and the scope gate, built once at start-up beside the rest of the pipeline; both are built
+again when any process changes the uploaded knowledge files (see KnowledgeSync)."""
 
 from __future__ import annotations
 
@@ -13,6 +13,12 @@ from service.retrieval.service import KnowledgeIndex
 from service.retrieval.sources import SourceLimits
 from service.triage.faq import FaqEntry, FaqIndex, faq_entries
 from service.triage.scope import ScopeGate, build_scope_gate
+from service.triage.taxonomy import Taxonomy
+
+
+def in_scope_examples(taxonomy: Taxonomy) -> list[str]:
+    """What the scope gate learns as in scope besides the FAQ: the taxonomy's examples of objections."""
+    return [text for text, label in taxonomy.examples() if label != "other"]
 
 
 def build_answering(
@@ -23,7 +29,7 @@ def build_answering(
     sessions: sessionmaker[Session] | None = None,
 ) -> tuple[FaqIndex, ScopeGate]:
     """FAQ entries from knowledge/ (and the uploaded files, given the database) and the off-topic bank, embedded
-    once (cached on disk in the data dir)."""
+    once (cached on disk in the data dir); in_scope, what else the scope gate learns as in scope."""
     faq = build_faq(settings, knowledge, sessions)
     questions = [entry.question for entry in faq.entries]
     scope = build_scope_gate(
