@@ -55,7 +55,8 @@ class KnowledgeIndex:
     alone: npt.NDArray[np.bool_] = field(default_factory=lambda: np.array([], dtype=bool))
     max_query_tokens: int = 512  # a query is cut to this before it is embedded (Settings.max_embed_tokens)
 
-    _swap: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    def __post_init__(self) -> None:
+        self._swap = threading.Lock()  # not a field: FastAPI and pydantic look at this class's fields
 
     def refresh(self) -> None:
         """Reload chunks from the vector store and rebuild BM25 (after ingestion). Built aside and swapped in at once,
