@@ -30,6 +30,7 @@ from service.retrieval.embeddings import Embedder
 from service.retrieval.ingest import catch_up_uploads, ingest_knowledge
 from service.retrieval.service import KnowledgeIndex
 from service.retrieval.sources import SourceLimits
+from service.retrieval.uploads import knowledge_mark
 from service.review import routes as review_routes
 from service.review.decisions import sync_classifier
 from service.review.pages import sign_in_form
@@ -77,13 +78,14 @@ def _prepare_index(app: FastAPI, settings: Settings) -> None:
                 )
         if readiness.stopping.is_set():
             return
+        loaded_at = knowledge_mark(app.state.sessionmaker)  # before loading: a later change is reloaded by the sync
         knowledge.refresh()
         triage = build_triage(settings, app.state.clients)
         sync_classifier(app.state.sessionmaker, classifier=triage.classifier.local)  # relabels survive restarts
         if readiness.stopping.is_set():
             return
         app.state.triage = triage
-        app.state.periodic = catch_up_tasks(app.state.sessionmaker, triage, settings)
+        app.state.periodic = catch_up_tasks(app.state.sessionmaker, triage, settings, loaded_at=loaded_at)
         readiness.ready, readiness.reason = True, ""
         log.info("index.ready", chunks=len(knowledge.chunks))
         with session_scope(app.state.sessionmaker) as session:

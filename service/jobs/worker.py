@@ -16,6 +16,7 @@ from service.errors import NotReady
 from service.jobs.runner import JobRunner
 from service.logging import get_logger
 from service.periodic import Periodic
+from service.retrieval.uploads import knowledge_mark
 from service.review.decisions import sync_classifier
 from service.review.reconciler import catch_up_tasks
 
@@ -33,11 +34,14 @@ def run_worker(settings: Settings, stop: threading.Event, *, on_ready: Callable[
     try:
         if not clients.knowledge.store.exists():
             raise NotReady("the knowledge base is not indexed yet: run `nemawashi ingest` (or start `nemawashi serve`)")
+        sessions = clients.sessionmaker
+        loaded_at = knowledge_mark(sessions)  # before loading: a later change is reloaded by the sync
         clients.knowledge.refresh()
         triage = build_triage(settings, clients)
-        sessions = clients.sessionmaker
         sync_classifier(sessions, classifier=triage.classifier.local)
-        tasks = catch_up_tasks(sessions, triage, settings)  # the same catch-up as every serve process
+        tasks = catch_up_tasks(
+            sessions, triage, settings, loaded_at=loaded_at
+        )  # the same catch-up as every serve process
         runner = JobRunner(settings, sessions, lambda: triage)
         runner.start()
         log.info("worker.ready", scan_interval_s=settings.job_scan_interval_s, lease_s=settings.job_lease_s)

@@ -131,6 +131,13 @@ def delete_upload(session: Session, indexing: Indexing, *, name: str) -> list[st
     return doc_ids
 
 
+def knowledge_mark(sessions: sessionmaker[Session]) -> tuple[int, int, str]:
+    """The database's knowledge mark now (see repository.knowledge_mark): read it before loading the index, and a
+    KnowledgeSync given it reloads only for what changed after."""
+    with session_scope(sessions) as session:
+        return repository.knowledge_mark(session)
+
+
 @dataclass
 class KnowledgeSync:
     """Brings this process's index in line with the uploads, deletions and re-indexing any process made (the
@@ -142,12 +149,11 @@ class KnowledgeSync:
     indexing: Indexing
     shared_store: bool
     on_change: Callable[[], object] | None = None  # what else is built from the documents (the FAQ index)
-    mark: tuple[int, int, str] | None = None  # the database's knowledge mark at the last sync
+    mark: tuple[int, int, str] | None = None  # the database's knowledge mark at the last load (None: reload first)
 
     def __call__(self) -> bool:
         """One round; whether the index was reloaded."""
-        with session_scope(self.sessions) as session:
-            mark = repository.knowledge_mark(session)
+        mark = knowledge_mark(self.sessions)
         if mark == self.mark:
             return False
         with WRITING:  # after an upload or a delete this process is making, never in the middle of one

@@ -9,8 +9,8 @@ read it. Posts must come from this origin and forms echo a CSRF value derived fr
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
 from datetime import datetime
+from functools import partial
 from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import parse_qs, urlencode
@@ -233,28 +233,6 @@ def _item_page(
     return _page(request, "review_item.html", context, status_code=status_code)
 
 
-def _refusal(
-    request: Request,
-    session: Any,
-    *,
-    item_id: int,
-    who: tuple[Reviewer, str],
-    knowledge: Any,
-    settings: Any,
-    back: str,
-    sent: dict[str, str] | None,
-) -> Callable[[str, str, int], HTMLResponse]:
-    """A form's refusal: the item page again with a notice and the typed text kept (`refuse(kind, text, status)`)."""
-
-    def refuse(kind: str, text: str, status_code: int) -> HTMLResponse:
-        return _item_page(
-            request, session, item_id=item_id, who=who, knowledge=knowledge, settings=settings, back=back,
-            notice={"kind": kind, "text": text}, status_code=status_code, sent=sent,
-        )  # fmt: skip
-
-    return refuse
-
-
 def _objection(detail: Any) -> bool:
     """Whether the comment counts as an objection: the reviewer's word, else the classifier's flag."""
     if detail.item.is_objection is not None:
@@ -351,12 +329,12 @@ def decide_in_page(
     if who is None:
         return login_page(request)
     back = _one(form, "back")
-    refuse = _refusal(
-        request, session, item_id=item_id, who=who, knowledge=knowledge, settings=settings, back=back,
+    refuse = partial(  # a refusal: the item page again with a notice, the typed text kept
+        _item_page, request, session, item_id=item_id, who=who, knowledge=knowledge, settings=settings, back=back,
         sent=_sent(form),
     )  # fmt: skip
     if not csrf_matches(_one(form, "csrf"), who[1]):
-        return refuse("error", str(TEXTS[_lang(request)]["csrf"]), 403)
+        return refuse(notice={"kind": "error", "text": str(TEXTS[_lang(request)]["csrf"])}, status_code=403)
     try:
         decision = _decision_from(form, lang=_lang(request))
         _confirmed_extract(session, item_id=item_id, decision=decision, lang=_lang(request))
@@ -372,10 +350,13 @@ def decide_in_page(
             outbox=Outbox.from_settings(settings),
         )
     except decisions.StaleDecision as exc:  # refused and rolled back; the attempt is in the audit log already
-        return refuse("conflict", _stale_text(exc, lang=_lang(request), zone=settings.timezone), 409)
+        return refuse(
+            notice={"kind": "conflict", "text": _stale_text(exc, lang=_lang(request), zone=settings.timezone)},
+            status_code=409,
+        )
     except NemawashiError as exc:
         session.rollback()
-        return refuse("error", exc.message, exc.status_code)
+        return refuse(notice={"kind": "error", "text": exc.message}, status_code=exc.status_code)
     task = None
     if result.retrain and not result.replayed:
         task = BackgroundTask(decisions.retrain_classifier, sessions, classifier=triage.classifier.local)
@@ -400,11 +381,12 @@ def add_phrasing_in_page(
         return login_page(request)
     back, lang = _one(form, "back"), _lang(request)
     sent = {"action": "phrasing", "phrasing": (form.get("phrasing") or [""])[0]}
-    refuse = _refusal(
-        request, session, item_id=item_id, who=who, knowledge=knowledge, settings=settings, back=back, sent=sent
-    )
+    refuse = partial(
+        _item_page, request, session, item_id=item_id, who=who, knowledge=knowledge, settings=settings, back=back,
+        sent=sent,
+    )  # fmt: skip
     if not csrf_matches(_one(form, "csrf"), who[1]):
-        return refuse("error", str(TEXTS[lang]["csrf"]), 403)
+        return refuse(notice={"kind": "error", "text": str(TEXTS[lang]["csrf"])}, status_code=403)
     try:
         body = PhrasingIn.model_validate({"text": sent["phrasing"], "version": _one(form, "version") or 0})
         phrasings.add_phrasing(
@@ -418,10 +400,10 @@ def add_phrasing_in_page(
         )
         session.commit()
     except ValidationError:
-        return refuse("error", str(TEXTS[lang]["phrasing_invalid"]), 422)
+        return refuse(notice={"kind": "error", "text": str(TEXTS[lang]["phrasing_invalid"])}, status_code=422)
     except NemawashiError as exc:
         session.rollback()
-        return refuse("error", exc.message, exc.status_code)
+        return refuse(notice={"kind": "error", "text": exc.message}, status_code=exc.status_code)
     target = f"/review/items/{item_id}?{urlencode({'back': back, 'done': 'phrasing'})}"
     return RedirectResponse(target, status_code=303)
 

@@ -73,7 +73,9 @@ def _reload_faq(triage: Triage, settings: Settings, sessions: sessionmaker[Sessi
 DIGEST_CHECK_S = 600.0  # how often a process checks whether today's digest is due (written once a day)
 
 
-def catch_up_tasks(sessions: sessionmaker[Session], triage: Triage, settings: Settings) -> list[Periodic]:
+def catch_up_tasks(
+    sessions: sessionmaker[Session], triage: Triage, settings: Settings, *, loaded_at: tuple[int, int, str] | None
+) -> list[Periodic]:
     """Start what keeps this process in line with the database and the other processes; stop them on shutdown.
     The database is the truth about approved answers and relabels; each task is idempotent across processes."""
     outbox = Outbox.from_settings(settings)
@@ -95,6 +97,7 @@ def catch_up_tasks(sessions: sessionmaker[Session], triage: Triage, settings: Se
                 Indexing.from_settings(settings, triage.knowledge),
                 shared_store=bool(settings.chroma_url),
                 on_change=lambda: _reload_faq(triage, settings, sessions),
+                mark=loaded_at,  # the knowledge mark read before this process loaded its index
             ),
             interval_s=settings.knowledge_sync_interval_s,
         ).start(),
