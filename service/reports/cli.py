@@ -34,8 +34,8 @@ def parse_day(value: str | None, option: str) -> date | None:
 @report_app.command("plan-feedback")
 def plan_feedback(
     output: Annotated[Path, typer.Option("-o", "--output", help="FILE.md (charts as PNG beside it) or FILE.html.")],
-    since: Annotated[str | None, typer.Option(help="First day, YYYY-MM-DD (Japan time).")] = None,
-    until: Annotated[str | None, typer.Option(help="Last day, YYYY-MM-DD (Japan time).")] = None,
+    since: Annotated[str | None, typer.Option(help="First day, YYYY-MM-DD (in NEMAWASHI_TIMEZONE).")] = None,
+    until: Annotated[str | None, typer.Option(help="Last day, YYYY-MM-DD (in NEMAWASHI_TIMEZONE).")] = None,
     source: Annotated[str | None, typer.Option(help=f"Only one channel: {', '.join(SOURCES)}.")] = None,
     department: Annotated[str | None, typer.Option(help="Only one department.")] = None,
     base_url: Annotated[
@@ -68,6 +68,8 @@ def plan_feedback(
 
 
 def _write(query: ReportQuery, output: Path, *, base_url: str | None) -> list[Path]:
+    from zoneinfo import ZoneInfo
+
     from service.bootstrap import clients
     from service.db import session_scope
     from service.llm.client import make_chat_model
@@ -86,6 +88,7 @@ def _write(query: ReportQuery, output: Path, *, base_url: str | None) -> list[Pa
             query=query,
             taxonomy=load_taxonomy(settings.taxonomy_file),
             embedder=opened.knowledge.store.embedder,
+            zone=ZoneInfo(settings.timezone),
             llm=llm,
             prompt=load_plan_prompt(settings) if llm else None,
         )

@@ -1,14 +1,15 @@
 """Questions with their answer, label, review status and feedback, read once per report.
 
-Aggregation happens in Python rather than in SQL: ISO weeks in Japan time are spelled differently on SQLite and
-PostgreSQL, and a rollout produces thousands of questions, not millions.
+Aggregation happens in Python rather than in SQL: ISO weeks in the configured time zone are spelled differently on
+SQLite and PostgreSQL, and a rollout produces thousands of questions, not millions.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, time, timedelta, timezone
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import ColumnElement, select
 from sqlalchemy.orm import Session
@@ -18,9 +19,6 @@ from service.review.models import ReviewItem
 from service.review.repository import effective_is_objection, effective_root_cause
 from service.triage.models import Answer, ClassificationRow, Feedback, Question, QuestionSource
 
-# The company is in Japan (no daylight saving), so days and weeks are counted in UTC+9.
-REPORT_TZ = timezone(timedelta(hours=9), "JST")
-TIMEZONE_NAME = "Asia/Tokyo (UTC+09:00)"
 NOT_SET = "不明 / unknown"  # a question asked without a department: reported as unknown, never as a target
 
 
@@ -39,7 +37,7 @@ class Record:
     text: str
     source: str
     department: str | None
-    created_at: datetime  # in REPORT_TZ
+    created_at: datetime  # in the report's time zone (NEMAWASHI_TIMEZONE)
     mode: str | None
     citations: list[dict[str, Any]]
     root_cause: str | None
@@ -88,15 +86,21 @@ def weeks_between(first: str, last: str) -> list[str]:
     return weeks
 
 
-def day_bounds(query: ReportQuery) -> tuple[datetime | None, datetime | None]:
-    """[since 00:00, until+1 00:00) in Japan time, as UTC (SQLite stores UTC without an offset)."""
-    start = datetime.combine(query.since, time(), REPORT_TZ).astimezone(UTC) if query.since else None
-    end = datetime.combine(query.until + timedelta(days=1), time(), REPORT_TZ).astimezone(UTC) if query.until else None
+def zone_label(zone: ZoneInfo) -> str:
+    """The zone as reports name it, e.g. "Asia/Tokyo (UTC+09:00)" (the offset as of now)."""
+    offset = datetime.now(zone).strftime("%z")
+    return f"{zone.key} (UTC{offset[:3]}:{offset[3:]})"
+
+
+def day_bounds(query: ReportQuery, zone: ZoneInfo) -> tuple[datetime | None, datetime | None]:
+    """[since 00:00, until+1 00:00) in the report's zone, as UTC (SQLite stores UTC without an offset)."""
+    start = datetime.combine(query.since, time(), zone).astimezone(UTC) if query.since else None
+    end = datetime.combine(query.until + timedelta(days=1), time(), zone).astimezone(UTC) if query.until else None
     return start, end
 
 
-def _conditions(query: ReportQuery) -> list[ColumnElement[bool]]:
-    start, end = day_bounds(query)
+def _conditions(query: ReportQuery, zone: ZoneInfo) -> list[ColumnElement[bool]]:
+    start, end = day_bounds(query, zone)
     # A reviewer's added phrasing of an approved answer is not a question anyone asked.
     conditions: list[ColumnElement[bool]] = [Question.source != QuestionSource.review]
     if start is not None:
@@ -110,13 +114,14 @@ def _conditions(query: ReportQuery) -> list[ColumnElement[bool]]:
     return conditions
 
 
-def _local(moment: datetime) -> datetime:
+def _local(moment: datetime, zone: ZoneInfo) -> datetime:
     aware = moment if moment.tzinfo else moment.replace(tzinfo=UTC)  # SQLite gives back naive UTC
-    return aware.astimezone(REPORT_TZ)
+    return aware.astimezone(zone)
 
 
-def load_records(session: Session, query: ReportQuery) -> list[Record]:
-    """Every question matching the filters, oldest first, with what happened to it."""
+def load_records(session: Session, query: ReportQuery, zone: ZoneInfo) -> list[Record]:
+    """Every question matching the filters, oldest first, with what happened to it; days, weeks and times in zone
+    (NEMAWASHI_TIMEZONE)."""
     stmt = (
         select(
             Question.id,
@@ -134,7 +139,7 @@ def load_records(session: Session, query: ReportQuery) -> list[Record]:
         .outerjoin(Answer, Answer.question_id == Question.id)
         .outerjoin(ClassificationRow, ClassificationRow.question_id == Question.id)
         .outerjoin(ReviewItem, ReviewItem.question_id == Question.id)
-        .where(*_conditions(query))
+        .where(*_conditions(query, zone))
         .order_by(Question.created_at, Question.id)
     )
     records: dict[int, Record] = {}
@@ -147,22 +152,22 @@ def load_records(session: Session, query: ReportQuery) -> list[Record]:
             text=row.text,
             source=row.source,
             department=row.department or None,
-            created_at=_local(row.created_at),
+            created_at=_local(row.created_at, zone),
             mode=row.mode,
             citations=list(row.citations or []),
             root_cause=row.root_cause,  # a reviewer's relabel wins over the classifier
             is_objection=bool(row.is_objection),
             review_status=str(row.status) if row.status is not None else None,
         )
-    _attach_feedback(session, query, records)
+    _attach_feedback(session, query, zone, records)
     return list(records.values())
 
 
-def _attach_feedback(session: Session, query: ReportQuery, records: dict[int, Record]) -> None:
+def _attach_feedback(session: Session, query: ReportQuery, zone: ZoneInfo, records: dict[int, Record]) -> None:
     stmt = (
         select(Feedback.question_id, Feedback.helpful, Feedback.comment)
         .join(Question, Question.id == Feedback.question_id)
-        .where(*_conditions(query))
+        .where(*_conditions(query, zone))
         .order_by(Feedback.created_at, Feedback.id)
     )
     for question_id, helpful, comment in session.execute(stmt):

@@ -15,7 +15,8 @@ Grouping = Literal["embedding", "normalised_text"]
 
 
 class ReportQuery(BaseModel):
-    """Filters of every report; days are calendar days in Japan time, both ends included."""
+    """Filters of every report; days are calendar days in NEMAWASHI_TIMEZONE (Asia/Tokyo by default), both ends
+    included."""
 
     since: date | None = Field(default=None, description="First day (YYYY-MM-DD), inclusive.")
     until: date | None = Field(default=None, description="Last day (YYYY-MM-DD), inclusive.")
@@ -44,7 +45,7 @@ class CauseName(BaseModel):
 class CauseCount(BaseModel):
     """Questions (and how many of them were objections) of one root cause, department and ISO week."""
 
-    week: str = Field(description='ISO week in Japan time, e.g. "2026-W48".')
+    week: str = Field(description='ISO week in NEMAWASHI_TIMEZONE, e.g. "2026-W48".')
     root_cause: str
     department: str | None
     questions: int

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterable
 from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -13,7 +14,7 @@ from service.llm.client import ChatModel
 from service.llm.prompts import Prompt
 from service.privacy import redact
 from service.reports.grouping import MAX_GROUPED, Grouper, most_common
-from service.reports.records import NOT_SET, TIMEZONE_NAME, Record, load_records, weeks_between
+from service.reports.records import NOT_SET, Record, load_records, weeks_between, zone_label
 from service.reports.schemas import (
     CauseCount,
     CauseName,
@@ -37,11 +38,12 @@ QUOTE_CHARS = 280
 
 
 def objection_report(
-    session: Session, *, query: ReportQuery, taxonomy: Taxonomy, embedder: Embedder | None
+    session: Session, *, query: ReportQuery, taxonomy: Taxonomy, embedder: Embedder | None, zone: ZoneInfo
 ) -> ObjectionReport:
-    """Counts by root cause × department × week, rates, unanswered questions and recurring objections."""
-    records = load_records(session, query)
-    return build_objection_report(records, query=query, taxonomy=taxonomy, grouper=Grouper(embedder))
+    """Counts by root cause × department × week, rates, unanswered questions and recurring objections; days and
+    weeks in zone."""
+    records = load_records(session, query, zone)
+    return build_objection_report(records, query=query, taxonomy=taxonomy, grouper=Grouper(embedder), zone=zone)
 
 
 def plan_feedback_report(
@@ -50,13 +52,14 @@ def plan_feedback_report(
     query: ReportQuery,
     taxonomy: Taxonomy,
     embedder: Embedder | None,
+    zone: ZoneInfo,
     llm: ChatModel | None = None,
     prompt: Prompt | None = None,
 ) -> PlanFeedbackReport:
     """Per root cause: what staff said, which entries answered it, what is missing, suggested changes."""
-    records = load_records(session, query)
+    records = load_records(session, query, zone)
     grouper = Grouper(embedder)
-    overview = build_objection_report(records, query=query, taxonomy=taxonomy, grouper=grouper)
+    overview = build_objection_report(records, query=query, taxonomy=taxonomy, grouper=grouper, zone=zone)
     documents = _documents(session, {d for r in records for d in r.cited_doc_ids()})
     sections = [
         _section(cause, [r for r in records if _cause(r) == cause.id], overview, grouper, documents)
@@ -65,7 +68,7 @@ def plan_feedback_report(
     sections.sort(key=lambda s: -s.questions)  # the biggest worry first; sort is stable for the rest
     report = PlanFeedbackReport(
         filters=query,
-        timezone=TIMEZONE_NAME,
+        timezone=overview.timezone,
         generated_at=overview.generated_at,
         empty=overview.empty,
         overview=overview,
@@ -79,7 +82,7 @@ def plan_feedback_report(
 
 
 def build_objection_report(
-    records: list[Record], *, query: ReportQuery, taxonomy: Taxonomy, grouper: Grouper
+    records: list[Record], *, query: ReportQuery, taxonomy: Taxonomy, grouper: Grouper, zone: ZoneInfo
 ) -> ObjectionReport:
     """The objection statistics of already loaded records."""
     causes = _cause_names(taxonomy, records)
@@ -89,7 +92,7 @@ def build_objection_report(
     recurring = [g for c in causes for g in _recurring([r for r in records if _cause(r) == c.id], grouper)]
     return ObjectionReport(
         filters=query,
-        timezone=TIMEZONE_NAME,
+        timezone=zone_label(zone),
         generated_at=datetime.now(UTC),
         empty=not records,
         root_causes=causes,

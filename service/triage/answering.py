@@ -30,23 +30,18 @@ def build_answering(
 ) -> tuple[FaqIndex, ScopeGate]:
     """FAQ entries from knowledge/ (and the uploaded files, given the database) and the off-topic bank, embedded
     once (cached on disk in the data dir); in_scope, what else the scope gate learns as in scope."""
-    faq = build_faq(settings, knowledge, sessions)
+    embedder, expand = knowledge.store.embedder, knowledge.synonyms.expand
+    cache_dir = settings.data_dir / "cache"
+    faq = FaqIndex(load_faq_entries(settings, sessions), embedder, expand=expand, cache_dir=cache_dir)
     questions = [entry.question for entry in faq.entries]
     scope = build_scope_gate(
         settings.knowledge_dir,
-        knowledge.store.embedder,
+        embedder,
         in_scope=[*questions, *in_scope],
-        expand=knowledge.synonyms.expand,
-        cache_dir=settings.data_dir / "cache",
+        expand=expand,
+        cache_dir=cache_dir,
     )
     return faq, scope
-
-
-def build_faq(settings: Settings, knowledge: KnowledgeIndex, sessions: sessionmaker[Session] | None) -> FaqIndex:
-    """The FAQ index of the knowledge folder's and the uploads' FAQ documents."""
-    entries = load_faq_entries(settings, sessions)
-    embedder, expand = knowledge.store.embedder, knowledge.synonyms.expand
-    return FaqIndex(entries, embedder, expand=expand, cache_dir=settings.data_dir / "cache")
 
 
 def load_faq_entries(settings: Settings, sessions: sessionmaker[Session] | None) -> list[FaqEntry]:

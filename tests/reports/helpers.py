@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta, timezone
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
@@ -19,6 +20,7 @@ from service.triage.taxonomy import Taxonomy, load_taxonomy
 from tests.conftest import KNOWLEDGE
 
 JST = timezone(timedelta(hours=9))
+TOKYO = ZoneInfo("Asia/Tokyo")  # NEMAWASHI_TIMEZONE's default: the zone reports count days and weeks in
 
 
 def make_sessions(database_url: str) -> sessionmaker[Session]:

