@@ -18,6 +18,7 @@ from service.triage.schemas import Source
 report_app = typer.Typer(help="Reports for the project team.", no_args_is_help=True)
 err = Console(stderr=True)
 SOURCES = [str(s) for s in Source]
+LANGS = ("ja", "en")
 
 
 def parse_day(value: str | None, option: str) -> date | None:
@@ -41,11 +42,14 @@ def plan_feedback(
     base_url: Annotated[
         str | None, typer.Option(help="Where the service runs, for links to /kb pages (default: host and port).")
     ] = None,
+    lang: Annotated[str, typer.Option(help="The report's language: ja or en.")] = "ja",
 ) -> None:
     """The steering committee's report: per root cause what staff said, what answered it, what is missing,
     and suggested changes to the plan (drafted by the LLM when one is configured), with charts."""
     if output.suffix.lower() not in (".md", ".html"):
         raise typer.BadParameter(f"{output.name}: write the report as .md or .html", param_hint="-o")
+    if lang not in LANGS:
+        raise typer.BadParameter(f"{lang!r}: use ja or en", param_hint="--lang")
     if source is not None and source not in SOURCES:
         raise typer.BadParameter(f"{source!r}: use one of {', '.join(SOURCES)}", param_hint="--source")
     try:
@@ -58,7 +62,7 @@ def plan_feedback(
         field = str(error["loc"][0]) if error["loc"] else "since"  # a check across fields: since after until
         raise typer.BadParameter(message, param_hint=f"--{field}") from None
     try:
-        written = _write(query, output, base_url=base_url)
+        written = _write(query, output, base_url=base_url, lang=lang)
     except NemawashiError as exc:
         err.print(f"[bold red]error:[/] {exc.message}")
         raise typer.Exit(code=2) from exc
@@ -67,7 +71,7 @@ def plan_feedback(
         err.print(f"  chart → {chart}")
 
 
-def _write(query: ReportQuery, output: Path, *, base_url: str | None) -> list[Path]:
+def _write(query: ReportQuery, output: Path, *, base_url: str | None, lang: str) -> list[Path]:
     from zoneinfo import ZoneInfo
 
     from service.bootstrap import clients
@@ -92,4 +96,5 @@ def _write(query: ReportQuery, output: Path, *, base_url: str | None) -> list[Pa
             llm=llm,
             prompt=load_plan_prompt(settings) if llm else None,
         )
-    return write_plan_feedback(report, output, base_url=base_url or f"http://{settings.host}:{settings.port}")
+    base_url = base_url or f"http://{settings.host}:{settings.port}"
+    return write_plan_feedback(report, output, base_url=base_url, lang=lang)

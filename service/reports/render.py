@@ -16,12 +16,11 @@ from service.reports.records import NOT_SET, week_monday
 from service.reports.schemas import CauseSection, ObjectionReport, PlanFeedbackReport
 from service.triage.schemas import Source
 from service.web.i18n import TEXTS
-from service.web.pages import templates
+from service.web.pages import localtime_filter, templates
 from service.web.palette import cause_colour
 
 MARKDOWN_TEMPLATES = Path(__file__).parent / "templates"
 REPORT_SUFFIXES = (".md", ".html")
-DOC_TYPES = {"plan": "計画 / plan", "faq": "FAQ", "risk": "リスク / risk"}
 _MD_SPECIAL = re.compile(r"([\\`*_\[\]|~#])")
 
 
@@ -140,6 +139,7 @@ _MARKDOWN = Environment(
     loader=FileSystemLoader(MARKDOWN_TEMPLATES), autoescape=False, undefined=StrictUndefined, trim_blocks=True
 )
 _MARKDOWN.filters["md"] = md
+_MARKDOWN.filters["localtime"] = localtime_filter
 
 
 def _helpers(base_url: str, lang: str = "") -> dict[str, Any]:
@@ -147,7 +147,6 @@ def _helpers(base_url: str, lang: str = "") -> dict[str, Any]:
         "percent": percent,
         "pivot": pivot,
         "department_label": lambda department: department_label(department, lang),
-        "doc_types": DOC_TYPES,
         "colour": cause_colour,
         "week_start": lambda week: f"{week_monday(week).month}/{week_monday(week).day}",
         "base_url": base_url.rstrip("/"),
@@ -182,16 +181,31 @@ def render_plan_feedback_html(report: PlanFeedbackReport, *, base_url: str, lang
         t=TEXTS[lang],
         section="dashboard",
         cause_index={s.cause.id: i for i, s in enumerate(ordered)},
+        doc_titles=_doc_titles(report),
         **_helpers(base_url, lang),
     )
 
 
-def render_plan_feedback_markdown(report: PlanFeedbackReport, *, stem: str, base_url: str) -> tuple[str, list[Chart]]:
-    """Markdown text and the PNG charts it links (to be written beside it as `{stem}-{key}.png`)."""
-    charts = overview_charts(report.overview, "png")
-    trends = {s.cause.id: cause_chart(s, i, "png") for i, s in enumerate(_in_taxonomy_order(report))}
+def _doc_titles(report: PlanFeedbackReport) -> dict[str, str]:
+    """doc id → title of every entry that answered something: suggestions link to them by title, not by id."""
+    return {e.doc_id: e.title for s in report.sections for e in s.answered_by}
+
+
+def render_plan_feedback_markdown(
+    report: PlanFeedbackReport, *, stem: str, base_url: str, lang: str = "ja"
+) -> tuple[str, list[Chart]]:
+    """Markdown text in one language and the PNG charts it links (to be written beside it as `{stem}-{key}.png`)."""
+    charts = overview_charts(report.overview, "png", lang)
+    trends = {s.cause.id: cause_chart(s, i, "png", lang) for i, s in enumerate(_in_taxonomy_order(report))}
     text = _MARKDOWN.get_template("plan_feedback.md.j2").render(
-        report=report, charts=charts, trends=trends, stem=stem, **_helpers(base_url)
+        report=report,
+        charts=charts,
+        trends=trends,
+        stem=stem,
+        lang=lang,
+        t=TEXTS[lang],
+        doc_titles=_doc_titles(report),
+        **_helpers(base_url, lang),
     )
     return text, [*charts, *(c for c in trends.values() if c)]
 
@@ -202,16 +216,16 @@ def _in_taxonomy_order(report: PlanFeedbackReport) -> list[CauseSection]:
     return sorted(report.sections, key=lambda s: order.index(s.cause.id))
 
 
-def write_plan_feedback(report: PlanFeedbackReport, output: Path, *, base_url: str) -> list[Path]:
-    """Write the report as .html (charts inline) or .md (PNG charts beside it); the files written."""
+def write_plan_feedback(report: PlanFeedbackReport, output: Path, *, base_url: str, lang: str = "ja") -> list[Path]:
+    """Write the report in lang as .html (charts inline) or .md (PNG charts beside it); the files written."""
     suffix = output.suffix.lower()
     if suffix not in REPORT_SUFFIXES:
         raise BadInput(f"{output}: the report is written as .md or .html, not {suffix or 'a file without suffix'}")
     output.parent.mkdir(parents=True, exist_ok=True)
     if suffix == ".html":
-        output.write_text(render_plan_feedback_html(report, base_url=base_url), encoding="utf-8")
+        output.write_text(render_plan_feedback_html(report, base_url=base_url, lang=lang), encoding="utf-8")
         return [output]
-    text, charts = render_plan_feedback_markdown(report, stem=output.stem, base_url=base_url)
+    text, charts = render_plan_feedback_markdown(report, stem=output.stem, base_url=base_url, lang=lang)
     written = []
     for chart in charts:
         path = output.with_name(f"{output.stem}-{chart.key}.png")

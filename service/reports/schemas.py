@@ -132,7 +132,8 @@ class Suggestion(BaseModel):
 
     ja: str
     en: str
-    basis: str = Field(description="why: the numbers or quotes it rests on")
+    basis: str = Field(description="why: the numbers or quotes it rests on (English, or as the LLM wrote it)")
+    basis_ja: str = Field(default="", description="the same in Japanese; empty when only basis has it")
     doc_ids: list[str] = []
     by: Literal["llm", "rules"]
 
@@ -170,4 +171,6 @@ class PlanFeedbackReport(BaseModel):
     sections: list[CauseSection]
     suggestions_by: Literal["llm", "rules"]
     suggestions_model: str | None
-    suggestions_note: str | None
+    # Why the suggestions are rule-based although an LLM is configured, and the error that says so.
+    suggestions_fallback: Literal["llm_unavailable", "llm_unusable"] | None = None
+    suggestions_fallback_detail: str | None = None

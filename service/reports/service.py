@@ -75,7 +75,6 @@ def plan_feedback_report(
         sections=sections,
         suggestions_by="rules",
         suggestions_model=None,
-        suggestions_note=None,
     )
     _suggest(report, llm=llm, prompt=prompt, known_doc_ids=set(documents))
     return report
@@ -292,12 +291,12 @@ def _suggest(
     if report.empty:
         return
     if llm is not None and prompt is not None:
-        drafted, note = llm_suggestions(llm, prompt, report.sections, known_doc_ids=known_doc_ids)
+        drafted, fallback, detail = llm_suggestions(llm, prompt, report.sections, known_doc_ids=known_doc_ids)
         if drafted is not None:
             for section in report.sections:
                 section.suggestions = drafted.get(section.cause.id, [])
             report.suggestions_by, report.suggestions_model = "llm", llm.model
             return
-        report.suggestions_note = note
+        report.suggestions_fallback, report.suggestions_fallback_detail = fallback, detail
     for section in report.sections:
         section.suggestions = rule_suggestions(section)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import BaseModel, Field
 
 from service.config import Settings
@@ -9,7 +11,7 @@ from service.errors import LLMUnavailable
 from service.llm.client import ChatModel
 from service.llm.prompts import Prompt, fence, load_prompt
 from service.logging import get_logger
-from service.reports.records import NOT_SET
+from service.reports.records import NOT_SET, week_monday
 from service.reports.schemas import CauseSection, QuestionGroup, Suggestion
 
 log = get_logger("reports.suggestions")
@@ -41,17 +43,21 @@ def load_plan_prompt(settings: Settings) -> Prompt:
     return load_prompt(settings.prompts_dir / PROMPT_FILE)
 
 
+Fallback = Literal["llm_unavailable", "llm_unusable"]
+
+
 def llm_suggestions(
     llm: ChatModel, prompt: Prompt, sections: list[CauseSection], *, known_doc_ids: set[str]
-) -> tuple[dict[str, list[Suggestion]] | None, str | None]:
-    """Suggestions by root cause, or None and the reason when the LLM failed or said nothing usable."""
+) -> tuple[dict[str, list[Suggestion]] | None, Fallback | None, str | None]:
+    """Suggestions by root cause; or None, why (a reason the reports word in each language) and the error's
+    message, when the LLM failed or said nothing usable."""
     with_data = [s for s in sections if s.questions]
     messages = prompt.render(sections=[_prompt_section(s) for s in with_data])
     try:
         drafted, usage = llm.structured(messages, DraftedSuggestions, name="plan_suggestions")
     except LLMUnavailable as exc:
         log.warning("report.llm_unavailable", reason=exc.message)
-        return None, f"LLM を利用できなかったため、ルールに基づく提案です / The LLM was unavailable ({exc.message})"
+        return None, "llm_unavailable", exc.message
     tokens = usage.prompt_tokens + usage.completion_tokens
     log.info("report.llm_suggestions", model=llm.model, suggestions=len(drafted.suggestions), tokens=tokens)
     causes = {s.cause.id for s in with_data}
@@ -63,8 +69,8 @@ def llm_suggestions(
         suggestion = Suggestion(ja=item.ja, en=item.en, basis=item.basis, doc_ids=doc_ids, by="llm")
         accepted.setdefault(item.root_cause, []).append(suggestion)
     if not accepted:
-        return None, "LLM の提案が使えなかったため、ルールに基づく提案です / The LLM gave no usable suggestion"
-    return accepted, None
+        return None, "llm_unusable", None
+    return accepted, None, None
 
 
 def _prompt_section(section: CauseSection) -> dict[str, object]:
@@ -99,6 +105,7 @@ def rule_suggestions(section: CauseSection) -> list[Suggestion]:
             ja="この期間のデータからは、計画の変更が必要な点は見当たりません。",
             en="Nothing in this period's data calls for a change.",
             basis=f"{section.questions} questions, all answered, none marked not helpful",
+            basis_ja=f"質問 {section.questions} 件、すべて回答済み、低評価なし",
             by="rules",
         )
     ]
@@ -110,12 +117,14 @@ def _missing_faq(section: CauseSection) -> list[Suggestion]:
 
 def _missing_one(group: QuestionGroup) -> Suggestion:
     basis = f"{group.abstained} abstained, {group.not_helpful} marked not helpful"
+    basis_ja = f"回答保留 {group.abstained} 件、低評価 {group.not_helpful} 件"
     if group.abstained:
         return Suggestion(
             ja=f"「{group.representative}」という質問に答えられる FAQ がありません（{group.count}件）。"
             "回答を FAQ に追加してください。",
             en=f"No FAQ entry answered {group.count} question(s) like “{group.representative}”: add one to the FAQ.",
             basis=basis,
+            basis_ja=basis_ja,
             by="rules",
         )
     return Suggestion(
@@ -124,6 +133,7 @@ def _missing_one(group: QuestionGroup) -> Suggestion:
         en=f"Answers to {group.count} question(s) like “{group.representative}” were marked not helpful: revise "
         "the FAQ answer or add an entry.",
         basis=basis,
+        basis_ja=basis_ja,
         by="rules",
     )
 
@@ -135,6 +145,7 @@ def _unhelpful_entries(section: CauseSection) -> list[Suggestion]:
             "内容を見直してください。",
             en=f"Answers citing “{entry.title}” were marked not helpful {entry.not_helpful} time(s): revise it.",
             basis=f"cited for {entry.questions} question(s), {entry.not_helpful} not helpful",
+            basis_ja=f"引用 {entry.questions} 件、低評価 {entry.not_helpful} 件",
             doc_ids=[entry.doc_id],
             by="rules",
         )
@@ -151,11 +162,12 @@ def _rising(section: CauseSection) -> list[Suggestion]:
         return []
     return [
         Suggestion(
-            ja=f"{section.cause.ja}に関する質問が {last.week} に{before.questions}件から{last.questions}件に"
-            "増えています。次回の説明会や社内報で取り上げてください。",
+            ja=f"{section.cause.ja}に関する質問が {_week_ja(last.week)}に{before.questions}件から"
+            f"{last.questions}件に増えています。次回の説明会や社内報で取り上げてください。",
             en=f"Questions about {section.cause.en.lower()} rose from {before.questions} to {last.questions} "
-            f"in {last.week}: address them at the next briefing or in the newsletter.",
-            basis=f"{before.week}: {before.questions}, {last.week}: {last.questions}",
+            f"in {_week_en(last.week)}: address them at the next briefing or in the newsletter.",
+            basis=f"{_week_en(before.week)}: {before.questions}, {_week_en(last.week)}: {last.questions}",
+            basis_ja=f"{_week_ja(before.week)} {before.questions} 件、{_week_ja(last.week)} {last.questions} 件",
             by="rules",
         )
     ]
@@ -179,6 +191,7 @@ def _hot_spot(section: CauseSection) -> list[Suggestion]:
             en=f"{share}% of the questions about {section.cause.en.lower()} come from {department}: consider a "
             "session for that department.",
             basis=f"{count} of {section.questions} questions",
+            basis_ja=f"質問 {section.questions} 件のうち {count} 件",
             by="rules",
         )
     ]
@@ -196,7 +209,20 @@ def _no_risk_entry(section: CauseSection) -> list[Suggestion]:
             en=f"{section.objections} objections about {section.cause.en.lower()} were raised, but no risk "
             "register entry answered them: register the risk or spell out the existing mitigation.",
             basis=f"{section.objections} objections; cited entries: "
-            + (", ".join(e.doc_id for e in section.answered_by[:3]) or "none"),
+            + (", ".join(e.title for e in section.answered_by[:3]) or "none"),
+            basis_ja=f"懸念 {section.objections} 件、引用された資料："
+            + ("、".join(e.title for e in section.answered_by[:3]) or "なし"),
             by="rules",
         )
     ]
+
+
+def _week_ja(week: str) -> str:
+    """ "2026-W48" → "11/23の週" (its Monday), as the reports' tables name weeks."""
+    monday = week_monday(week)
+    return f"{monday.month}/{monday.day}の週"
+
+
+def _week_en(week: str) -> str:
+    monday = week_monday(week)
+    return f"the week of {monday.month}/{monday.day}"

@@ -248,6 +248,9 @@ TEXTS: dict[str, dict[str, Any]] = {
             "value_label": "件数",
             "not_set": "不明",
             "week_of": "{date}の週",
+            "week": "週",
+            "measure": "指標",
+            "value": "値",
             "plan_title": "計画へのフィードバック報告",
             "for_committee": "ステアリングコミッティ向け",
             "plan_empty": "この期間のデータはありません。報告する質問・反対意見がまだ寄せられていません。",
@@ -255,6 +258,10 @@ TEXTS: dict[str, dict[str, Any]] = {
             "by_llm": "各章の「計画への提案」は AI（{model}）が作成した案です。"
             "採否はプロジェクトチームが判断してください。",
             "by_rules": "各章の「計画への提案」は集計ルールから自動で作成しています。",
+            "fallback": {
+                "llm_unavailable": "LLM を利用できなかったため、ルールに基づく提案です（{detail}）。",
+                "llm_unusable": "LLM の提案が使えなかったため、ルールに基づく提案です。",
+            },
             "contents": "目次",
             "no_questions": "この期間の質問はありません。",
             "voices": "社員の声",
@@ -618,6 +625,9 @@ TEXTS: dict[str, dict[str, Any]] = {
             "value_label": "questions",
             "not_set": "unknown",
             "week_of": "week of {date}",
+            "week": "Week",
+            "measure": "Measure",
+            "value": "Value",
             "plan_title": "Plan-feedback report",
             "for_committee": "for the steering committee",
             "plan_empty": "No data for this period: no questions or objections have been recorded yet.",
@@ -625,6 +635,10 @@ TEXTS: dict[str, dict[str, Any]] = {
             "by_llm": "The suggested changes in each section were drafted by AI ({model}): suggestions only, "
             "for the project team to decide.",
             "by_rules": "Suggested changes come from simple rules over the numbers.",
+            "fallback": {
+                "llm_unavailable": "The LLM was unavailable ({detail}), so the suggestions are rule-based.",
+                "llm_unusable": "The LLM gave no usable suggestion, so the suggestions are rule-based.",
+            },
             "contents": "Contents",
             "no_questions": "No questions in this period.",
             "voices": "What staff said",

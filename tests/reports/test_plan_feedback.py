@@ -103,12 +103,25 @@ def test_the_markdown_report_links_png_charts_written_beside_it(
     for png in written[1:]:
         assert png.parent == output.parent and png.read_bytes().startswith(b"\x89PNG")
     assert sections_in(text)[:4] == [
-        "概要 / Overview",
-        "雇用・キャリアへの不安 / Job and career fear",  # the biggest worry first
-        "費用・予算・投資対効果 / Cost, budget and return on investment",
-        "情報セキュリティ・個人情報 / Information security and personal data",
+        "概要",
+        "雇用・キャリアへの不安",  # the biggest worry first
+        "費用・予算・投資対効果",
+        "情報セキュリティ・個人情報",
     ]
-    assert text.count("### 社員の声 / What staff said") == 3
+    assert text.count("### 社員の声") == 3
+    assert " / " not in text  # one language: no label doubled as 「日本語 / English」
+    assert re.search(r"作成: \d{4}-\d\d-\d\d \d\d:\d\d JST", text)  # in NEMAWASHI_TIMEZONE, with the zone's name
+
+
+def test_the_markdown_report_is_written_in_the_language_asked_for(
+    sessions: sessionmaker[Session], tmp_path: Path
+) -> None:
+    with session_scope(sessions) as session:
+        seed_rollout(session)
+    text = write_plan_feedback(build(sessions), tmp_path / "en.md", base_url="", lang="en")[0].read_text("utf-8")
+    assert sections_in(text)[:2] == ["Overview", "Job and career fear"]
+    assert text.count("### What staff said") == 3 and "社員の声" not in text and "概要" not in text
+    assert "| Week |" in text and "week of 11/23" in text
 
 
 def test_each_section_lists_what_staff_said_what_answered_it_and_what_is_missing(
@@ -134,10 +147,12 @@ def test_rule_based_suggestions_name_the_missing_faq_and_the_rising_trend(sessio
     with session_scope(sessions) as session:
         seed_rollout(session)
     report = build(sessions)
-    assert report.suggestions_by == "rules" and report.suggestions_note is None
+    assert report.suggestions_by == "rules" and report.suggestions_fallback is None
     job = [s.en for s in report.sections[0].suggestions]
     assert "No FAQ entry answered 2 question(s) like “定年後の再雇用はどうなる？”: add one to the FAQ." in job
-    assert any(s.startswith("Questions about job and career fear rose from 1 to 4 in 2026-W48") for s in job)
+    assert any(s.startswith("Questions about job and career fear rose from 1 to 4 in the week of 11/23") for s in job)
+    basis = [s.basis_ja for s in report.sections[0].suggestions]
+    assert "回答保留 2 件、低評価 0 件" in basis and "11/16の週 1 件、11/23の週 4 件" in basis  # no English in ja
     assert all(s.by == "rules" for section in report.sections for s in section.suggestions)
 
 
@@ -213,7 +228,7 @@ def test_llm_suggestions_are_marked_as_ai_drafts_and_cannot_cite_invented_entrie
     html = write_plan_feedback(report, tmp_path / "r.html", base_url="")[0].read_text(encoding="utf-8")
     assert "AI作成の提案" in html and "AI（scripted-llm）が作成した案" in html
     markdown = write_plan_feedback(report, tmp_path / "r.md", base_url="")[0].read_text(encoding="utf-8")
-    assert "AI作成の提案 / drafted by AI" in markdown
+    assert "AI作成の提案" in markdown and "AI（scripted-llm）が作成した案" in markdown
     prompt = "\n".join(m["content"] for m in llm.sent[0])
     assert "<quote>定年後の再雇用はどうなる？ (x2)</quote>" in prompt and EMAIL not in prompt
 
@@ -228,9 +243,12 @@ def test_an_llm_that_fails_or_answers_nonsense_leaves_rule_based_suggestions_and
     settings = make_settings(tmp_path, openai_base_url=mock_llm, llm_max_retries=0, llm_timeout_s=5.0)
     set_mock_fault(mock_llm, fault)
     report = build(sessions, llm=OpenAIChat.from_settings(settings), prompt=load_plan_prompt(settings))
-    assert report.suggestions_by == "rules"
-    assert report.suggestions_note and "ルールに基づく提案" in report.suggestions_note
+    assert report.suggestions_by == "rules" and report.suggestions_fallback in ("llm_unavailable", "llm_unusable")
     assert report.sections[0].suggestions and all(s.by == "rules" for s in report.sections[0].suggestions)
+    for lang, says in (("ja", "ため、ルールに基づく提案です"), ("en", "so the suggestions are rule-based")):
+        for name in (f"{lang}.html", f"{lang}.md"):
+            written = write_plan_feedback(report, tmp_path / name, base_url="", lang=lang)[0].read_text("utf-8")
+            assert says in written, name
 
 
 def test_quotes_in_the_written_reports_are_redacted(sessions: sessionmaker[Session], tmp_path: Path) -> None:
