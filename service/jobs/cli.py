@@ -118,11 +118,10 @@ def _run(
 
 
 def build_labels(settings: Settings) -> list[Any]:
-    from service.jobs.report import LabelName
+    from service.jobs.report import report_labels
     from service.triage.taxonomy import load_taxonomy
 
-    taxonomy = load_taxonomy(settings.taxonomy_file)
-    return [LabelName(label.id, f"{label.name.ja} / {label.name.en}") for label in taxonomy.labels]
+    return report_labels(load_taxonomy(settings.taxonomy_file))
 
 
 def _job_for(

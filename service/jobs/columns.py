@@ -10,6 +10,7 @@ from dataclasses import asdict, dataclass, fields
 from typing import TYPE_CHECKING, Any
 
 from service.errors import BadInput
+from service.jobs.problems import FileProblem, problem
 from service.jobs.readers import Source, read_text
 
 if TYPE_CHECKING:
@@ -135,7 +136,8 @@ def _refuse_result_columns(source: Source) -> None:
     if clash:
         raise BadInput(
             f"{source.path.name} already has the column(s) {', '.join(clash)}: is it the output of an earlier run? "
-            "Classify the original file, or rename those columns"
+            "Classify the original file, or rename those columns",
+            detail=problem(FileProblem.result_columns, columns=clash),
         )
 
 
@@ -149,9 +151,13 @@ def _named(source: Source, name: str, option: str) -> int:
     listing = ", ".join(source.columns)
     if matches:
         raise BadInput(
-            f"{option} {name!r} matches {len(matches)} columns; pass its number (1-based). Columns: {listing}"
+            f"{option} {name!r} matches {len(matches)} columns; pass its number (1-based). Columns: {listing}",
+            detail=problem(FileProblem.ambiguous_column, name=name, count=len(matches), columns=source.columns),
         )
-    raise BadInput(f"{option} {name!r} is not a column of {source.path.name}. Its columns are: {listing}")
+    raise BadInput(
+        f"{option} {name!r} is not a column of {source.path.name}. Its columns are: {listing}",
+        detail=problem(FileProblem.unknown_column, name=name, columns=source.columns),
+    )
 
 
 def _average_lengths(source: Source) -> list[float]:
@@ -183,15 +189,17 @@ def _detect_text(source: Source, lengths: list[float]) -> int:
     if not candidates:
         raise BadInput(
             f"{source.path.name} has no column that looks like free text (columns: {_describe(source, lengths)}). "
-            "Pass --text-column NAME"
+            "Pass --text-column NAME",
+            detail=problem(FileProblem.no_text_column, columns=source.columns),
         )
     ranked = sorted(candidates, key=lambda i: -lengths[i])
     if len(ranked) == 1 or lengths[ranked[0]] >= 1.5 * lengths[ranked[1]]:
         return ranked[0]
-    tied = ", ".join(f"{source.columns[i]!r}" for i in ranked if lengths[i] * 1.5 > lengths[ranked[0]])
+    tied = [source.columns[i] for i in ranked if lengths[i] * 1.5 > lengths[ranked[0]]]
     raise BadInput(
-        f"cannot tell which column of {source.path.name} holds the comments: {tied} all could. "
-        f"Pass --text-column NAME. Columns: {_describe(source, lengths)}"
+        f"cannot tell which column of {source.path.name} holds the comments: {', '.join(map(repr, tied))} all could. "
+        f"Pass --text-column NAME. Columns: {_describe(source, lengths)}",
+        detail=problem(FileProblem.ambiguous_text_column, candidates=tied, columns=source.columns),
     )
 
 

@@ -8,6 +8,7 @@ import shutil
 import time
 import uuid
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import BinaryIO, Literal
 
@@ -18,7 +19,8 @@ from service.config import Settings
 from service.db import session_scope
 from service.errors import Conflict, NemawashiError
 from service.jobs.models import Job
-from service.jobs.report import LabelName, render_report
+from service.jobs.problems import FileProblem, problem
+from service.jobs.report import render_report, report_labels
 from service.jobs.repository import store_file
 from service.jobs.results import Labels, summarize, write_result
 from service.jobs.schemas import JobOut
@@ -29,6 +31,7 @@ from service.web.i18n import TEXTS
 COPY_BLOCK = 1 << 20
 EVENT_POLL_S = 0.5
 EVENT_MAX_S = 6 * 3600  # a progress stream ends by itself at the latest after this long
+XLSX_LAYOUT = 2  # in the cached file's name: an XLSX written in an older layout is not served again
 SUFFIXES = (".csv", ".tsv", ".txt", ".xlsx", ".xlsm", ".jsonl", ".ndjson", ".json")
 
 
@@ -51,7 +54,7 @@ def _too_large(settings: Settings, size: int | None = None) -> TooLarge:
     return TooLarge(
         f"the file is larger than the {settings.upload_max_mb} MB upload limit{sent}: "
         "split it, or run `nemawashi classify FILE` on the server",
-        detail={"limit_mb": settings.upload_max_mb},
+        detail=problem(FileProblem.too_large, limit_mb=settings.upload_max_mb),
     )
 
 
@@ -115,7 +118,7 @@ def result_file(
     (from the rows and the input in the database) into its own data dir. An XLSX file names the root causes in
     lang beside their ids."""
     job = _done_job(sessions, job_id)
-    name = f"result.{lang}.xlsx" if fmt == "xlsx" else "result.csv"
+    name = f"result.{lang}.v{XLSX_LAYOUT}.xlsx" if fmt == "xlsx" else "result.csv"
     path = jobs_dir(settings) / f"job-{job.public_id}" / name
     if not path.exists():  # written to a temporary file, then renamed: two first downloads do not collide
         labels = result_labels(settings, lang) if fmt == "xlsx" else None
@@ -124,20 +127,35 @@ def result_file(
 
 
 def result_labels(settings: Settings, lang: str) -> Labels:
-    """The root-cause names in lang, and the headers of their columns."""
-    names = {label.id: getattr(label.name, lang) for label in load_taxonomy(settings.taxonomy_file).labels}
-    texts = TEXTS[lang]["jobrep"]
-    return Labels(names, {"root_cause": texts["cause_name"], "secondary_cause": texts["secondary_name"]})
+    """How an XLSX file in lang words its results: root-cause names beside their ids, headers and the sheet's name;
+    in Japanese also yes/no, the classifier and the flags. An English file keeps the machine values scripts read."""
+    texts = TEXTS[lang]
+    report = texts["jobrep"]
+    labels = Labels(
+        names={label.id: getattr(label.name, lang) for label in load_taxonomy(settings.taxonomy_file).labels},
+        name_headers={"root_cause": report["cause_name"], "secondary_cause": report["secondary_name"]},
+        headers=report["columns"],
+        sheet=report["classified"],
+    )
+    if lang == "en":
+        return labels
+    yes_no = {True: report["yes"], False: report["no"]}
+    words = {
+        "is_objection": yes_no,
+        "needs_review": yes_no,
+        "classifier": texts["classifiers"],
+        "flags": texts["flags"],
+    }
+    return replace(labels, values=words, separator=texts["jobs"]["list_separator"])
 
 
-def report_html(settings: Settings, sessions: sessionmaker[Session], *, job_id: str) -> str:
-    """The job's HTML report."""
+def report_html(settings: Settings, sessions: sessionmaker[Session], *, job_id: str, lang: str = "ja") -> str:
+    """The job's HTML report, in one language."""
     job = _done_job(sessions, job_id)
     taxonomy = load_taxonomy(settings.taxonomy_file)
-    labels = [LabelName(label.id, f"{label.name.ja} / {label.name.en}") for label in taxonomy.labels]
     with session_scope(sessions) as session:
         summary = summarize(session, job, causes=taxonomy.ids)
-    return render_report(job, summary, labels, mode=settings.classifier_mode)
+    return render_report(job, summary, report_labels(taxonomy, lang), mode=settings.classifier_mode, lang=lang)
 
 
 def _done_job(sessions: sessionmaker[Session], job_id: str) -> Job:

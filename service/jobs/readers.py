@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from service.errors import BadInput, NemawashiError
+from service.jobs.problems import FileProblem, problem
 from service.text import strip_unsafe
 
 Format = Literal["csv", "tsv", "xlsx", "jsonl"]
@@ -115,12 +116,15 @@ def open_source(
     with path.open("rb") as handle:
         head = handle.read(SAMPLE_BYTES)
     if not head.strip():
-        raise BadInput(f"{path.name} is empty: there is nothing to classify")
+        raise BadInput(f"{path.name} is empty: there is nothing to classify", detail=problem(FileProblem.empty_file))
     suffix = path.suffix.lower()
     if head.startswith(ZIP_MAGIC) or suffix in XLSX_EXTENSIONS:
         return _open_xlsx(path, sheet, limits)
     if head.startswith(OLE_MAGIC) or suffix == ".xls":
-        raise BadInput(f"{path.name} is an old Excel .xls file: save it as .xlsx or CSV and try again")
+        raise BadInput(
+            f"{path.name} is an old Excel .xls file: save it as .xlsx or CSV and try again",
+            detail=problem(FileProblem.xls_file),
+        )
     chosen = _text_encoding(path, head, encoding)
     if suffix in (".jsonl", ".ndjson") or (suffix in (".json", ".txt") and head.lstrip().startswith(b"{")):
         source = _open_jsonl(path, chosen)
@@ -132,7 +136,7 @@ def open_source(
             f"{path.name} has {len(source.columns):,} columns; at most {limits.max_columns:,} are read "
             "(NEMAWASHI_XLSX_MAX_COLUMNS): keep only the survey's columns / "
             "列が多すぎます。必要な列だけを残してください",
-            detail={"columns": len(source.columns), "limit": limits.max_columns},
+            detail=problem(FileProblem.too_many_columns, columns=len(source.columns), limit=limits.max_columns),
         )
     return source
 
@@ -151,7 +155,8 @@ def _text_encoding(path: Path, head: bytes, override: str | None) -> str:
             raise BadInput(
                 f"unknown encoding {override!r} (it must be a text encoding): try utf-8, utf-8-sig, cp932, euc_jp or "
                 "utf-16 / "
-                f"文字コード {override!r} は使えません"
+                f"文字コード {override!r} は使えません",
+                detail=problem(FileProblem.unknown_encoding, encoding=override),
             ) from exc
         return name
     if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
@@ -159,7 +164,8 @@ def _text_encoding(path: Path, head: bytes, override: str | None) -> str:
     if b"\x00" in head:
         raise BadInput(
             f"{path.name} is not a text file (it contains NUL bytes): is it a spreadsheet or another binary file "
-            "saved under a .csv name? Export it as CSV or XLSX"
+            "saved under a .csv name? Export it as CSV or XLSX",
+            detail=problem(FileProblem.not_text),
         )
     if head.startswith(codecs.BOM_UTF8):
         return "utf-8-sig"
@@ -173,7 +179,8 @@ def _text_encoding(path: Path, head: bytes, override: str | None) -> str:
     if cp932_bad > max(2, len(sample) // 3) and utf8_bad > max(2, len(sample) // 3):
         raise BadInput(
             f"{path.name} does not read as text in UTF-8 or Shift_JIS (CP932): is it a binary file? "
-            "If it is text in another encoding, pass --encoding"
+            "If it is text in another encoding, pass --encoding",
+            detail=problem(FileProblem.undecodable),
         )
     return "cp932" if cp932_bad <= utf8_bad else "utf-8"
 
@@ -245,11 +252,14 @@ class _Record:
 def _open_csv(path: Path, encoding: str, *, tab: bool) -> Source:
     first = next((line for line in _lines(path, encoding) if line.text.strip()), None)
     if first is None:
-        raise BadInput(f"{path.name} is empty: there is nothing to classify")
+        raise BadInput(f"{path.name} is empty: there is nothing to classify", detail=problem(FileProblem.empty_file))
     delimiter = "\t" if tab or first.text.count("\t") > first.text.count(",") else ","
     header = next(_records(_lines(path, encoding), delimiter))
     if header.error:
-        raise BadInput(f"{path.name}: the header row cannot be read ({header.error})")
+        raise BadInput(
+            f"{path.name}: the header row cannot be read ({header.error})",
+            detail=problem(FileProblem.unreadable_header),
+        )
     columns = [_column_name(name, i) for i, name in enumerate(header.cells)]
     source = Source(path, "tsv" if delimiter == "\t" else "csv", columns, encoding=encoding, delimiter=delimiter)
     _require_rows(source)
@@ -265,7 +275,8 @@ def _require_rows(source: Source) -> None:
     if next(iter(source.rows()), None) is None:
         raise BadInput(
             f"{source.path.name} has a header row ({', '.join(source.columns)}) but no data rows: "
-            "there is nothing to classify"
+            "there is nothing to classify",
+            detail=problem(FileProblem.no_rows, columns=source.columns),
         )
 
 
@@ -356,7 +367,10 @@ def _open_jsonl(path: Path, encoding: str) -> Source:
         if isinstance(value, dict):
             columns.update(dict.fromkeys(str(key) for key in value))
     if not columns:
-        raise BadInput(f'{path.name} has no JSON objects: JSONL needs one object per line, like {{"comment": ...}}')
+        raise BadInput(
+            f'{path.name} has no JSON objects: JSONL needs one object per line, like {{"comment": ...}}',
+            detail=problem(FileProblem.no_json_objects),
+        )
     return Source(path, "jsonl", list(columns), encoding=encoding)
 
 
@@ -398,13 +412,19 @@ def _open_xlsx(path: Path, sheet: str | None, limits: SpreadsheetLimits | None) 
     with _workbook(path) as workbook:
         names = list(workbook.sheetnames)
         if sheet is not None and sheet not in names:
-            raise BadInput(f"{path.name} has no sheet {sheet!r}; its sheets are: {', '.join(names)}")
+            raise BadInput(
+                f"{path.name} has no sheet {sheet!r}; its sheets are: {', '.join(names)}",
+                detail=problem(FileProblem.no_such_sheet, sheet=sheet, sheets=names),
+            )
         name = sheet or names[0]
         if limits is not None:
             _refuse_oversized_sheet(path.name, workbook[name], limits)
         first = next(_xlsx_values(workbook[name]), None)
     if first is None:
-        raise BadInput(f"{path.name}: sheet {name!r} is empty: there is nothing to classify")
+        raise BadInput(
+            f"{path.name}: sheet {name!r} is empty: there is nothing to classify",
+            detail=problem(FileProblem.empty_sheet, sheet=name),
+        )
     header = first[1]
     width = max((i + 1 for i, v in enumerate(header) if v is not None), default=0)
     source = Source(path, "xlsx", [_column_name(v, i) for i, v in enumerate(header[:width])], sheet=name)
@@ -419,14 +439,20 @@ def _refuse_zip_bomb(path: Path, limits: SpreadsheetLimits) -> None:
             unpacked = sum(info.file_size for info in archive.infolist())
     except (zipfile.BadZipFile, OSError) as exc:
         raise BadInput(
-            f"{path.name} is not a readable XLSX file ({type(exc).__name__}): save it again from Excel"
+            f"{path.name} is not a readable XLSX file ({type(exc).__name__}): save it again from Excel",
+            detail=problem(FileProblem.unreadable_xlsx),
         ) from exc
     if unpacked > limits.max_unzipped_mb * 1024 * 1024:
         raise SpreadsheetTooLarge(
             f"{path.name} unpacks to {unpacked / 1024 / 1024:,.0f} MB; the limit is {limits.max_unzipped_mb} MB "
             "(NEMAWASHI_XLSX_MAX_UNZIPPED_MB): save the survey as CSV, or split it / "
             "展開後のサイズが上限を超えています。CSV で保存するか分割してください",
-            detail={"unzipped_bytes": unpacked, "limit_mb": limits.max_unzipped_mb},
+            detail=problem(
+                FileProblem.xlsx_too_large,
+                unzipped_bytes=unpacked,
+                unzipped_mb=round(unpacked / 1024 / 1024),
+                limit_mb=limits.max_unzipped_mb,
+            ),
         )
 
 
@@ -439,7 +465,14 @@ def _refuse_oversized_sheet(name: str, worksheet: Any, limits: SpreadsheetLimits
             f"{limits.max_columns:,} columns and {limits.max_cells:,} cells (NEMAWASHI_XLSX_MAX_COLUMNS, "
             "NEMAWASHI_XLSX_MAX_CELLS): copy only the survey's cells to a new sheet, or save it as CSV / "
             "シートの範囲が大きすぎます。必要なセルだけを新しいシートにコピーしてください",
-            detail={"rows": rows, "columns": columns},
+            detail=problem(
+                FileProblem.sheet_too_large,
+                sheet=worksheet.title,
+                rows=rows,
+                columns=columns,
+                max_columns=limits.max_columns,
+                max_cells=limits.max_cells,
+            ),
         )
 
 
@@ -453,10 +486,14 @@ def _workbook(path: Path) -> Iterator[Any]:
             workbook = load_workbook(handle, read_only=True, data_only=True)
         except (zipfile.BadZipFile, KeyError, OSError, ValueError) as exc:
             raise BadInput(
-                f"{path.name} is not a readable XLSX file ({type(exc).__name__}): save it again from Excel"
+                f"{path.name} is not a readable XLSX file ({type(exc).__name__}): save it again from Excel",
+                detail=problem(FileProblem.unreadable_xlsx),
             ) from exc
         except Exception as exc:  # openpyxl raises its own InvalidFileException and friends
-            raise BadInput(f"{path.name} is not a readable XLSX file: {str(exc)[:200]}") from exc
+            raise BadInput(
+                f"{path.name} is not a readable XLSX file: {str(exc)[:200]}",
+                detail=problem(FileProblem.unreadable_xlsx),
+            ) from exc
         try:
             yield workbook
         finally:

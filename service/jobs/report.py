@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from markupsafe import Markup, escape
 
 from service.jobs.models import Job
-from service.jobs.results import Summary
+from service.jobs.results import NO_DEPARTMENT, OTHER_DEPARTMENTS, Summary
 from service.web.palette import cause_colour
+
+if TYPE_CHECKING:
+    from service.triage.taxonomy import Taxonomy
 
 BAR_HEIGHT = 26
 LABEL_WIDTH = 230
@@ -19,7 +23,12 @@ CHART_WIDTH = 720
 @dataclass(frozen=True)
 class LabelName:
     id: str
-    name: str  # "雇用・キャリアへの不安 / Job and career fear"
+    name: str  # in the report's language only: "雇用・キャリアへの不安"
+
+
+def report_labels(taxonomy: Taxonomy, lang: str = "ja") -> list[LabelName]:
+    """The root causes, named in the report's language (a report never doubles a name as 「日本語 / English」)."""
+    return [LabelName(label.id, getattr(label.name, lang)) for label in taxonomy.labels]
 
 
 def color(cause: str, index: int = 0) -> str:
@@ -27,7 +36,7 @@ def color(cause: str, index: int = 0) -> str:
     return cause_colour(cause, index)
 
 
-def cause_chart(summary: Summary, labels: list[LabelName]) -> Markup:
+def cause_chart(summary: Summary, labels: list[LabelName], *, title: str) -> Markup:
     """Horizontal bars: comments per root cause, with count and share."""
     width = CHART_WIDTH - LABEL_WIDTH - 110
     top = max(summary.by_cause.values(), default=0) or 1
@@ -37,17 +46,17 @@ def cause_chart(summary: Summary, labels: list[LabelName]) -> Markup:
         y = i * (BAR_HEIGHT + 8)
         bar = round(width * count / top)
         parts.append(
-            f'<text x="0" y="{y + 18}" class="label">{escape(_short(label.name.split(" / ")[0], 16))}</text>'
+            f'<text x="0" y="{y + 18}" class="label">{escape(_short(label.name, 16))}</text>'
             f'<rect x="{LABEL_WIDTH}" y="{y}" width="{bar}" height="{BAR_HEIGHT}" rx="3" fill="{color(label.id, i)}">'
             f"<title>{escape(label.name)}: {count}</title></rect>"
             f'<text x="{LABEL_WIDTH + bar + 8}" y="{y + 18}" class="value">'
             f"{count:,} ({summary.share(count):.0%})</text>"
         )
     height = len(labels) * (BAR_HEIGHT + 8)
-    return _svg(height, "".join(parts), "根本原因ごとのコメント数")
+    return _svg(height, "".join(parts), title)
 
 
-def department_chart(summary: Summary, labels: list[LabelName]) -> Markup:
+def department_chart(summary: Summary, labels: list[LabelName], *, title: str) -> Markup:
     """One 100% stacked bar per department: where each department's resistance comes from."""
     width = CHART_WIDTH - LABEL_WIDTH - 70
     parts = []
@@ -71,7 +80,7 @@ def department_chart(summary: Summary, labels: list[LabelName]) -> Markup:
         parts.append(f'<text x="{LABEL_WIDTH + width + 8}" y="{y + 18}" class="value">{total:,}</text>')
     legend_y = len(summary.by_department) * (BAR_HEIGHT + 8) + 6
     parts.append(_legend(labels, legend_y))
-    return _svg(legend_y + 24, "".join(parts), "部署ごとの根本原因")
+    return _svg(legend_y + 24, "".join(parts), title)
 
 
 def _legend(labels: list[LabelName], y: int) -> str:
@@ -80,9 +89,9 @@ def _legend(labels: list[LabelName], y: int) -> str:
     for i, label in enumerate(labels):
         items.append(
             f'<rect x="{x}" y="{y}" width="12" height="12" fill="{color(label.id, i)}"/>'
-            f'<text x="{x + 16}" y="{y + 11}" class="legend">{escape(_short(label.name.split(" / ")[0], 12))}</text>'
+            f'<text x="{x + 16}" y="{y + 11}" class="legend">{escape(_short(label.name, 12))}</text>'
         )
-        x += 24 + 13 * len(_short(label.name.split(" / ")[0], 12))
+        x += 24 + 13 * len(_short(label.name, 12))
     return "".join(items)
 
 
@@ -105,25 +114,39 @@ def render_report(job: Job, summary: Summary, labels: list[LabelName], *, mode: 
     from service.web.i18n import TEXTS
     from service.web.pages import templates  # jinja2 environment shared with the other pages
 
+    texts = TEXTS[lang]
+    summary = _departments_named(summary, texts["jobrep"])
     template = templates.env.get_template("jobs_report.html")
     return template.render(
         lang=lang,
-        t=TEXTS[lang],
+        t=texts,
         section="jobs",
         job=job,
         mode=mode,
         summary=summary,
         labels=labels,
         names={label.id: label.name for label in labels},
-        cause_chart=cause_chart(summary, labels),
-        department_chart=department_chart(summary, labels) if summary.by_department else None,
+        cause_chart=cause_chart(summary, labels, title=texts["jobrep"]["chart_causes"]),
+        department_chart=(
+            department_chart(summary, labels, title=texts["jobrep"]["chart_departments"])
+            if summary.by_department
+            else None
+        ),
         colors={label.id: color(label.id, i) for i, label in enumerate(labels)},
     )
 
 
-def write_report(path: Path, job: Job, summary: Summary, labels: list[LabelName], *, mode: str) -> Path:
+def _departments_named(summary: Summary, texts: dict[str, str]) -> Summary:
+    """The summary with its stand-in departments (no department, the rest grouped) in the report's language."""
+    words = {NO_DEPARTMENT: texts["no_department"], OTHER_DEPARTMENTS: texts["other_departments"]}
+    return replace(summary, by_department={words.get(d, d): c for d, c in summary.by_department.items()})
+
+
+def write_report(
+    path: Path, job: Job, summary: Summary, labels: list[LabelName], *, mode: str, lang: str = "ja"
+) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(render_report(job, summary, labels, mode=mode), encoding="utf-8")
+    path.write_text(render_report(job, summary, labels, mode=mode, lang=lang), encoding="utf-8")
     return path
 
 

@@ -18,16 +18,32 @@ from service.jobs.writers import open_writer, output_format
 TOP_DEPARTMENTS = 12
 TOP_MATCHES = 10
 NOT_REACHED = "not classified: the job stopped before this row"
+NO_DEPARTMENT, OTHER_DEPARTMENTS = "(none)", "(other departments)"  # stand-ins the report names in its language
 WIDTHS = {"matched_title": 40, "suggested_answer": 60, "error": 30, "flags": 20, "model": 16, "matched_doc_id": 18}
 TEXT_WIDTH, LABEL_WIDTH, OTHER_WIDTH = 60, 26, 12
 
 
 @dataclass(frozen=True)
 class Labels:
-    """Root-cause names in the file's language, written (XLSX) in a column of their own beside each id column."""
+    """How an XLSX file words its results in the file's language: root-cause names in a column of their own beside
+    each id column (the ids stay), the result columns' headers, values in words (yes/no, the classifier, flags) and
+    the sheet's name."""
 
     names: Mapping[str, str]  # label id → its name
-    headers: Mapping[str, str]  # id column (root_cause, secondary_cause) → the header of its name column
+    name_headers: Mapping[str, str]  # id column (root_cause, secondary_cause) → the header of its name column
+    headers: Mapping[str, str] = field(default_factory=dict)  # result column → its header (default: its name)
+    values: Mapping[str, Mapping[Any, str]] = field(default_factory=dict)  # result column → value → its words
+    separator: str = ","  # between the flags of a row
+    sheet: str = "classified"
+
+    def word(self, column: str, value: Any) -> Any:
+        """A result cell as the file shows it: in words where the column has them, else as stored."""
+        words = self.values.get(column)
+        if not words or value is None or value == "":
+            return value
+        if column == "flags":  # comma-separated flag ids (RowResult.cells)
+            return self.separator.join(words.get(flag, flag) for flag in value.split(","))
+        return words.get(value, value)
 
 
 def result_columns(job: Job) -> list[str]:
@@ -59,16 +75,18 @@ def write_result(
     """Write every input row once, in file order, with its results (streamed from the file and the database).
 
     input_file: where the job's input is on this machine (service.local_input), when not at job.input_path.
-    labels: the root-cause names an XLSX file shows beside the ids (a CSV keeps the ids only)."""
+    labels: how an XLSX file words its results (a CSV keeps the machine names and values the README lists)."""
     options = job_options(job)
     source, _ = open_input(input_file or Path(job.input_path), options, limits=None)  # accepted at creation
     columns = result_columns(job)
     named = labels if labels is not None and output_format(path) == "xlsx" else Labels({}, {})
-    header = [*source.columns, *(h for c in columns for h in [c, named.headers.get(c)] if h)]
+    header = [*source.columns, *(h for c in columns for h in [named.headers.get(c, c), named.name_headers.get(c)] if h)]
     widths = [TEXT_WIDTH if i == options.text_index else OTHER_WIDTH for i in range(len(source.columns))]
-    widths += [w for c in columns for w in [WIDTHS.get(c, OTHER_WIDTH), LABEL_WIDTH][: 2 if c in named.headers else 1]]
+    widths += [
+        w for c in columns for w in [WIDTHS.get(c, OTHER_WIDTH), LABEL_WIDTH][: 2 if c in named.name_headers else 1]
+    ]
     written = 0
-    with open_writer(path, encoding=encoding, widths=widths) as writer, sessions() as session:
+    with open_writer(path, encoding=encoding, widths=widths, sheet=named.sheet) as writer, sessions() as session:
         writer.write(header)
         stored = _stored(session, job)
         pending = next(stored, None)
@@ -84,8 +102,8 @@ def write_result(
 def _named_cells(cells: list[Any], columns: list[str], labels: Labels) -> list[Any]:
     out: list[Any] = []
     for column, value in zip(columns, cells, strict=True):
-        out.append(value)
-        if column in labels.headers:
+        out.append(labels.word(column, value))
+        if column in labels.name_headers:
             out.append(labels.names.get(value, value) if value else None)
     return out
 
@@ -157,10 +175,10 @@ def _by_department(session: Session, job: Job, causes: list[str]) -> dict[str, d
         .group_by(JobRow.department, JobRow.root_cause)
     )
     for department, cause, count in session.execute(query):
-        counts.setdefault(department or "(none)", dict.fromkeys(causes, 0))[str(cause)] = int(count)
+        counts.setdefault(department or NO_DEPARTMENT, dict.fromkeys(causes, 0))[str(cause)] = int(count)
     ranked = sorted(counts, key=lambda d: -sum(counts[d].values()))
     top = {d: counts[d] for d in ranked[:TOP_DEPARTMENTS]}
     rest = ranked[TOP_DEPARTMENTS:]
     if rest:
-        top["(other departments)"] = {c: sum(counts[d][c] for d in rest) for c in causes}
+        top[OTHER_DEPARTMENTS] = {c: sum(counts[d][c] for d in rest) for c in causes}
     return top

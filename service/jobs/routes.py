@@ -16,6 +16,7 @@ from service.auth.deps import ReaderDep, signed_in_reviewer
 from service.deps import SessionDep, SessionsDep, SettingsDep
 from service.errors import BadInput, error_responses
 from service.jobs.delivery import job_events, refuse_oversized, report_html, result_file, submit_upload
+from service.jobs.problems import FileProblem, problem
 from service.jobs.runner import JobRunner, start_job_runner, stop_job_runner
 from service.jobs.schemas import JobOut
 from service.jobs.service import JobOptions, get_job
@@ -89,7 +90,7 @@ async def classify_file(request: Request, settings: SettingsDep, sessions: Sessi
     form = await request.form(max_files=1, max_fields=10)
     upload = form.get("file")
     if not isinstance(upload, UploadFile):
-        raise BadInput("send the survey file as the multipart field `file`")
+        raise BadInput("send the survey file as the multipart field `file`", detail=problem(FileProblem.no_file))
     options = JobOptions(
         text_column=_text(form.get("text_column")),
         department_column=_text(form.get("department_column")),

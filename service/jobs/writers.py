@@ -101,9 +101,11 @@ def output_format(path: Path) -> str:
 
 
 @contextmanager
-def open_writer(path: Path, *, encoding: str = "utf-8-sig", widths: Sequence[float] = ()) -> Iterator[RowWriter]:
-    """A row writer on a temporary file that replaces `path` only when everything was written. widths: the XLSX
-    column widths, in characters."""
+def open_writer(
+    path: Path, *, encoding: str = "utf-8-sig", widths: Sequence[float] = (), sheet: str = "classified"
+) -> Iterator[RowWriter]:
+    """A row writer on a temporary file that replaces `path` only when everything was written. widths and sheet: the
+    XLSX column widths, in characters, and the name of its sheet."""
     path.parent.mkdir(parents=True, exist_ok=True)
     partial = path.with_name(f"{path.name}.{uuid.uuid4().hex[:8]}.part")  # two first downloads at once do not collide
     fmt = output_format(path)
@@ -112,8 +114,7 @@ def open_writer(path: Path, *, encoding: str = "utf-8-sig", widths: Sequence[flo
             from openpyxl import Workbook
 
             workbook = Workbook(write_only=True)
-            sheet = workbook.create_sheet("classified")
-            xlsx = _XlsxWriter(sheet, widths)
+            xlsx = _XlsxWriter(workbook.create_sheet(sheet), widths)
             yield xlsx
             xlsx.finish()
             workbook.save(partial)

@@ -8,6 +8,7 @@ read it. Posts must come from this origin and forms echo a CSRF value derived fr
 
 from __future__ import annotations
 
+import re
 import uuid
 from datetime import datetime
 from functools import partial
@@ -229,8 +230,26 @@ def _item_page(
         "objection": _objection(detail),
         "timezone": settings.timezone,
         "sent": sent or {"action": ""},
+        "audit_note": partial(_audit_note, texts=TEXTS[lang], zone=ZoneInfo(settings.timezone)),
     }
     return _page(request, "review_item.html", context, status_code=status_code)
+
+
+_REFUSED = re.compile(r"refused: (?P<who>.+) changed the item at (?P<when>\S+)$")
+_WITH_GROUP = "with its group: "
+
+
+def _audit_note(note: str, *, texts: dict[str, Any], zone: ZoneInfo) -> str:
+    """An audit entry's note (stored in English, times in UTC) as the page's language says it."""
+    if note.startswith(_WITH_GROUP):
+        return str(texts["with_group"]) + note.removeprefix(_WITH_GROUP)
+    if refused := _REFUSED.match(note):
+        try:
+            when = local_time(datetime.fromisoformat(refused["when"]), zone)
+        except ValueError:
+            return note
+        return str(texts["refused_note"]).format(who=refused["who"], when=when)
+    return note
 
 
 def _objection(detail: Any) -> bool:

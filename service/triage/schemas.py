@@ -11,6 +11,17 @@ from service.text import NOT_BLANK, SafeStr
 from service.triage.models import AnswerMode, QuestionSource
 
 Mode = AnswerMode
+# Every flag a draft can carry (and UNSAFE_FLAG on a survey row): reviewers' pages name each in their language.
+FLAGS = (
+    "llm_unavailable",
+    "llm_bad_output",
+    "invalid_citation",
+    "system_prompt_leak",
+    "kb_not_supporting",
+    "llm_no_answer",
+    "no_citation",
+    "rationale_rejected",
+)
 MAX_TURNS = 4  # previous turns a follow-up may carry; older ones add little and cost time
 Source = QuestionSource
 
@@ -110,9 +121,8 @@ class AskResponse(BaseModel):
         description="draft: an AI draft under review; approved: a reviewer-approved answer; pending_review: hidden"
     )
     flags: list[str] = Field(
-        description="Why a reviewer should look closely: llm_unavailable, llm_bad_output, invalid_citation, "
-        "system_prompt_leak, kb_not_supporting, llm_no_answer, no_citation, rationale_rejected (the LLM's rationale "
-        "was replaced by a quote of the question)"
+        description=f"Why a reviewer should look closely: {', '.join(FLAGS)} (rationale_rejected: the LLM's "
+        "rationale was replaced by a quote of the question)"
     )
     lang: Literal["ja", "en"]
     usage: UsageOut

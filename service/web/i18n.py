@@ -150,6 +150,12 @@ TEXTS: dict[str, dict[str, Any]] = {
             "no_citation": "引用なし",
             "invalid_citation": "無効な引用を削除",
             "system_prompt_leak": "指示文の漏えいを検出",
+            "kb_not_supporting": "ナレッジベースに該当なし",
+            "llm_unavailable": "LLMを利用できず",
+            "llm_bad_output": "LLMの出力が不正",
+            "llm_no_answer": "LLMが回答できず",
+            "rationale_rejected": "LLMの判断理由を差し替え",
+            "unsafe_characters_removed": "不正な文字を削除",
         },
         "fields": {
             "status": "状態",
@@ -163,6 +169,7 @@ TEXTS: dict[str, dict[str, Any]] = {
             "published": "公開",
             "phrasing": "言い換え",
             "is_objection": "異議かどうか",
+            "confirm_extract": "抜粋のまま承認",
         },
         "stance": {"objection": "異議・懸念", "question": "異議ではない質問"},
         "stance_label": "異議かどうか（レポートは異議だけを異議として数えます）",
@@ -176,6 +183,9 @@ TEXTS: dict[str, dict[str, Any]] = {
         "updated_by": "最終更新",
         "number": "番号",
         "with_group": "同じ質問もまとめて決定：",
+        "refused_note": "{who} さんが {when} に先に変更していたため、受け付けませんでした",
+        "yes": "はい",
+        "no": "いいえ",
         "stale_short": "{who} さんが {when} に変更しました"
         "（現在のバージョン {version}、あなたの決定はバージョン {yours} に対するものです）。"
         "再読み込みしてから決定し直してください。",
@@ -194,6 +204,59 @@ TEXTS: dict[str, dict[str, Any]] = {
             "report": "レポート",
             "csv": "CSV",
             "xlsx": "XLSX",
+            "failed_note": "分類を完了できませんでした。もう一度アップロードし、続くときは管理者に連絡してください。",
+            "list_separator": "、",
+            # Why an upload was refused, by the code in the error's detail (service/jobs/problems.py).
+            "problems": {
+                "no_file": "ファイルを選んでから「分類する」を押してください。",
+                "too_large": "ファイルがアップロードの上限（{limit_mb} MB）を超えています。"
+                "ファイルを分割してアップロードしてください。",
+                "empty_file": "ファイルが空です。コメントの入ったファイルを選んでください。",
+                "xls_file": "古い Excel 形式（.xls）のファイルは読み込めません。"
+                "Excel で .xlsx か CSV として保存し直してください。",
+                "not_text": "テキストのファイルではありません（バイナリのデータが含まれています）。"
+                "表計算ソフトのファイルは .xlsx のまま、または CSV で保存してアップロードしてください。",
+                "unknown_encoding": "指定された文字コード「{encoding}」は使えません。"
+                "utf-8、cp932（Shift_JIS）、euc_jp、utf-16 のいずれかを指定してください。",
+                "undecodable": "ファイルの文字コードを判別できません（UTF-8 でも Shift_JIS でもありません）。"
+                "Excel で「CSV UTF-8（コンマ区切り）」として保存し直してください。",
+                "unreadable_header": "1行目の見出し行を読み込めません。"
+                '引用符（"）が閉じていないなど、見出し行が崩れていないか確認してください。',
+                "no_rows": "見出し行（{columns}）はありますが、その下にデータの行がありません。"
+                "コメントの入った行のあるファイルを選んでください。",
+                "too_many_columns": "列が {columns} 列あります。読み込めるのは {limit} 列までです。"
+                "必要な列だけを残して保存し直してください。",
+                "no_json_objects": "JSONL のファイルに読み込める行がありません。"
+                '1行に1つ、{"コメント": "…"} の形で書いてください。',
+                "unreadable_xlsx": "XLSX のファイルとして読み込めません。Excel で開いて保存し直してください。",
+                "no_such_sheet": "シート「{sheet}」がありません。このファイルのシート：{sheets}",
+                "empty_sheet": "シート「{sheet}」にデータがありません。"
+                "コメントのあるシートを先頭に移動して保存し直してください。",
+                "xlsx_too_large": "XLSX のファイルを展開すると {unzipped_mb} MB になり、"
+                "上限の {limit_mb} MB を超えます。CSV で保存するか、ファイルを分割してください。",
+                "sheet_too_large": "シート「{sheet}」の範囲（{rows} 行 × {columns} 列）が大きすぎます"
+                "（上限は {max_columns} 列・{max_cells} セル）。"
+                "必要なセルだけを新しいシートにコピーするか、CSV で保存してください。",
+                "result_columns": "このファイルにはすでに分類結果の列（{columns}）があります。"
+                "以前の分類結果のファイルではありませんか？元のアンケートのファイルを選ぶか、これらの列の名前を変えてください。",
+                "unknown_column": "指定された列名「{name}」はこのファイルにありません。"
+                "「コメントの列名」欄を直してください。このファイルの列：{columns}",
+                "ambiguous_column": "指定された列名「{name}」に当てはまる列が {count} 個あります。"
+                "「コメントの列名」欄に列の番号（左から 1、2、…）を入力してください。このファイルの列：{columns}",
+                "no_text_column": "コメントの列が見つかりません（どの列も短い値か数字だけです）。"
+                "「コメントの列名」欄にコメントの列名を入力してください。このファイルの列：{columns}",
+                "ambiguous_text_column": "コメントの列を1つに決められません（候補：{candidates}）。"
+                "「コメントの列名」欄にコメントの列名を入力してください。",
+                "unknown": "ファイルを受け付けられませんでした（エラー {status}）。"
+                "もう一度試し、続くときは管理者に連絡してください。",
+                "http_401": "サインインの有効期限が切れました。ページを再読み込みしてサインインし直してください。",
+                "http_413": "ファイルが大きすぎます（アップロードの上限を超えています）。ファイルを分割してください。",
+                "http_403": "この操作の権限がないか、ページが古くなっています。ページを再読み込みしてください。",
+                "http_429": "アップロードが続いています。少し待ってからもう一度試してください。",
+                "http_503": "サーバーの準備ができていないか、一時的に利用できません。"
+                "少し待ってからもう一度試してください。",
+                "network": "サーバーに接続できませんでした。ネットワークを確認してもう一度試してください。",
+            },
         },
         "dash": {
             "title": "反対意見ダッシュボード",
@@ -310,6 +373,26 @@ TEXTS: dict[str, dict[str, Any]] = {
             "行番号は見出し行を除いて 1 から数えます。このレポートにはコメント本文を載せていません。",
             "chart_causes": "根本原因ごとのコメント数",
             "chart_departments": "部署ごとの根本原因",
+            "no_department": "（部署なし）",
+            "other_departments": "（その他の部署）",
+            "yes": "はい",
+            "no": "いいえ",
+            # The result columns' headers in an XLSX download (the CSV keeps the machine names the README lists).
+            "columns": {
+                "root_cause": "根本原因（ID）",
+                "secondary_cause": "副次的な原因（ID）",
+                "confidence": "確信度",
+                "is_objection": "反対・懸念か",
+                "needs_review": "要確認",
+                "matched_doc_id": "該当FAQのID",
+                "matched_title": "該当FAQ",
+                "suggested_answer": "回答案",
+                "classifier": "分類方法",
+                "model": "モデル",
+                "prompt_id": "プロンプトID",
+                "flags": "注意事項",
+                "error": "エラー",
+            },
         },
         "kb": {
             "title": "ナレッジベース",
@@ -527,6 +610,12 @@ TEXTS: dict[str, dict[str, Any]] = {
             "no_citation": "no citation",
             "invalid_citation": "invalid citation removed",
             "system_prompt_leak": "instructions leaked",
+            "kb_not_supporting": "not in the knowledge base",
+            "llm_unavailable": "LLM unavailable",
+            "llm_bad_output": "LLM output unusable",
+            "llm_no_answer": "LLM gave no answer",
+            "rationale_rejected": "LLM rationale replaced",
+            "unsafe_characters_removed": "unsafe characters removed",
         },
         "fields": {
             "status": "status",
@@ -540,6 +629,7 @@ TEXTS: dict[str, dict[str, Any]] = {
             "published": "published",
             "phrasing": "phrasing",
             "is_objection": "objection or question",
+            "confirm_extract": "approve the excerpt as it is",
         },
         "stance": {"objection": "objection or concern", "question": "a question, not an objection"},
         "stance_label": "Objection or question (reports count only objections as objections)",
@@ -554,6 +644,9 @@ TEXTS: dict[str, dict[str, Any]] = {
         "updated_by": "Last changed",
         "number": "No.",
         "with_group": "with its group: ",
+        "refused_note": "refused: {who} had changed the item at {when}",
+        "yes": "yes",
+        "no": "no",
         "stale_short": "{who} changed this item at {when} "
         "(it is now version {version}; your decision was made on version "
         "{yours}): reload it and decide again.",
@@ -572,6 +665,54 @@ TEXTS: dict[str, dict[str, Any]] = {
             "report": "Report",
             "csv": "CSV",
             "xlsx": "XLSX",
+            "failed_note": "{message}",
+            "list_separator": ", ",
+            "problems": {
+                "no_file": "Choose a file, then press Classify.",
+                "too_large": "The file is larger than the {limit_mb} MB upload limit: split it and upload the parts.",
+                "empty_file": "The file is empty: choose a file with comments in it.",
+                "xls_file": "Old Excel files (.xls) cannot be read: save the file as .xlsx or CSV in Excel.",
+                "not_text": "This is not a text file (it holds binary data): upload a spreadsheet as .xlsx, "
+                "or save it as CSV.",
+                "unknown_encoding": "The encoding {encoding} cannot be used: choose utf-8, cp932 (Shift_JIS), euc_jp "
+                "or utf-16.",
+                "undecodable": "The file's text is neither UTF-8 nor Shift_JIS: save it from Excel as "
+                '"CSV UTF-8 (Comma delimited)".',
+                "unreadable_header": 'The header row (the first line) cannot be read: check it for a quote (") '
+                "that is never closed.",
+                "no_rows": "The file has a header row ({columns}) but no rows below it: choose a file with comments "
+                "in it.",
+                "too_many_columns": "The file has {columns} columns; at most {limit} are read: keep only the survey's "
+                "columns.",
+                "no_json_objects": "The JSONL file has no readable lines: write one object per line, like "
+                '{"comment": "…"}.',
+                "unreadable_xlsx": "The file cannot be read as XLSX: open it in Excel and save it again.",
+                "no_such_sheet": "There is no sheet {sheet}; the file's sheets are: {sheets}.",
+                "empty_sheet": "The sheet {sheet} is empty: move the sheet with the comments to the front and save "
+                "again.",
+                "xlsx_too_large": "The XLSX file unpacks to {unzipped_mb} MB, over the {limit_mb} MB limit: save it "
+                "as CSV, or split it.",
+                "sheet_too_large": "The sheet {sheet} spans {rows} rows × {columns} columns, over the limits "
+                "({max_columns} columns, {max_cells} cells): copy only the survey's cells to a new sheet, or save it "
+                "as CSV.",
+                "result_columns": "The file already has result columns ({columns}): is it the result of an earlier "
+                "run? Choose the original survey file, or rename those columns.",
+                "unknown_column": "There is no column {name} in this file: correct the comment column field. "
+                "Columns: {columns}",
+                "ambiguous_column": "{count} columns are named {name}: type the column's number (1 for the first) in "
+                "the comment column field. Columns: {columns}",
+                "no_text_column": "No column looks like comments (every column holds short values or numbers): type "
+                "the comment column's name in the comment column field. Columns: {columns}",
+                "ambiguous_text_column": "Several columns could hold the comments ({candidates}): type the comment "
+                "column's name in the comment column field.",
+                "unknown": "{error}",
+                "http_401": "Your sign-in has expired: reload the page and sign in again.",
+                "http_413": "The file is over the upload limit: split it and upload the parts.",
+                "http_403": "You may not do this, or the page is stale: reload it.",
+                "http_429": "Too many uploads at once: wait a moment and try again.",
+                "http_503": "The server is not ready or briefly unavailable: wait a moment and try again.",
+                "network": "The server could not be reached: check the network and try again.",
+            },
         },
         "dash": {
             "title": "Objections dashboard",
@@ -686,6 +827,26 @@ TEXTS: dict[str, dict[str, Any]] = {
             "Row numbers count data rows from 1 (the header is not counted). Comment texts are not shown here.",
             "chart_causes": "Comments by root cause",
             "chart_departments": "Root causes by department",
+            "no_department": "(none)",
+            "other_departments": "(other departments)",
+            "yes": "yes",
+            "no": "no",
+            # An English XLSX keeps the machine names, as the CSV does.
+            "columns": {
+                "root_cause": "root_cause",
+                "secondary_cause": "secondary_cause",
+                "confidence": "confidence",
+                "is_objection": "is_objection",
+                "needs_review": "needs_review",
+                "matched_doc_id": "matched_doc_id",
+                "matched_title": "matched_title",
+                "suggested_answer": "suggested_answer",
+                "classifier": "classifier",
+                "model": "model",
+                "prompt_id": "prompt_id",
+                "flags": "flags",
+                "error": "error",
+            },
         },
         "kb": {
             "title": "Knowledge base",

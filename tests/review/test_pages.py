@@ -104,6 +104,11 @@ def test_a_stale_decision_from_the_page_shows_who_changed_the_item_meanwhile(rev
     assert review.client.get(f"/review/items/{item}/state").json()["status"] == "pending"
     audit = review.client.get(f"/v1/review/items/{item}/audit", headers=review.user("kato")).json()
     assert [(e["actor"], e["outcome"]) for e in audit] == [("suzuki", "applied"), ("sato", "conflict")]
+    page = review.client.get(f"/review/items/{item}").text  # the audit log says it in Japanese, in local time
+    log = re.search(r'<table class="rv-table" id="audit">(.*?)</table>', page, re.S)
+    assert log and re.search(r"suzuki さんが \d{4}-\d\d-\d\d \d\d:\d\d JST に先に変更していた", log.group(1))
+    shown = re.sub(r"<[^>]+>", " ", log.group(1))  # the text people read (a <time> keeps UTC for machines)
+    assert "refused" not in shown and "+00:00" not in shown
 
 
 def test_a_form_without_the_sign_in_csrf_value_is_refused(review: ReviewApp) -> None:

@@ -22,6 +22,8 @@ from service.db import session_scope
 from service.reports.render import render_plan_feedback_html
 from service.reports.schemas import ReportQuery
 from service.reports.service import plan_feedback_report
+from service.text import UNSAFE_FLAG
+from service.triage.schemas import FLAGS
 from service.web.i18n import TEXTS
 from service.web.pages import TEMPLATES_DIR
 from tests.conftest import make_settings
@@ -201,6 +203,9 @@ def test_every_message_id_a_template_reads_has_both_translations() -> None:
             used.add(path if isinstance(TEXTS["ja"].get(head), dict) else head)
     missing = {u for u in used if u not in ja and u.rsplit(".", 1)[-1] not in ("get", "items", "format", "strip")}
     assert not missing, missing
+    # Flags and the fields an audit entry names are looked up by id: every one a draft or a decision can carry.
+    for lang in ("ja", "en"):
+        assert set(TEXTS[lang]["flags"]) >= {*FLAGS, UNSAFE_FLAG}, lang
 
 
 @pytest.mark.parametrize("lang", ["ja", "en"])
