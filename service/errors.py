@@ -133,14 +133,19 @@ def _validation_message(exc: RequestValidationError) -> str:
 
 
 def install_error_handlers(app: FastAPI) -> None:
-    """Render every NemawashiError and validation error as {"error", "detail"}, and document that body."""
+    """Render every NemawashiError and validation error as {"error", "detail"}, and document that body; a browser
+    asking for a page gets a 404 or a 422 as a page instead."""
     from fastapi.exceptions import RequestValidationError
-    from fastapi.responses import JSONResponse
+    from fastapi.responses import JSONResponse, Response
+
+    from service.web.pages import error_page, wants_page  # a browser's 404 or 422 is a page, in its language
 
     _document_error_body(app)
 
     @app.exception_handler(NemawashiError)
-    async def _nemawashi_error(_: Request, exc: NemawashiError) -> JSONResponse:
+    async def _nemawashi_error(request: Request, exc: NemawashiError) -> Response:
+        if exc.status_code == 404 and wants_page(request):
+            return error_page(request, 404)
         return JSONResponse(
             {"error": exc.message, "detail": exc.detail}, status_code=exc.status_code, headers=exc.headers
         )
@@ -181,6 +186,8 @@ def install_error_handlers(app: FastAPI) -> None:
         return JSONResponse({"error": "internal error: the request was not completed", "detail": None}, status)
 
     @app.exception_handler(RequestValidationError)
-    async def _validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:
+    async def _validation_error(request: Request, exc: RequestValidationError) -> Response:
+        if wants_page(request):
+            return error_page(request, 422)
         detail = [{k: v for k, v in e.items() if k in ("loc", "msg", "type")} for e in exc.errors()]
         return JSONResponse({"error": _validation_message(exc), "detail": detail}, status_code=422)

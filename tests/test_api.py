@@ -89,6 +89,12 @@ def test_a_citation_url_opens_the_source_page_with_its_translation_link(client: 
 def test_an_unknown_document_is_a_404_naming_it(client: TestClient) -> None:
     response = client.get("/kb/no-such-doc")
     assert response.status_code == 404 and "no-such-doc" in response.json()["error"]
+    page = client.get("/kb/no-such-doc", headers={"accept": "text/html"})  # a browser following an old link
+    assert page.status_code == 404 and page.headers["content-type"].startswith("text/html")
+    assert "ページが見つかりません" in page.text and 'id="site-header"' in page.text and '<a href="/kb">' in page.text
+    assert "no document" not in page.text
+    typo = client.get("/kb", params={"q": "x" * 300}, headers={"accept": "text/html"})  # past the form's limit
+    assert typo.status_code == 422 and "アドレスの指定が正しくありません" in typo.text
 
 
 def test_the_knowledge_index_page_lists_every_type(client: TestClient) -> None:
@@ -97,7 +103,11 @@ def test_the_knowledge_index_page_lists_every_type(client: TestClient) -> None:
 
 
 def test_the_knowledge_index_is_searched_and_filtered_by_type_and_language_ja_first(client: TestClient) -> None:
-    page = client.get("/kb").text
+    page = client.get("/kb").text  # a Japanese reader sees the Japanese documents; "all languages" shows both
+    listed = r'<li><a href="/kb/[^"]+" hreflang="(ja|en)"'
+    assert set(re.findall(listed, page)) == {"ja"} and '<option value="ja" selected>' in page
+    assert set(re.findall(listed, client.get("/kb", params={"lang": "en"}).text)) == {"en"}
+    page = client.get("/kb", params={"lang": "ja", "doc_lang": ""}).text
     faq = page[page.index("<h2>FAQ</h2>") :]
     faq = faq[: faq.index("</ul>")]
     langs = re.findall(r'hreflang="(ja|en)"', faq)

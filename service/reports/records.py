@@ -87,9 +87,11 @@ def weeks_between(first: str, last: str) -> list[str]:
 
 
 def zone_label(zone: ZoneInfo) -> str:
-    """The zone as reports name it, e.g. "Asia/Tokyo (UTC+09:00)" (the offset as of now)."""
-    offset = datetime.now(zone).strftime("%z")
-    return f"{zone.key} (UTC{offset[:3]}:{offset[3:]})"
+    """The zone as reports name it, e.g. "JST, UTC+09:00" (its abbreviation and offset as of now, as the pages' times
+    name it)."""
+    now = datetime.now(zone)
+    offset = now.strftime("%z")
+    return f"{now.tzname()}, UTC{offset[:3]}:{offset[3:]}"
 
 
 def day_bounds(query: ReportQuery, zone: ZoneInfo) -> tuple[datetime | None, datetime | None]:

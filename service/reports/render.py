@@ -40,9 +40,9 @@ class Chart:
 
 
 def week_label(week: str) -> str:
-    """ "2026-W48" → "W48\\n11/23" (the week's Monday), short enough for an axis."""
+    """ "2026-W48" → "11/23〜" (from the week's Monday): short enough for an axis, and no ISO week number."""
     monday = week_monday(week)
-    return f"W{week.split('-W')[1]}\n{monday.month}/{monday.day}"
+    return f"{monday.month}/{monday.day}〜"
 
 
 def department_label(department: str | None, lang: str = "") -> str:

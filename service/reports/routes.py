@@ -7,6 +7,7 @@ from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse
+from pydantic import ValidationError
 from sqlalchemy.orm import Session
 
 from service.auth.deps import ReaderDep, signed_in_reviewer
@@ -19,7 +20,7 @@ from service.reports.schemas import ObjectionReport, ReportQuery
 from service.reports.service import objection_report
 from service.triage.deps import TriageDep
 from service.triage.service import Triage
-from service.web.i18n import request_lang
+from service.web.i18n import TEXTS, request_lang
 from service.web.pages import render_page
 
 router = APIRouter(
@@ -48,17 +49,21 @@ def _report(query: ReportQuery, session: Session, triage: Triage, settings: Sett
 
 @router.get("/dashboard", response_class=HTMLResponse, include_in_schema=False)
 def dashboard(
-    request: Request,
-    query: QueryDep,
-    session: SessionDep,
-    triage: TriageDep,
-    settings: SettingsDep,
-    reviewer: ReaderDep,
+    request: Request, session: SessionDep, triage: TriageDep, settings: SettingsDep, reviewer: ReaderDep
 ) -> HTMLResponse:
-    """The objection report as a page for the project team, with charts and filters, in the reader's language."""
-    report = _report(query, session, triage, settings)
+    """The objection report as a page for the project team, with charts and filters, in the reader's language.
+    Filters it cannot use (a start after the end, a hand-typed source) are named in the page's words and dropped."""
     lang = request_lang(request)
+    asked = {name: request.query_params.get(name) for name in ReportQuery.model_fields}
+    try:
+        query, problem = ReportQuery.model_validate(asked), None
+    except ValidationError as exc:
+        fields = dict.fromkeys(str(e["loc"][0]) if e["loc"] else "since" for e in exc.errors())
+        names = "、".join(str(TEXTS[lang]["dash"].get(f, f)) for f in fields)
+        query, problem = ReportQuery(), str(TEXTS[lang]["dash"]["bad_filters"]).format(fields=names)
+    report = _report(query, session, triage, settings)
     context = dashboard_context(
         report, departments=known_departments(session), query_string=request.url.query, lang=lang
     )
-    return render_page(request, "dashboard.html", {**context, "reviewer": reviewer}, section="dashboard")
+    context |= {"reviewer": reviewer, "problem": problem}
+    return render_page(request, "dashboard.html", context, section="dashboard", status_code=422 if problem else 200)

@@ -45,12 +45,14 @@ def kb_index(
     session: SessionDep,
     q: Annotated[str, Query(max_length=200)] = "",
     type: Annotated[str, Query(max_length=20)] = "",
-    doc_lang: Annotated[str, Query(max_length=8)] = "",
+    doc_lang: Annotated[str | None, Query(max_length=8)] = None,
 ) -> HTMLResponse:
-    """The knowledge documents grouped by type, the reader's language first; searched and filtered by the form."""
-    only = service.KbFilter(query=q.strip(), type=type, lang=doc_lang)
-    groups = service.documents_by_type(session, only=only, first_lang=request_lang(request))
-    context = {"groups": groups, "only": only, "filtered": only != service.KbFilter()}
+    """The knowledge documents grouped by type, in the reader's language unless the form asks for another one (or
+    all: doc_lang empty); searched and filtered by the form."""
+    lang = request_lang(request)
+    only = service.KbFilter(query=q.strip(), type=type, lang=lang if doc_lang is None else doc_lang)
+    groups = service.documents_by_type(session, only=only, first_lang=lang)
+    context = {"groups": groups, "only": only, "filtered": only != service.KbFilter(lang=lang)}
     return render_page(request, "kb_index.html", context, section="kb")
 
 

@@ -272,6 +272,8 @@ TEXTS: dict[str, dict[str, Any]] = {
             "by_week_caption": "根本原因 × 週（件数）",
             "by_department_caption": "根本原因 × 部署（件数）",
             "unanswered": "ナレッジベースで答えられなかった質問",
+            "bad_filters": "絞り込み条件（{fields}）が正しくないため、条件なしで表示しています。"
+            "開始日は終了日以前にしてください。",
             "unanswered_help": "回答を保留した質問と「役に立たなかった」と評価された回答を、"
             "似た質問ごとにまとめています。",
             "recurring": "繰り返し出る反対意見",
@@ -393,6 +395,39 @@ TEXTS: dict[str, dict[str, Any]] = {
                 "flags": "注意事項",
                 "error": "エラー",
             },
+            # Why a row has no result (job_rows.error, stored in English): service/jobs/row_errors.py.
+            "row_errors": {
+                "extra_cells": "ファイルの {line} 行目はセルが {cells} 個あり、"
+                "見出し行の {width} 列より多くなっています"
+                "（引用符で囲まれていないカンマかタブがありませんか）。はみ出したセルは最後の列にまとめました。",
+                "unclosed_quote": 'ファイルの {line} 行目の引用符（"）が閉じられていないため、'
+                "この行は読み取れませんでした。",
+                "bad_encoding": "ファイルの {line} 行目の文字コードが UTF-8 でも Shift_JIS（CP932）でもありません。"
+                "読み取れない文字は � で表示しています。",
+                "unreadable_characters": "読み取れない文字があります（文字コードが違う可能性があります）。"
+                "読み取れない文字は � で表示しています。",
+                "not_json": "ファイルの {line} 行目は正しい JSON ではないため、この行は読み取れませんでした。",
+                "not_json_object": "ファイルの {line} 行目は JSON のオブジェクト（{{...}}）ではないため、"
+                "この行は読み取れませんでした。",
+                "extra_values": "シートの {row} 行目で、見出し行の {width} 列より右に値が入っています。"
+                "それらの値は最後の列にまとめました。",
+                "no_comment": "コメント列「{column}」が空です。",
+                "too_long": "コメントが {chars} 文字あり、上限の {limit} 文字を超えています"
+                "（NEMAWASHI_MAX_QUERY_CHARS）。短くするか分けてください。",
+                "classification_failed": "分類中にエラーが起きたため、分類できませんでした。",
+                "not_classified": "分類できませんでした。",
+                "not_reached": "この行に届く前にジョブが止まったため、分類されていません。",
+                "unknown": "この行は読み取れませんでした。",
+            },
+        },
+        "error_page": {
+            "title": {"404": "ページが見つかりません", "422": "アドレスの指定が正しくありません"},
+            "text": {
+                "404": "リンクが古いか、項目や資料が削除された可能性があります。",
+                "422": "ページのアドレスに正しくない値が含まれています（絞り込み条件を手で書き換えましたか？）。"
+                "メニューからもう一度開いてください。",
+            },
+            "back": "この画面の最初に戻る",
         },
         "kb": {
             "title": "ナレッジベース",
@@ -728,6 +763,8 @@ TEXTS: dict[str, dict[str, Any]] = {
             "by_week_caption": "Root cause × ISO week (questions)",
             "by_department_caption": "Root cause × department (questions)",
             "unanswered": "Questions the knowledge base could not answer",
+            "bad_filters": "The filters ({fields}) could not be used, so the page shows everything. The start date "
+            "must not be after the end date.",
             "unanswered_help": "Abstentions and thumbs-down answers, near-duplicates grouped.",
             "recurring": "Most recurring objections",
             "reviews": "Reviews and answers",
@@ -847,6 +884,34 @@ TEXTS: dict[str, dict[str, Any]] = {
                 "flags": "flags",
                 "error": "error",
             },
+            # Why a row has no result; the English report and files show the stored sentence itself.
+            "row_errors": {
+                "extra_cells": "line {line} has {cells} cells but the header has {width}: an unquoted comma or tab? "
+                "The extra cells were kept in the last column",
+                "unclosed_quote": "line {line} has a quote that is never closed: the row was not read",
+                "bad_encoding": "line {line} is neither UTF-8 nor Shift_JIS (CP932): unreadable characters shown as �",
+                "unreadable_characters": "unreadable characters",
+                "not_json": "line {line} is not valid JSON: the row was not read",
+                "not_json_object": "line {line} is not a JSON object: the row was not read",
+                "extra_values": "row {row} has values outside the header's {width} columns: "
+                "they were kept in the last one",
+                "no_comment": "no comment in column {column!r}",
+                "too_long": "the comment is {chars} characters; the limit is {limit} (NEMAWASHI_MAX_QUERY_CHARS): "
+                "shorten or split it",
+                "classification_failed": "classification failed",
+                "not_classified": "not classified",
+                "not_reached": "not classified: the job stopped before this row",
+                "unknown": "this row could not be read",
+            },
+        },
+        "error_page": {
+            "title": {"404": "Page not found", "422": "The address is not valid"},
+            "text": {
+                "404": "The link may be old, or the item or document may have been removed.",
+                "422": "A value in the page's address is not valid (a hand-edited filter?): open the page again "
+                "from the menu.",
+            },
+            "back": "Back to the top of this section",
         },
         "kb": {
             "title": "Knowledge base",

@@ -85,3 +85,23 @@ def render_page(
     if request.query_params.get("lang") in TEXTS:
         response.set_cookie(LANG_COOKIE, lang, max_age=365 * 86400, samesite="strict", httponly=True)
     return response
+
+
+_SECTIONS = {"/review": "review", "/jobs": "jobs", "/dashboard": "dashboard", "/kb": "kb", "/admin/kb": "kb_admin"}
+
+
+def wants_page(request: Request) -> bool:
+    """A browser asking for a page (not an API client): its errors are shown as a page in the reader's language."""
+    return (
+        request.method == "GET"
+        and not request.url.path.startswith("/v1/")
+        and "text/html" in request.headers.get("accept", "")
+    )
+
+
+def error_page(request: Request, status_code: int) -> HTMLResponse:
+    """A 404 or 422 as a page in the shared layout and the reader's language, with a way back."""
+    path = request.url.path
+    prefix = max((p for p in _SECTIONS if path == p or path.startswith(f"{p}/")), key=len, default="/kb")
+    context = {"status_key": str(status_code), "back": prefix}
+    return render_page(request, "error.html", context, section=_SECTIONS[prefix], status_code=status_code)

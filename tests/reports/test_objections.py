@@ -81,8 +81,8 @@ def test_days_and_weeks_follow_the_configured_time_zone(sessions: sessionmaker[S
     with session_scope(sessions) as s:  # Monday 23 November 05:00 in Tokyo is still Sunday 22 November in Berlin
         add_question(s, "評価はどうなる？", at=jst("2026-11-23", 5, 0))
     tokyo, berlin = report(sessions), report(sessions, zone=ZoneInfo("Europe/Berlin"))
-    assert (tokyo.weeks, tokyo.timezone) == (["2026-W48"], "Asia/Tokyo (UTC+09:00)")
-    assert berlin.weeks == ["2026-W47"] and berlin.timezone.startswith("Europe/Berlin (UTC+0")
+    assert (tokyo.weeks, tokyo.timezone) == (["2026-W48"], "JST, UTC+09:00")
+    assert berlin.weeks == ["2026-W47"] and berlin.timezone in ("CET, UTC+01:00", "CEST, UTC+02:00")
     assert report(sessions, zone=ZoneInfo("Europe/Berlin"), since="2026-11-22", until="2026-11-22").rates.questions == 1
     assert report(sessions, since="2026-11-22", until="2026-11-22").rates.questions == 0
 

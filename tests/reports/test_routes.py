@@ -111,6 +111,21 @@ def test_the_dashboard_keeps_the_chosen_filters_and_an_empty_form_means_no_filte
     assert '<option value="営業部" selected>' in html and "顧客データ" not in html
 
 
+@pytest.mark.parametrize(
+    ("params", "named"),
+    [({"since": "2026-12-05", "until": "2026-12-01"}, "開始日"), ({"source": "fax"}, "経路")],
+)
+def test_filters_the_dashboard_cannot_use_are_named_in_japanese_and_dropped(
+    seeded: TestClient, params: dict[str, str], named: str
+) -> None:
+    page = seeded.get("/dashboard", params=params)
+    assert page.status_code == 422 and page.headers["content-type"].startswith("text/html")
+    problem = re.search(r'<p class="notice warn" id="filter-problem" role="alert">(.*?)</p>', page.text, re.S)
+    assert problem and f"絞り込み条件（{named}）が正しくないため" in problem.group(1)
+    assert "Input should" not in page.text and "is after until" not in page.text
+    assert "ボーナスは減りますか？" in page.text  # shown without the filters, rather than nothing
+
+
 def test_an_empty_database_gives_a_dashboard_that_says_so(client: TestClient) -> None:
     html = client.get("/dashboard").text
     assert "この条件のデータはまだありません" in html and "data:image" not in html

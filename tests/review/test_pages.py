@@ -111,6 +111,14 @@ def test_a_stale_decision_from_the_page_shows_who_changed_the_item_meanwhile(rev
     assert "refused" not in shown and "+00:00" not in shown
 
 
+def test_an_item_that_does_not_exist_is_a_japanese_page_with_a_way_back(review: ReviewApp) -> None:
+    _sign_in(review)
+    page = review.client.get("/review/items/9999", headers={"accept": "text/html"})
+    assert page.status_code == 404 and "ページが見つかりません" in page.text and '<a href="/review">' in page.text
+    assert "no review item" not in page.text
+    assert review.client.get("/review/items/9999/state").status_code == 404  # the page's script still gets JSON
+
+
 def test_a_form_without_the_sign_in_csrf_value_is_refused(review: ReviewApp) -> None:
     with session_scope(review.sessions) as session:
         item = add_item(session, "予算は？").id
