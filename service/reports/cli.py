@@ -40,7 +40,10 @@ def plan_feedback(
     source: Annotated[str | None, typer.Option(help=f"Only one channel: {', '.join(SOURCES)}.")] = None,
     department: Annotated[str | None, typer.Option(help="Only one department.")] = None,
     base_url: Annotated[
-        str | None, typer.Option(help="Where the service runs, for links to /kb pages (default: host and port).")
+        str | None,
+        typer.Option(
+            help="Where the service runs, for links to /kb pages (default: NEMAWASHI_PUBLIC_URL, else host and port)."
+        ),
     ] = None,
     lang: Annotated[str, typer.Option(help="The report's language: ja or en.")] = "ja",
 ) -> None:
@@ -96,5 +99,5 @@ def _write(query: ReportQuery, output: Path, *, base_url: str | None, lang: str)
             llm=llm,
             prompt=load_plan_prompt(settings) if llm else None,
         )
-    base_url = base_url or f"http://{settings.host}:{settings.port}"
+    base_url = base_url or settings.public_url or f"http://{settings.host}:{settings.port}"
     return write_plan_feedback(report, output, base_url=base_url, lang=lang)
