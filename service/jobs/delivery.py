@@ -23,6 +23,7 @@ from service.jobs.problems import FileProblem, problem
 from service.jobs.report import render_report, report_labels
 from service.jobs.repository import store_file
 from service.jobs.results import Labels, summarize, write_result
+from service.jobs.row_errors import row_error_words
 from service.jobs.schemas import JobOut
 from service.jobs.service import JobOptions, create_job, get_job, local_input, spreadsheet_limits
 from service.triage.taxonomy import load_taxonomy
@@ -31,7 +32,7 @@ from service.web.i18n import TEXTS
 COPY_BLOCK = 1 << 20
 EVENT_POLL_S = 0.5
 EVENT_MAX_S = 6 * 3600  # a progress stream ends by itself at the latest after this long
-XLSX_LAYOUT = 2  # in the cached file's name: an XLSX written in an older layout is not served again
+XLSX_LAYOUT = 3  # in the cached file's name: an XLSX written in an older layout is not served again
 SUFFIXES = (".csv", ".tsv", ".txt", ".xlsx", ".xlsm", ".jsonl", ".ndjson", ".json")
 
 
@@ -128,7 +129,8 @@ def result_file(
 
 def result_labels(settings: Settings, lang: str) -> Labels:
     """How an XLSX file in lang words its results: root-cause names beside their ids, headers and the sheet's name;
-    in Japanese also yes/no, the classifier and the flags. An English file keeps the machine values scripts read."""
+    in Japanese also yes/no, the classifier, the flags and why a row has no result. An English file keeps the machine
+    values scripts read."""
     texts = TEXTS[lang]
     report = texts["jobrep"]
     labels = Labels(
@@ -146,7 +148,7 @@ def result_labels(settings: Settings, lang: str) -> Labels:
         "classifier": texts["classifiers"],
         "flags": texts["flags"],
     }
-    return replace(labels, values=words, separator=texts["jobs"]["list_separator"])
+    return replace(labels, values=words, separator=texts["jobs"]["list_separator"], errors=row_error_words(lang))
 
 
 def report_html(settings: Settings, sessions: sessionmaker[Session], *, job_id: str, lang: str = "ja") -> str:

@@ -10,6 +10,7 @@ from markupsafe import Markup, escape
 
 from service.jobs.models import Job
 from service.jobs.results import NO_DEPARTMENT, OTHER_DEPARTMENTS, Summary
+from service.jobs.row_errors import row_error_text
 from service.web.palette import cause_colour
 
 if TYPE_CHECKING:
@@ -116,6 +117,7 @@ def render_report(job: Job, summary: Summary, labels: list[LabelName], *, mode: 
 
     texts = TEXTS[lang]
     summary = _departments_named(summary, texts["jobrep"])
+    summary = replace(summary, error_samples=[(i, row_error_text(e, lang)) for i, e in summary.error_samples])
     template = templates.env.get_template("jobs_report.html")
     return template.render(
         lang=lang,

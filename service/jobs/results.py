@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,8 +26,8 @@ TEXT_WIDTH, LABEL_WIDTH, OTHER_WIDTH = 60, 26, 12
 @dataclass(frozen=True)
 class Labels:
     """How an XLSX file words its results in the file's language: root-cause names in a column of their own beside
-    each id column (the ids stay), the result columns' headers, values in words (yes/no, the classifier, flags) and
-    the sheet's name."""
+    each id column (the ids stay), the result columns' headers, values in words (yes/no, the classifier, flags),
+    why a row has no result, and the sheet's name."""
 
     names: Mapping[str, str]  # label id → its name
     name_headers: Mapping[str, str]  # id column (root_cause, secondary_cause) → the header of its name column
@@ -35,9 +35,12 @@ class Labels:
     values: Mapping[str, Mapping[Any, str]] = field(default_factory=dict)  # result column → value → its words
     separator: str = ","  # between the flags of a row
     sheet: str = "classified"
+    errors: Callable[[Any], Any] | None = None  # a row's stored (English) error → its words (row_errors.py)
 
     def word(self, column: str, value: Any) -> Any:
         """A result cell as the file shows it: in words where the column has them, else as stored."""
+        if column == "error" and self.errors is not None:
+            return self.errors(value)
         words = self.values.get(column)
         if not words or value is None or value == "":
             return value

@@ -169,21 +169,23 @@ def dashboard_context(
 
 def render_plan_feedback_html(report: PlanFeedbackReport, *, base_url: str, lang: str = "ja") -> str:
     """One self-contained HTML file in one language: charts inline as SVG, no external requests."""
-    ordered = _in_taxonomy_order(report)
-    charts = overview_charts(report.overview, "svg", lang)
-    trends = {s.cause.id: cause_chart(s, i, "svg", lang) for i, s in enumerate(ordered)}
     template = templates.env.get_template("report_plan_feedback.html")
-    return template.render(
-        report=report,
-        charts=charts,
-        trends=trends,
-        lang=lang,
-        t=TEXTS[lang],
-        section="dashboard",
-        cause_index={s.cause.id: i for i, s in enumerate(ordered)},
-        doc_titles=_doc_titles(report),
+    return template.render(t=TEXTS[lang], **plan_feedback_context(report, base_url=base_url, lang=lang))
+
+
+def plan_feedback_context(report: PlanFeedbackReport, *, base_url: str, lang: str) -> dict[str, Any]:
+    """What report_plan_feedback.html needs, as a file or as the page /dashboard/plan-feedback."""
+    ordered = _in_taxonomy_order(report)
+    return {
+        "report": report,
+        "charts": overview_charts(report.overview, "svg", lang),
+        "trends": {s.cause.id: cause_chart(s, i, "svg", lang) for i, s in enumerate(ordered)},
+        "lang": lang,
+        "section": "dashboard",
+        "cause_index": {s.cause.id: i for i, s in enumerate(ordered)},
+        "doc_titles": _doc_titles(report),
         **_helpers(base_url, lang),
-    )
+    }
 
 
 def _doc_titles(report: PlanFeedbackReport) -> dict[str, str]:

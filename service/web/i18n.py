@@ -367,7 +367,7 @@ TEXTS: dict[str, dict[str, Any]] = {
             "unreadable": "読めなかった行",
             "row": "行",
             "reason": "理由",
-            "more_errors": "ほか {n} 行（結果ファイルの error 列を参照）。",
+            "more_errors": "ほか {n} 行（結果ファイルの「エラー」列を参照）。",
             "processing": "処理",
             "processing_note": "分類方法：{mode} · コメント列：{column} · "
             "LLM呼び出し {calls} 回、入力トークン {prompt}、"

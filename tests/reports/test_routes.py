@@ -111,6 +111,17 @@ def test_the_dashboard_keeps_the_chosen_filters_and_an_empty_form_means_no_filte
     assert '<option value="営業部" selected>' in html and "顧客データ" not in html
 
 
+def test_the_plan_feedback_report_is_a_page_linked_from_the_dashboard(seeded: TestClient) -> None:
+    dashboard = seeded.get("/dashboard", params={"department": "営業部"}).text
+    assert 'href="/dashboard/plan-feedback?department=' in dashboard
+    page = seeded.get("/dashboard/plan-feedback")
+    assert page.status_code == 200 and 'id="site-header"' in page.text
+    assert "計画へのフィードバック報告" in page.text and "社員の声" in page.text and "What staff said" not in page.text
+    assert "ボーナスは減りますか？" in page.text and EMAIL not in page.text
+    english = seeded.get("/dashboard/plan-feedback", params={"lang": "en"}).text
+    assert "What staff said" in english and "社員の声" not in english
+
+
 @pytest.mark.parametrize(
     ("params", "named"),
     [({"since": "2026-12-05", "until": "2026-12-01"}, "開始日"), ({"source": "fax"}, "経路")],

@@ -123,6 +123,7 @@ def pages(site: Site) -> dict[str, str]:
         "item": f"/review/items/{site.item}",
         "sign-out": "/review/logout",
         "dashboard": "/dashboard",
+        "plan-feedback": "/dashboard/plan-feedback",
         "jobs": "/jobs",
         "job-report": f"/v1/jobs/{site.job}/report",
         "kb": "/kb",
