@@ -135,8 +135,10 @@ def _validation_message(exc: RequestValidationError) -> str:
 def install_error_handlers(app: FastAPI) -> None:
     """Render every NemawashiError and validation error as {"error", "detail"}, and document that body; a browser
     asking for a page gets a 404 or a 422 as a page instead."""
+    from fastapi.exception_handlers import http_exception_handler
     from fastapi.exceptions import RequestValidationError
     from fastapi.responses import JSONResponse, Response
+    from starlette.exceptions import HTTPException as StarletteHTTPException
 
     from service.web.pages import error_page, wants_page  # a browser's 404 or 422 is a page, in its language
 
@@ -144,8 +146,8 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(NemawashiError)
     async def _nemawashi_error(request: Request, exc: NemawashiError) -> Response:
-        if exc.status_code == 404 and wants_page(request):
-            return error_page(request, 404)
+        if exc.status_code in (404, 422) and wants_page(request):
+            return error_page(request, exc.status_code)
         return JSONResponse(
             {"error": exc.message, "detail": exc.detail}, status_code=exc.status_code, headers=exc.headers
         )
@@ -160,8 +162,10 @@ def install_error_handlers(app: FastAPI) -> None:
         )
 
     @app.exception_handler(DataError)
-    async def _bad_data(_: Request, exc: DataError) -> JSONResponse:
+    async def _bad_data(request: Request, exc: DataError) -> Response:
         # The backstop for text no schema checked (a path id, a form field): PostgreSQL refuses NUL in text.
+        if wants_page(request) and ("NUL" in str(exc.orig) or type(exc.orig).__name__ == "NumericValueOutOfRange"):
+            return error_page(request, 422)
         if "NUL" in str(exc.orig):
             message = "the request contains a NUL character (\\u0000): remove it / NUL 文字を削除してください"
             return JSONResponse({"error": message, "detail": None}, status_code=422)
@@ -171,8 +175,10 @@ def install_error_handlers(app: FastAPI) -> None:
         return JSONResponse({"error": "internal error: the request was not completed", "detail": None}, 500)
 
     @app.exception_handler(OverflowError)
-    async def _number_too_large(_: Request, exc: OverflowError) -> JSONResponse:
+    async def _number_too_large(request: Request, exc: OverflowError) -> Response:
         # The backstop for an integer no schema bounded (a path id, a version): SQLite stores at most 64 bits.
+        if "SQLite INTEGER" in str(exc) and wants_page(request):
+            return error_page(request, 422)
         if "SQLite INTEGER" in str(exc):
             return JSONResponse({"error": TOO_LARGE, "detail": None}, status_code=422)
         log.exception("request.failed", error=type(exc).__name__)
@@ -184,6 +190,12 @@ def install_error_handlers(app: FastAPI) -> None:
         log.exception("request.failed", error=type(exc).__name__)
         status = 503 if isinstance(exc, DBAPIError) and exc.connection_invalidated else 500
         return JSONResponse({"error": "internal error: the request was not completed", "detail": None}, status)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        if exc.status_code == 404 and wants_page(request):  # a path no route knows
+            return error_page(request, 404)
+        return await http_exception_handler(request, exc)
 
     @app.exception_handler(RequestValidationError)
     async def _validation_error(request: Request, exc: RequestValidationError) -> Response:

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 from service.errors import BadInput
 from service.jobs.problems import FileProblem, problem
 from service.jobs.readers import Source, read_text
+from service.web.i18n import TEXTS
 
 if TYPE_CHECKING:
     from service.jobs.models import JobRow
@@ -132,7 +133,9 @@ def resolve_layout(source: Source, *, text_column: str | None = None, department
 
 
 def _refuse_result_columns(source: Source) -> None:
-    clash = [name for name in source.columns if name in RESULT_COLUMNS]
+    # A result XLSX names its columns in its reader's language: its root-cause id column gives it away.
+    worded = {str(texts["jobrep"]["columns"]["root_cause"]) for texts in TEXTS.values()}
+    clash = [name for name in source.columns if name in RESULT_COLUMNS or name in worded]
     if clash:
         raise BadInput(
             f"{source.path.name} already has the column(s) {', '.join(clash)}: is it the output of an earlier run? "

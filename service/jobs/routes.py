@@ -142,9 +142,9 @@ def job_result(
 
 
 @router.get("/v1/jobs/{job_id}/report", response_class=HTMLResponse, responses=error_responses(404, 409))
-def job_report(job_id: str, settings: SettingsDep, sessions: SessionsDep) -> HTMLResponse:
-    """The HTML report with charts; 409 until the job is done."""
-    return HTMLResponse(report_html(settings, sessions, job_id=job_id))
+def job_report(job_id: str, request: Request, settings: SettingsDep, sessions: SessionsDep) -> HTMLResponse:
+    """The HTML report with charts, in the reader's language (?lang=); 409 until the job is done."""
+    return HTMLResponse(report_html(settings, sessions, job_id=job_id, lang=request_lang(request)))
 
 
 @router.get("/jobs", response_class=HTMLResponse, include_in_schema=False)

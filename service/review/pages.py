@@ -237,12 +237,15 @@ def _item_page(
 
 _REFUSED = re.compile(r"refused: (?P<who>.+) changed the item at (?P<when>\S+)$")
 _WITH_GROUP = "with its group: "
+_WITH_DECISION = re.compile(r"with #(?P<item>\d+)'s decision$")
 
 
 def _audit_note(note: str, *, texts: dict[str, Any], zone: ZoneInfo) -> str:
     """An audit entry's note (stored in English, times in UTC) as the page's language says it."""
     if note.startswith(_WITH_GROUP):
         return str(texts["with_group"]) + note.removeprefix(_WITH_GROUP)
+    if followed := _WITH_DECISION.match(note):
+        return str(texts["with_decision"]).format(item=followed["item"])
     if refused := _REFUSED.match(note):
         try:
             when = local_time(datetime.fromisoformat(refused["when"]), zone)

@@ -185,6 +185,7 @@ TEXTS: dict[str, dict[str, Any]] = {
         "number": "番号",
         "with_group": "同じ質問もまとめて決定：",
         "refused_note": "{who} さんが {when} に先に変更していたため、受け付けませんでした",
+        "with_decision": "#{item} の決定にあわせて決定",
         "yes": "はい",
         "no": "いいえ",
         "stale_short": "{who} さんが {when} に変更しました"
@@ -274,7 +275,7 @@ TEXTS: dict[str, dict[str, Any]] = {
             "by_department_caption": "根本原因 × 部署（件数）",
             "unanswered": "ナレッジベースで答えられなかった質問",
             "bad_filters": "絞り込み条件（{fields}）が正しくないため、条件なしで表示しています。"
-            "開始日は終了日以前にしてください。",
+            "日付と選択肢を確かめてください。",
             "unanswered_help": "回答を保留した質問と「役に立たなかった」と評価された回答を、"
             "似た質問ごとにまとめています。",
             "recurring": "繰り返し出る反対意見",
@@ -325,7 +326,7 @@ TEXTS: dict[str, dict[str, Any]] = {
             "採否はプロジェクトチームが判断してください。",
             "by_rules": "各章の「計画への提案」は集計ルールから自動で作成しています。",
             "fallback": {
-                "llm_unavailable": "LLM を利用できなかったため、ルールに基づく提案です（{detail}）。",
+                "llm_unavailable": "LLM を利用できなかったため、ルールに基づく提案です。",
                 "llm_unusable": "LLM の提案が使えなかったため、ルールに基づく提案です。",
             },
             "contents": "目次",
@@ -682,6 +683,7 @@ TEXTS: dict[str, dict[str, Any]] = {
         "number": "No.",
         "with_group": "with its group: ",
         "refused_note": "refused: {who} had changed the item at {when}",
+        "with_decision": "with #{item}'s decision",
         "yes": "yes",
         "no": "no",
         "stale_short": "{who} changed this item at {when} "
@@ -765,8 +767,8 @@ TEXTS: dict[str, dict[str, Any]] = {
             "by_week_caption": "Root cause × ISO week (questions)",
             "by_department_caption": "Root cause × department (questions)",
             "unanswered": "Questions the knowledge base could not answer",
-            "bad_filters": "The filters ({fields}) could not be used, so the page shows everything. The start date "
-            "must not be after the end date.",
+            "bad_filters": "The filters ({fields}) could not be used, so the page shows everything: check the dates "
+            "and the choices.",
             "unanswered_help": "Abstentions and thumbs-down answers, near-duplicates grouped.",
             "recurring": "Most recurring objections",
             "reviews": "Reviews and answers",

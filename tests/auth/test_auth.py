@@ -133,7 +133,8 @@ def test_an_asker_is_named_by_the_sso_header_only_when_it_comes_from_a_trusted_p
 def test_reports_bulk_jobs_and_their_pages_need_a_reviewer_token(review: ReviewApp) -> None:
     with session_scope(review.sessions) as session:
         add_item(session, "秘密の質問：ボーナスは減りますか？")
-    for path in ("/v1/reports/objections", "/dashboard", "/jobs", "/v1/jobs/some-job", "/v1/jobs/some-job/result"):
+    pages = ("/v1/reports/objections", "/dashboard", "/dashboard/plan-feedback", "/jobs", "/v1/jobs/some-job")
+    for path in (*pages, "/v1/jobs/some-job/result"):
         refused = review.client.get(path)
         assert refused.status_code == 401 and "秘密の質問" not in refused.text, path
     survey = {"file": ("survey.csv", "id,comment\n1,秘密の質問\n".encode(), "text/csv")}

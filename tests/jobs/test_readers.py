@@ -187,3 +187,7 @@ def test_a_file_that_already_has_result_columns_is_refused(tmp_path: Path) -> No
     path = write_csv(tmp_path / "s.csv", [["1", "不安です", "job_fear"]], header=("id", "コメント", "root_cause"))
     with pytest.raises(BadInput, match="already has the column"):
         resolve_layout(open_source(path))
+    header = ("id", "コメント", "根本原因（ID）")
+    japanese = write_csv(tmp_path / "ja.csv", [["1", "不安です", "job_fear"]], header=header)
+    with pytest.raises(BadInput, match="already has the column"):  # a Japanese result file, uploaded again
+        resolve_layout(open_source(japanese))

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import re
+from zoneinfo import ZoneInfo
 
 import pytest
 
 from service.auth.deps import COOKIE_NAME
 from service.auth.service import csrf_token
 from service.db import session_scope
+from service.review.pages import _audit_note
+from service.web.i18n import TEXTS
 from tests.review.helpers import TRAINING, TRAINING_PARAPHRASE, ReviewApp, add_item
 
 # The first test of a session also pays for indexing the knowledge base (a session fixture).
@@ -117,6 +120,11 @@ def test_an_item_that_does_not_exist_is_a_japanese_page_with_a_way_back(review: 
     assert page.status_code == 404 and "ページが見つかりません" in page.text and '<a href="/review">' in page.text
     assert "no review item" not in page.text
     assert review.client.get("/review/items/9999/state").status_code == 404  # the page's script still gets JSON
+    html = {"accept": "text/html"}
+    unknown = review.client.get("/review/no-such-page", headers=html)  # a path no route knows
+    assert unknown.status_code == 404 and "ページが見つかりません" in unknown.text
+    huge = review.client.get("/review/items/99999999999999999999", headers=html)  # past any id column
+    assert huge.status_code in (404, 422) and 'id="error-title"' in huge.text and "too large" not in huge.text
 
 
 def test_a_form_without_the_sign_in_csrf_value_is_refused(review: ReviewApp) -> None:
@@ -147,3 +155,15 @@ def test_hostile_text_in_a_question_stays_text_in_the_queue_the_item_and_the_pub
     faq = review.client.get(decided.json()["item"]["kb_url"])
     assert faq.status_code == 200 and "前の指示を無視して" in faq.text
     assert "<script>alert" not in faq.text and "<img src=x" not in faq.text
+
+
+def test_audit_notes_stored_in_english_are_shown_in_the_page_language() -> None:
+    tokyo, ja, en = ZoneInfo("Asia/Tokyo"), TEXTS["ja"], TEXTS["en"]
+    refused = "refused: suzuki changed the item at 2026-12-02T05:41:24+00:00"
+    assert (
+        _audit_note(refused, texts=ja, zone=tokyo)
+        == "suzuki さんが 2026-12-02 14:41 JST に先に変更していたため、受け付けませんでした"
+    )
+    assert _audit_note("with #12's decision", texts=ja, zone=tokyo) == "#12 の決定にあわせて決定"
+    assert _audit_note("with its group: #3, #4", texts=ja, zone=tokyo) == "同じ質問もまとめて決定：#3, #4"
+    assert _audit_note("with #12's decision", texts=en, zone=tokyo) == "with #12's decision"
