@@ -10,8 +10,13 @@ from sqlalchemy.exc import DataError, DBAPIError, OperationalError
 from service.logging import get_logger
 
 if TYPE_CHECKING:  # FastAPI is imported where the handlers are installed: the CLI never pays for it
+    from collections.abc import Callable
+
     from fastapi import FastAPI, Request
     from fastapi.exceptions import RequestValidationError
+    from fastapi.responses import Response
+
+    ErrorPage = Callable[[Request, int], Response | None]  # a browser's error as a page, or None: not a page request
 
 log = get_logger("errors")
 TOO_LARGE = (
@@ -132,22 +137,24 @@ def _validation_message(exc: RequestValidationError) -> str:
     return "; ".join(parts) or "invalid request"
 
 
-def install_error_handlers(app: FastAPI) -> None:
-    """Render every NemawashiError and validation error as {"error", "detail"}, and document that body; a browser
-    asking for a page gets a 404 or a 422 as a page instead."""
+def install_error_handlers(app: FastAPI, *, page: ErrorPage | None = None) -> None:
+    """Render every NemawashiError and validation error as {"error", "detail"}, and document that body. page, when
+    given, renders a browser's 404 or 422 as a page instead (it returns None for a request that is not a browser's
+    page)."""
     from fastapi.exception_handlers import http_exception_handler
     from fastapi.exceptions import RequestValidationError
-    from fastapi.responses import JSONResponse, Response
+    from fastapi.responses import JSONResponse
     from starlette.exceptions import HTTPException as StarletteHTTPException
 
-    from service.web.pages import error_page, wants_page  # a browser's 404 or 422 is a page, in its language
+    def as_page(request: Request, status_code: int) -> Response | None:
+        return page(request, status_code) if page is not None else None
 
     _document_error_body(app)
 
     @app.exception_handler(NemawashiError)
     async def _nemawashi_error(request: Request, exc: NemawashiError) -> Response:
-        if exc.status_code in (404, 422) and wants_page(request):
-            return error_page(request, exc.status_code)
+        if exc.status_code in (404, 422) and (shown := as_page(request, exc.status_code)) is not None:
+            return shown
         return JSONResponse(
             {"error": exc.message, "detail": exc.detail}, status_code=exc.status_code, headers=exc.headers
         )
@@ -164,8 +171,9 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(DataError)
     async def _bad_data(request: Request, exc: DataError) -> Response:
         # The backstop for text no schema checked (a path id, a form field): PostgreSQL refuses NUL in text.
-        if wants_page(request) and ("NUL" in str(exc.orig) or type(exc.orig).__name__ == "NumericValueOutOfRange"):
-            return error_page(request, 422)
+        refused = "NUL" in str(exc.orig) or type(exc.orig).__name__ == "NumericValueOutOfRange"
+        if refused and (shown := as_page(request, 422)) is not None:
+            return shown
         if "NUL" in str(exc.orig):
             message = "the request contains a NUL character (\\u0000): remove it / NUL 文字を削除してください"
             return JSONResponse({"error": message, "detail": None}, status_code=422)
@@ -177,8 +185,8 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(OverflowError)
     async def _number_too_large(request: Request, exc: OverflowError) -> Response:
         # The backstop for an integer no schema bounded (a path id, a version): SQLite stores at most 64 bits.
-        if "SQLite INTEGER" in str(exc) and wants_page(request):
-            return error_page(request, 422)
+        if "SQLite INTEGER" in str(exc) and (shown := as_page(request, 422)) is not None:
+            return shown
         if "SQLite INTEGER" in str(exc):
             return JSONResponse({"error": TOO_LARGE, "detail": None}, status_code=422)
         log.exception("request.failed", error=type(exc).__name__)
@@ -193,13 +201,13 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http_error(request: Request, exc: StarletteHTTPException) -> Response:
-        if exc.status_code == 404 and wants_page(request):  # a path no route knows
-            return error_page(request, 404)
+        if exc.status_code == 404 and (shown := as_page(request, 404)) is not None:  # a path no route knows
+            return shown
         return await http_exception_handler(request, exc)
 
     @app.exception_handler(RequestValidationError)
     async def _validation_error(request: Request, exc: RequestValidationError) -> Response:
-        if wants_page(request):
-            return error_page(request, 422)
+        if (shown := as_page(request, 422)) is not None:
+            return shown
         detail = [{k: v for k, v in e.items() if k in ("loc", "msg", "type")} for e in exc.errors()]
         return JSONResponse({"error": _validation_message(exc), "detail": detail}, status_code=422)

@@ -37,6 +37,7 @@ from service.review.pages import sign_in_form
 from service.review.reconciler import catch_up_tasks
 from service.triage import routes as triage_routes
 from service.web import routes as web_routes
+from service.web.pages import error_page
 from service.web.security import install_web_security
 
 log = get_logger("main")
@@ -132,7 +133,7 @@ def create_app(settings: Settings | None = None, *, embedder: Embedder | None = 
     app = FastAPI(title="nemawashi", version=__version__, lifespan=lifespan)
     app.state.settings = settings
     app.state.embedder = embedder
-    install_error_handlers(app)
+    install_error_handlers(app, page=error_page)
     app.add_exception_handler(SignInRequired, sign_in_form)
     install_web_security(app, settings)
     app.add_middleware(TrustedProxyMiddleware, proxies=settings.trusted_proxies)  # outermost: decides first

@@ -99,8 +99,11 @@ def wants_page(request: Request) -> bool:
     )
 
 
-def error_page(request: Request, status_code: int) -> HTMLResponse:
-    """A 404 or 422 as a page in the shared layout and the reader's language, with a way back."""
+def error_page(request: Request, status_code: int) -> HTMLResponse | None:
+    """A browser's 404 or 422 as a page in the shared layout and the reader's language, with a way back; None for
+    an API client (it gets the JSON error)."""
+    if not wants_page(request):
+        return None
     path = request.url.path
     prefix = max((p for p in _SECTIONS if path == p or path.startswith(f"{p}/")), key=len, default="/kb")
     context = {"status_key": str(status_code), "back": prefix}
