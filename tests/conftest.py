@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 import httpx
 import psycopg
 import pytest
+from playwright.sync_api import Browser, sync_playwright
 
 from benchmarks.cluster import PG_ADMIN_URL as PG_ADMIN_URL  # process helpers shared with the benchmarks
 from benchmarks.cluster import free_port as free_port
@@ -182,3 +183,25 @@ def review(indexed_settings: Settings, database_url: str) -> Iterator[ReviewApp]
 
     with review_app(indexed_settings, database_url) as running:
         yield running
+
+
+CHROMIUM = Path("/usr/bin/chromium")  # Debian's Chromium (.ci/run installs it); never a downloaded browser build
+BROWSER_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    """Debian's Chromium, headless, driven by Playwright."""
+    if not CHROMIUM.exists():
+        pytest.fail("Chromium is missing: apt-get install chromium chromium-driver (.ci/run does this)")
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=BROWSER_ARGS)
+        yield chromium
+        chromium.close()

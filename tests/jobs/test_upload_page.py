@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, Page, sync_playwright
+from playwright.sync_api import Browser, Page
 
 from service.auth import service as auth
 from service.db import session_scope
@@ -15,8 +14,6 @@ from tests.conftest import make_settings
 from tests.review.helpers import browser_session
 from tests.servers import served_app
 
-CHROMIUM = Path("/usr/bin/chromium")
-BROWSER_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--no-first-run"]
 pytestmark = pytest.mark.timeout(900)
 
 
@@ -34,16 +31,6 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
         with session_scope(served.app.state.sessionmaker) as session:
             token = auth.add_user(session, name="佐藤", role="reviewer")[1]
         yield Site(served.url, browser_session(served.app.state.sessionmaker, token))
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    if not CHROMIUM.exists():
-        pytest.fail("Chromium is missing: apt-get install chromium (.ci/run does this)")
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=BROWSER_ARGS)
-        yield chromium
-        chromium.close()
 
 
 def upload_page(browser: Browser, site: Site, lang: str) -> Iterator[Page]:

@@ -13,7 +13,7 @@ from typing import Any
 import httpx
 import pytest
 import uvicorn
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import Browser, Page, expect
 
 from service.auth import service as auth
 from service.config import Settings
@@ -22,8 +22,6 @@ from service.main import create_app
 from tests.conftest import free_port, make_settings
 from tests.review.helpers import COST, REVIEW_FLOW, TRAINING, TRAINING_PARAPHRASE
 
-CHROMIUM = Path("/usr/bin/chromium")
-BROWSER_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--no-first-run"]
 pytestmark = pytest.mark.timeout(900)
 
 
@@ -75,16 +73,6 @@ def served(indexed_settings: Settings, database_url: str) -> Iterator[Served]:
         app.state.knowledge.store.client.delete_collection(collection)
         server.should_exit = True
         thread.join(timeout=30)
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    if not CHROMIUM.exists():
-        pytest.fail("Chromium is missing: apt-get install chromium (.ci/run does this)")
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=BROWSER_ARGS)
-        yield chromium
-        chromium.close()
 
 
 @pytest.fixture

@@ -179,7 +179,7 @@ def test_the_pages_run_under_their_policy_in_a_browser(tmp_path: Path) -> None:
     """Headless Chromium reports no CSP violation on the pages, and the widget still opens on the demo page."""
     from playwright.sync_api import sync_playwright
 
-    from tests.web.conftest import BROWSER_ARGS, CHROMIUM
+    from tests.conftest import BROWSER_ARGS, CHROMIUM
 
     with served_app(tmp_path, f"sqlite:///{tmp_path / 'db.sqlite'}") as (base, app), sync_playwright() as playwright:
         with session_scope(app.state.sessionmaker) as session:

@@ -17,20 +17,7 @@ from dataclasses import dataclass
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
-import pytest
-from playwright.sync_api import Browser, sync_playwright
-
 from tests.conftest import free_port, stop, wait_for_http
-
-CHROMIUM = Path("/usr/bin/chromium")
-BROWSER_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 
 
 @dataclass
@@ -166,14 +153,3 @@ class Relay:
         finally:
             with suppress(OSError):
                 target.shutdown(socket.SHUT_WR)
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    """Debian's Chromium, headless, driven by Playwright; never a downloaded browser build."""
-    if not CHROMIUM.exists():
-        pytest.fail("Chromium is missing: apt-get install chromium chromium-driver (.ci/run does this)")
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=BROWSER_ARGS)
-        yield chromium
-        chromium.close()
