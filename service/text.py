@@ -2,7 +2,7 @@
 
 PostgreSQL refuses NUL in text columns and UTF-8 cannot encode a lone surrogate, so either one deep inside the
 pipeline is a 500; at the edge it is a 422 that names the field (`SafeStr`), and in bulk rows it is removed and
-the row flagged (`strip_unsafe`).
+the row flagged (`strip_unsafe`; the flag is `Flag.unsafe_characters_removed`, service/triage/schemas.py).
 """
 
 from __future__ import annotations
@@ -14,7 +14,6 @@ from pydantic import AfterValidator
 from pydantic.config import JsonDict
 
 _UNSAFE = re.compile("[\x00\ud800-\udfff]")  # json pairs valid surrogates into one character: these are lone
-UNSAFE_FLAG = "unsafe_characters_removed"
 
 
 def unsafe_reason(value: str) -> str | None:

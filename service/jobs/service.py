@@ -53,8 +53,8 @@ from service.jobs.repository import (
 from service.llm.client import Usage
 from service.logging import get_logger
 from service.review.service import SqlReviewQueue
-from service.text import UNSAFE_FLAG
 from service.triage.models import Question, QuestionSource
+from service.triage.schemas import Flag
 from service.triage.service import store_for_review
 
 log = get_logger("jobs")
@@ -90,7 +90,7 @@ class Prepared:
     department: str | None
     key: str | None
     error: str | None
-    flags: tuple[str, ...] = ()
+    flags: tuple[Flag, ...] = ()
 
 
 ProgressHook = Callable[[Job], None]
@@ -351,7 +351,7 @@ def prepare_row(row: InputRow, layout: Layout, max_chars: int) -> Prepared:
             f"the comment is {len(text):,} characters; the limit is {max_chars:,} "
             "(NEMAWASHI_MAX_QUERY_CHARS): shorten or split it"
         )
-    flags = (UNSAFE_FLAG,) if row.cleaned else ()
+    flags = (Flag.unsafe_characters_removed,) if row.cleaned else ()
     return Prepared(row, text, department, None if error else comment_key(text), error, flags)
 
 

@@ -22,7 +22,8 @@ from service.logging import get_logger
 from service.privacy import redact as redact_pii
 from service.tokens import count_tokens
 from service.triage.classifier import Classification, LLMClassification, LocalClassifier
-from service.triage.rationale import RATIONALE_REJECTED, check_rationale
+from service.triage.rationale import check_rationale
+from service.triage.schemas import Flag
 from service.triage.taxonomy import Taxonomy
 
 log = get_logger("classifier")
@@ -174,10 +175,10 @@ class RootCauseClassifier:
                 items = answer.items
         except LLMOutputError as exc:
             log.warning("classify.llm_bad_output", comments=len(texts), reason=exc.message)
-            return [_flagged(f, "llm_bad_output") for f in fallbacks], exc.usage  # its tokens were spent all the same
+            return [_flagged(f, Flag.llm_bad_output) for f in fallbacks], exc.usage  # its tokens were spent anyway
         except LLMUnavailable as exc:
             log.warning("classify.llm_unavailable", comments=len(texts), reason=exc.message)
-            return [_flagged(f, "llm_unavailable") for f in fallbacks], None
+            return [_flagged(f, Flag.llm_unavailable) for f in fallbacks], None
         return self.match_items(items, fallbacks, comments=texts, system_prompt=messages[0]["content"]), usage
 
     def match_items(
@@ -211,7 +212,7 @@ class RootCauseClassifier:
                 results.append(classification)
             except LLMOutputError as exc:
                 log.warning("classify.llm_bad_output", comments=1, reason=exc.message)
-                results.append(_flagged(fallback, "llm_bad_output"))
+                results.append(_flagged(fallback, Flag.llm_bad_output))
         return results
 
     def from_llm(self, answer: LLMClassification) -> Classification:
@@ -247,8 +248,8 @@ class RootCauseClassifier:
         if checked.rejected is None:
             return replace(classification, rationale=checked.text)
         log.warning("classify.rationale_rejected", reason=checked.rejected)
-        return _flagged(replace(classification, rationale=fallback.rationale), RATIONALE_REJECTED)
+        return _flagged(replace(classification, rationale=fallback.rationale), Flag.rationale_rejected)
 
 
-def _flagged(classification: Classification, flag: str) -> Classification:
+def _flagged(classification: Classification, flag: Flag) -> Classification:
     return replace(classification, flags=(*classification.flags, flag))

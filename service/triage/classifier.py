@@ -19,6 +19,7 @@ from sklearn.linear_model import LogisticRegression
 from service.logging import get_logger
 from service.retrieval.embeddings import Embedder, QueryVectorCache
 from service.retrieval.lexical import Synonyms
+from service.triage.schemas import Flag
 from service.triage.taxonomy import Taxonomy
 
 log = get_logger("classifier")
@@ -37,7 +38,7 @@ class Classification:
     model: str | None = None
     prompt_id: str | None = None
     prompt_hash: str | None = None
-    flags: tuple[str, ...] = ()
+    flags: tuple[Flag, ...] = ()
 
 
 class LLMClassification(BaseModel):

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 
 from service.retrieval.lexical import tokenize
 from service.retrieval.schemas import Hit
-from service.triage.schemas import Citation
+from service.triage.schemas import Citation, Flag
 
 NO_ANSWER = "[[NO_ANSWER]]"
 _MARKER = re.compile(r"\[(\d{1,3})\]")
@@ -77,7 +77,7 @@ class StreamGuard:
     system_prompt: str
     text: str = ""
     released: int = 0
-    flags: list[str] = field(default_factory=list)
+    flags: list[Flag] = field(default_factory=list)
     leaked: bool = False
     _shingles: set[str] = field(default_factory=set)
 
@@ -103,8 +103,7 @@ class StreamGuard:
         flat = " ".join(self.text.split())
         if any(flat[i : i + _LEAK_WINDOW] in self._shingles for i in range(max(len(flat) - _LEAK_WINDOW + 1, 0))):
             self.leaked = True
-            if "system_prompt_leak" not in self.flags:
-                self.flags.append("system_prompt_leak")
+            self._flag(Flag.system_prompt_leak)
 
     def _release(self, *, final: bool) -> str:
         cleaned = self._drop_invalid(self.text, final=final)
@@ -125,16 +124,16 @@ class StreamGuard:
         def keep(match: re.Match[str]) -> str:
             if int(match.group(1)) in self.valid:
                 return match.group()
-            self._flag("invalid_citation")
+            self._flag(Flag.invalid_citation)
             return ""
 
         cleaned = _MARKER.sub(keep, text)
         if final and _DANGLING.search(cleaned):
-            self._flag("invalid_citation")
+            self._flag(Flag.invalid_citation)
             cleaned = _DANGLING.sub("", cleaned)
         return cleaned
 
-    def _flag(self, flag: str) -> None:
+    def _flag(self, flag: Flag) -> None:
         if flag not in self.flags:
             self.flags.append(flag)
 

@@ -14,7 +14,6 @@ from dataclasses import dataclass
 
 from service.triage.drafting import StreamGuard
 
-RATIONALE_REJECTED = "rationale_rejected"
 MIN_SHARED_RUN = 8  # characters in a row the rationale must share with the comment when it quotes nothing
 
 _URL_TAIL = r"[^\s<>\"'「」『』()\[\]]*"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from enum import StrEnum
 from typing import Literal
 
 from pydantic import BaseModel, Field, model_validator
@@ -11,17 +12,25 @@ from service.text import NOT_BLANK, SafeStr
 from service.triage.models import AnswerMode, QuestionSource
 
 Mode = AnswerMode
-# Every flag a draft can carry (and UNSAFE_FLAG on a survey row): reviewers' pages name each in their language.
-FLAGS = (
-    "llm_unavailable",
-    "llm_bad_output",
-    "invalid_citation",
-    "system_prompt_leak",
-    "kb_not_supporting",
-    "llm_no_answer",
-    "no_citation",
-    "rationale_rejected",
-)
+
+
+class Flag(StrEnum):
+    """Every flag an answer, a classification or a survey row can carry: raise them as members, never as string
+    literals. Reviewers' pages name each in their language (service/web/i18n.py TEXTS[lang]["flags"] has exactly
+    these keys, tests/web/test_pages_i18n.py). Members are str: stored JSON and `"x" in flags` see the value."""
+
+    llm_unavailable = "llm_unavailable"
+    llm_bad_output = "llm_bad_output"
+    invalid_citation = "invalid_citation"
+    system_prompt_leak = "system_prompt_leak"
+    kb_not_supporting = "kb_not_supporting"
+    llm_no_answer = "llm_no_answer"
+    no_citation = "no_citation"
+    rationale_rejected = "rationale_rejected"
+    unsafe_characters_removed = "unsafe_characters_removed"  # a survey row's cells were cleaned (service/text.py)
+
+
+_ANSWER_FLAGS = tuple(f for f in Flag if f is not Flag.unsafe_characters_removed)  # all but a survey row's
 MAX_TURNS = 4  # previous turns a follow-up may carry; older ones add little and cost time
 Source = QuestionSource
 
@@ -121,7 +130,7 @@ class AskResponse(BaseModel):
         description="draft: an AI draft under review; approved: a reviewer-approved answer; pending_review: hidden"
     )
     flags: list[str] = Field(
-        description=f"Why a reviewer should look closely: {', '.join(FLAGS)} (rationale_rejected: the LLM's "
+        description=f"Why a reviewer should look closely: {', '.join(_ANSWER_FLAGS)} (rationale_rejected: the LLM's "
         "rationale was replaced by a quote of the question)"
     )
     lang: Literal["ja", "en"]

@@ -42,7 +42,7 @@ from service.triage.followup import standalone_question
 from service.triage.links import followup_url, new_followup_token
 from service.triage.models import Answer, ClassificationRow, Feedback, Question, QuestionSource
 from service.triage.queue import ReviewQueue
-from service.triage.schemas import MAX_TURNS, AskResponse, Citation, RelatedQuestion, RootCause, Turn, UsageOut
+from service.triage.schemas import MAX_TURNS, AskResponse, Citation, Flag, RelatedQuestion, RootCause, Turn, UsageOut
 from service.triage.scope import ScopeGate
 
 log = get_logger("triage")
@@ -70,7 +70,7 @@ class Triage:
 class Draft:
     text: str
     mode: str
-    flags: list[str]
+    flags: list[Flag]
     citations: list[Citation]
     related: list[RelatedQuestion] = field(default_factory=list)
     reused: str | None = None  # the approved answer's id, when one was served
@@ -144,15 +144,15 @@ def ask_events(
         passages = number_passages(hits, lang=lang)
         yield "meta", {"citations": [p.citation().model_dump() for p in passages] if supported else [], "lang": lang}
         if not supported:
-            draft = Draft(ABSTAIN_TEXT[lang], "abstain", ["kb_not_supporting"], [])
-        elif triage.llm is None or "llm_unavailable" in classification.flags:
+            draft = Draft(ABSTAIN_TEXT[lang], "abstain", [Flag.kb_not_supporting], [])
+        elif triage.llm is None or Flag.llm_unavailable in classification.flags:
             draft = _fallback(searched, passages, lang, [])
         else:
             draft = yield from _llm_draft(triage, outgoing, passages, lang=lang, usage=usage, live=immediate and stream)
         if draft.mode != "abstain":  # もしかして: the FAQ questions close to this one
             draft.related = related_questions(policy.related(faq, include_best=True))
     if draft.mode in ("llm", "extractive") and not draft.citations:
-        draft.flags.append("no_citation")
+        draft.flags.append(Flag.no_citation)
     visible = draft.text if immediate or draft.mode in ("approved", "faq") else REVIEW_FIRST_TEXT[lang]
     if draft.mode != "llm" or not immediate or not stream:
         for delta in stream_chunks(visible):
@@ -241,16 +241,16 @@ def _llm_draft(
             yield "delta", {"text": tail}
     except LLMUnavailable as exc:
         log.warning("draft.llm_unavailable", reason=exc.message)
-        return _fallback(question, passages, lang, ["llm_unavailable", *guard.flags])
+        return _fallback(question, passages, lang, [Flag.llm_unavailable, *guard.flags])
     answer = guard.clean_text()
     if guard.leaked:
         return _fallback(question, passages, lang, guard.flags)
     if answer.startswith(NO_ANSWER) or not answer:
-        return Draft(ABSTAIN_TEXT[lang], "abstain", ["llm_no_answer", *guard.flags], [])
+        return Draft(ABSTAIN_TEXT[lang], "abstain", [Flag.llm_no_answer, *guard.flags], [])
     return Draft(answer, "llm", guard.flags, citations_for(answer, passages))
 
 
-def _fallback(question: str, passages: list[Passage], lang: str, flags: list[str]) -> Draft:
+def _fallback(question: str, passages: list[Passage], lang: str, flags: list[Flag]) -> Draft:
     answer = extractive_answer(question, passages, lang=lang)
     return Draft(answer, "extractive", flags, citations_for(answer, passages))
 
@@ -317,7 +317,7 @@ def _store(
         id=public_id,
         mode=draft.mode,
         root_cause=classification.primary,
-        flags=draft.flags,
+        flags=[str(flag) for flag in draft.flags],  # values, not Flag reprs, on the console
         latency_ms=latency_ms,
         llm_calls=usage.calls,
     )
