@@ -43,6 +43,9 @@ class Record:
     root_cause: str | None
     is_objection: bool
     review_status: str | None
+    # A person judged whether it objects: a reviewer set the stance or decided the item with the stance shown.
+    # Otherwise the flag is the classifier's guess (offline: every on-topic comment counts as an objection).
+    stance_checked: bool = False
     feedback: list[FeedbackRecord] = field(default_factory=list)
 
     @property
@@ -74,6 +77,12 @@ def iso_week(day: date) -> str:
 def week_monday(week: str) -> date:
     year, number = week.split("-W")
     return date.fromisocalendar(int(year), int(number), 1)
+
+
+def week_start(week: str) -> str:
+    """ "2026-W48" → "11/23", the week's Monday as every report names a week (with "{date}の週" / "week of {date}")."""
+    monday = week_monday(week)
+    return f"{monday.month}/{monday.day}"
 
 
 def weeks_between(first: str, last: str) -> list[str]:
@@ -136,6 +145,7 @@ def load_records(session: Session, query: ReportQuery, zone: ZoneInfo) -> list[R
             Answer.citations,
             effective_root_cause().label("root_cause"),
             effective_is_objection().label("is_objection"),  # a reviewer's word wins over the classifier
+            ReviewItem.is_objection.label("stance_given"),
             ReviewItem.status,
         )
         .outerjoin(Answer, Answer.question_id == Question.id)
@@ -160,6 +170,7 @@ def load_records(session: Session, query: ReportQuery, zone: ZoneInfo) -> list[R
             root_cause=row.root_cause,  # a reviewer's relabel wins over the classifier
             is_objection=bool(row.is_objection),
             review_status=str(row.status) if row.status is not None else None,
+            stance_checked=row.stance_given is not None or (row.status is not None and row.status != "pending"),
         )
     _attach_feedback(session, query, zone, records)
     return list(records.values())

@@ -12,7 +12,7 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
 from service.errors import BadInput
 from service.reports.charts import ChartFormat, Series, stacked_bars
-from service.reports.records import NOT_SET, week_monday
+from service.reports.records import NOT_SET, week_start
 from service.reports.schemas import CauseSection, ObjectionReport, PlanFeedbackReport
 from service.triage.schemas import Source
 from service.web.i18n import TEXTS
@@ -41,8 +41,7 @@ class Chart:
 
 def week_label(week: str) -> str:
     """ "2026-W48" → "11/23〜" (from the week's Monday): short enough for an axis, and no ISO week number."""
-    monday = week_monday(week)
-    return f"{monday.month}/{monday.day}〜"
+    return f"{week_start(week)}〜"
 
 
 def department_label(department: str | None, lang: str = "") -> str:
@@ -148,7 +147,7 @@ def _helpers(base_url: str, lang: str = "") -> dict[str, Any]:
         "pivot": pivot,
         "department_label": lambda department: department_label(department, lang),
         "colour": cause_colour,
-        "week_start": lambda week: f"{week_monday(week).month}/{week_monday(week).day}",
+        "week_start": week_start,
         "base_url": base_url.rstrip("/"),
     }
 

@@ -57,6 +57,11 @@ class Rates(BaseModel):
 
     questions: int
     objections: int
+    unchecked_objections: int = Field(
+        default=0,
+        description="objections no person has checked: the classifier's guess (offline every on-topic comment "
+        "counts), until a reviewer decides the item or sets its stance",
+    )
     answer_modes: dict[str, int]
     abstained: int
     abstention_rate: float | None = Field(description="abstained / answered; null when nothing was answered")
@@ -149,6 +154,11 @@ class CauseSection(BaseModel):
     cause: CauseName
     questions: int
     objections: int
+    unchecked_objections: int = Field(
+        default=0,
+        description="objections no person has checked: the classifier's guess (offline every on-topic comment "
+        "counts), until a reviewer decides the item or sets its stance",
+    )
     share: float | None
     weekly: list[WeekCount]
     departments: dict[str, int]

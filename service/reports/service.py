@@ -141,6 +141,10 @@ def _counts(records: list[Record], cause_order: list[str]) -> list[CauseCount]:
     ]
 
 
+def _unchecked(records: list[Record]) -> int:
+    return sum(r.is_objection and not r.stance_checked for r in records)
+
+
 def _rate(part: int, whole: int) -> float | None:
     return round(part / whole, 4) if whole else None
 
@@ -156,6 +160,7 @@ def _rates(records: list[Record]) -> Rates:
     return Rates(
         questions=len(records),
         objections=sum(r.is_objection for r in records),
+        unchecked_objections=_unchecked(records),
         answer_modes=dict(modes),
         abstained=modes["abstain"],
         abstention_rate=_rate(modes["abstain"], answered),
@@ -272,6 +277,7 @@ def _section(
         cause=cause,
         questions=len(records),
         objections=sum(r.is_objection for r in records),
+        unchecked_objections=_unchecked(records),
         share=_rate(len(records), overview.rates.questions),
         weekly=[WeekCount(week=w, questions=weekly[w]) for w in overview.weeks],
         departments=dict(Counter(r.department or NOT_SET for r in records).most_common()),

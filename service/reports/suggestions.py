@@ -11,8 +11,9 @@ from service.errors import LLMUnavailable
 from service.llm.client import ChatModel
 from service.llm.prompts import Prompt, fence, load_prompt
 from service.logging import get_logger
-from service.reports.records import NOT_SET, week_monday
+from service.reports.records import NOT_SET, week_start
 from service.reports.schemas import CauseSection, QuestionGroup, Suggestion
+from service.web.i18n import TEXTS
 
 log = get_logger("reports.suggestions")
 
@@ -208,9 +209,9 @@ def _no_risk_entry(section: CauseSection) -> list[Suggestion]:
             "引用されていません。リスクとして登録するか、既存の対策を明記してください。",
             en=f"{section.objections} objections about {section.cause.en.lower()} were raised, but no risk "
             "register entry answered them: register the risk or spell out the existing mitigation.",
-            basis=f"{section.objections} objections; cited entries: "
+            basis=f"{section.objections} objections ({section.unchecked_objections} not yet checked); cited entries: "
             + (", ".join(e.title for e in section.answered_by[:3]) or "none"),
-            basis_ja=f"懸念 {section.objections} 件、引用された資料："
+            basis_ja=f"懸念 {section.objections} 件（うち未確認 {section.unchecked_objections} 件）、引用された資料："
             + ("、".join(e.title for e in section.answered_by[:3]) or "なし"),
             by="rules",
         )
@@ -219,10 +220,8 @@ def _no_risk_entry(section: CauseSection) -> list[Suggestion]:
 
 def _week_ja(week: str) -> str:
     """ "2026-W48" → "11/23の週" (its Monday), as the reports' tables name weeks."""
-    monday = week_monday(week)
-    return f"{monday.month}/{monday.day}の週"
+    return str(TEXTS["ja"]["report"]["week_of"]).format(date=week_start(week))
 
 
 def _week_en(week: str) -> str:
-    monday = week_monday(week)
-    return f"the week of {monday.month}/{monday.day}"
+    return "the " + str(TEXTS["en"]["report"]["week_of"]).format(date=week_start(week))

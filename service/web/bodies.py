@@ -19,16 +19,19 @@ class BodyTooLarge(Exception):
 
 def too_large_body(limit: int, *, upload: bool) -> dict[str, object]:
     """The 413 JSON, shaped like every other error."""
+    detail: dict[str, object] = {"limit_bytes": limit}
     if upload:
         mb = (limit - UPLOAD_SLACK) / 1024 / 1024
         what = f"the file is larger than the {mb:g} MB upload limit (NEMAWASHI_UPLOAD_MAX_MB)"
         fix = "split the file, or run `nemawashi classify FILE` on the server"
         ja = f"ファイルが上限 {mb:g} MB を超えています。分割してください"
+        # The code and value the upload route's own check gives (service/jobs/problems.py), so /jobs words it alike.
+        detail |= {"code": "too_large", "limit_mb": int(mb) if mb.is_integer() else round(mb, 1)}
     else:
         what = f"the request body is larger than the {limit // 1024:,} KB limit (NEMAWASHI_JSON_BODY_MAX_KB)"
         fix = "send less text"
         ja = f"リクエストが上限 {limit // 1024:,} KB を超えています"
-    return {"error": f"{what}: {fix} / {ja}", "detail": {"limit_bytes": limit}}
+    return {"error": f"{what}: {fix} / {ja}", "detail": detail}
 
 
 class BodyLimitMiddleware:

@@ -287,6 +287,8 @@ TEXTS: dict[str, dict[str, Any]] = {
         "report": {
             "questions": "質問",
             "objections": "反対意見・懸念",
+            "unchecked": "うち {n} 件は未確認です（自動判定。レビューで「異議ではない質問」にできます）。",
+            "unchecked_row": "うち未確認（自動判定）",
             "approval_rate": "承認率（{approved}/{reviewed}件）",
             "abstention_rate": "回答保留率（{n}件）",
             "helpful_rate": "役に立った（{helpful}/{feedback}件）",
@@ -779,6 +781,9 @@ TEXTS: dict[str, dict[str, Any]] = {
         "report": {
             "questions": "questions",
             "objections": "objections",
+            "unchecked": "{n} of them are not yet checked (the classifier's guess; a reviewer can mark a question "
+            "as not an objection).",
+            "unchecked_row": "of them not yet checked (the classifier's guess)",
             "approval_rate": "approval rate of reviewed drafts ({approved}/{reviewed})",
             "abstention_rate": "abstention rate ({n})",
             "helpful_rate": "helpful, of rated answers ({helpful}/{feedback})",

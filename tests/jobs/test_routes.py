@@ -136,6 +136,8 @@ def test_an_upload_over_the_size_limit_is_a_413_that_says_the_limit(client: Test
     with path.open("rb") as handle:
         response = client.post("/v1/jobs/classify", files={"file": ("big.csv", handle, "text/csv")})
     assert response.status_code == 413 and "1 MB upload limit" in response.json()["error"]
+    # Refused before the route reads it, with the code and limit the /jobs page words in the reader's language.
+    assert response.json()["detail"] | {"limit_bytes": 0} == {"code": "too_large", "limit_mb": 1, "limit_bytes": 0}
 
 
 def visible_text(page: str) -> str:

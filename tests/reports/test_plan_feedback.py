@@ -122,6 +122,7 @@ def test_the_markdown_report_is_written_in_the_language_asked_for(
     assert sections_in(text)[:2] == ["Overview", "Job and career fear"]
     assert text.count("### What staff said") == 3 and "社員の声" not in text and "概要" not in text
     assert "| Week |" in text and "week of 11/23" in text
+    assert "| of them not yet checked (the classifier's guess) | 8 |" in text  # every seeded item is pending
 
 
 def test_each_section_lists_what_staff_said_what_answered_it_and_what_is_missing(
