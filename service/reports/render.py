@@ -188,8 +188,9 @@ def plan_feedback_context(report: PlanFeedbackReport, *, base_url: str, lang: st
 
 
 def _doc_titles(report: PlanFeedbackReport) -> dict[str, str]:
-    """doc id → title of every entry that answered something: suggestions link to them by title, not by id."""
-    return {e.doc_id: e.title for s in report.sections for e in s.answered_by}
+    """doc id → title of every entry that answered something: suggestions link to them by title, not by id (also
+    one an LLM suggestion cites beyond a section's ten most cited)."""
+    return {**report.documents, **{e.doc_id: e.title for s in report.sections for e in s.answered_by}}
 
 
 def render_plan_feedback_markdown(

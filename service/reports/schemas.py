@@ -181,6 +181,9 @@ class PlanFeedbackReport(BaseModel):
     sections: list[CauseSection]
     suggestions_by: Literal["llm", "rules"]
     suggestions_model: str | None
+    documents: dict[str, str] = Field(
+        default={}, description="doc id → title of every entry an answer cited: suggestions link to them by title"
+    )
     # Why the suggestions are rule-based although an LLM is configured, and the error that says so.
     suggestions_fallback: Literal["llm_unavailable", "llm_unusable"] | None = None
     suggestions_fallback_detail: str | None = None

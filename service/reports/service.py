@@ -75,6 +75,7 @@ def plan_feedback_report(
         sections=sections,
         suggestions_by="rules",
         suggestions_model=None,
+        documents={doc_id: title for doc_id, (title, _) in documents.items()},
     )
     _suggest(report, llm=llm, prompt=prompt, known_doc_ids=set(documents))
     return report

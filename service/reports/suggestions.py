@@ -32,6 +32,7 @@ class DraftedSuggestion(BaseModel):
     ja: str = Field(max_length=800)
     en: str = Field(max_length=800)
     basis: str = Field(default="", max_length=500)
+    basis_ja: str = Field(default="", max_length=500)  # the Japanese report shows it; basis when left out
     doc_ids: list[str] = []
 
 
@@ -67,7 +68,9 @@ def llm_suggestions(
         if item.root_cause not in causes or len(accepted.get(item.root_cause, [])) >= PER_CAUSE:
             continue
         doc_ids = [d for d in dict.fromkeys(item.doc_ids) if d in known_doc_ids]  # an invented id is dropped
-        suggestion = Suggestion(ja=item.ja, en=item.en, basis=item.basis, doc_ids=doc_ids, by="llm")
+        suggestion = Suggestion(
+            ja=item.ja, en=item.en, basis=item.basis, basis_ja=item.basis_ja, doc_ids=doc_ids, by="llm"
+        )
         accepted.setdefault(item.root_cause, []).append(suggestion)
     if not accepted:
         return None, "llm_unusable", None

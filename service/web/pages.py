@@ -67,6 +67,9 @@ def localtime_filter(context: Context, moment: datetime | None, fmt: str = "%Y-%
 templates = Jinja2Templates(directory=str(TEMPLATES_DIR))
 templates.env.filters["markdown"] = render_markdown
 templates.env.filters["localtime"] = localtime_filter
+# The shared header's sections in order (nav.html), each with its path: error pages go back to the nearest one.
+NAV = (("review", "/review"), ("jobs", "/jobs"), ("dashboard", "/dashboard"), ("kb", "/kb"), ("kb_admin", "/admin/kb"))
+templates.env.globals["nav_sections"] = NAV
 
 
 def switch_url(request: Request, lang: str) -> str:
@@ -87,7 +90,7 @@ def render_page(
     return response
 
 
-_SECTIONS = {"/review": "review", "/jobs": "jobs", "/dashboard": "dashboard", "/kb": "kb", "/admin/kb": "kb_admin"}
+_SECTIONS = {path: key for key, path in NAV}
 
 
 def wants_page(request: Request) -> bool:

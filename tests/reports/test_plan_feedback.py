@@ -213,6 +213,7 @@ def test_llm_suggestions_are_marked_as_ai_drafts_and_cannot_cite_invented_entrie
                     "ja": "定年後の再雇用について FAQ を追加する。",
                     "en": "Add an FAQ entry on re-employment after retirement.",
                     "basis": "2 abstentions",
+                    "basis_ja": "回答できなかった質問 2 件",
                     "doc_ids": ["faq-job-01-ja", "faq-invented-99"],
                 },
                 {"root_cause": "made_up_cause", "ja": "無視される", "en": "ignored", "basis": "", "doc_ids": []},
@@ -230,8 +231,16 @@ def test_llm_suggestions_are_marked_as_ai_drafts_and_cannot_cite_invented_entrie
     assert "AI作成の提案" in html and "AI（scripted-llm）が作成した案" in html
     markdown = write_plan_feedback(report, tmp_path / "r.md", base_url="")[0].read_text(encoding="utf-8")
     assert "AI作成の提案" in markdown and "AI（scripted-llm）が作成した案" in markdown
+    assert "回答できなかった質問 2 件" in markdown and "2 abstentions" not in markdown  # the basis in Japanese
+    english = write_plan_feedback(report, tmp_path / "en.md", base_url="", lang="en")[0].read_text(encoding="utf-8")
+    assert "2 abstentions" in english and "回答できなかった質問" not in english
     prompt = "\n".join(m["content"] for m in llm.sent[0])
     assert "<quote>定年後の再雇用はどうなる？ (x2)</quote>" in prompt and EMAIL not in prompt
+    for section in report.sections:  # an entry cited beyond a section's ten most cited is still linked by title
+        section.answered_by = []
+    markdown = write_plan_feedback(report, tmp_path / "r.md", base_url="")[0].read_text(encoding="utf-8")
+    assert "BRIDGEの導入で、営業担当者が解雇されることはありますか？](/kb/faq-job-01-ja)" in markdown
+    assert "[faq-job-01-ja]" not in markdown
 
 
 @pytest.mark.parametrize("fault", [None, "500"])
