@@ -80,20 +80,29 @@ def department_chart(summary: Summary, labels: list[LabelName], *, title: str) -
             x += w
         parts.append(f'<text x="{LABEL_WIDTH + width + 8}" y="{y + 18}" class="value">{total:,}</text>')
     legend_y = len(summary.by_department) * (BAR_HEIGHT + 8) + 6
-    parts.append(_legend(labels, legend_y))
-    return _svg(legend_y + 24, "".join(parts), title)
+    legend, legend_height = _legend(labels, legend_y)
+    parts.append(legend)
+    return _svg(legend_y + legend_height, "".join(parts), title)
 
 
-def _legend(labels: list[LabelName], y: int) -> str:
+LEGEND_ROW = 18
+
+
+def _legend(labels: list[LabelName], y: int) -> tuple[str, int]:
+    """Every label's colour and full name, in rows that fit the chart's width; the SVG and the height it takes."""
     items = []
-    x = LABEL_WIDTH
+    x, row = LABEL_WIDTH, 0
     for i, label in enumerate(labels):
+        width = 24 + sum(7 if ord(c) < 128 else 13 for c in label.name)  # 12 px text: about 7 px Latin, 13 px kana
+        if x > LABEL_WIDTH and x + width > CHART_WIDTH:
+            x, row = LABEL_WIDTH, row + 1
+        top = y + row * LEGEND_ROW
         items.append(
-            f'<rect x="{x}" y="{y}" width="12" height="12" fill="{color(label.id, i)}"/>'
-            f'<text x="{x + 16}" y="{y + 11}" class="legend">{escape(_short(label.name, 12))}</text>'
+            f'<rect x="{x}" y="{top}" width="12" height="12" fill="{color(label.id, i)}"/>'
+            f'<text x="{x + 16}" y="{top + 11}" class="legend">{escape(label.name)}</text>'
         )
-        x += 24 + 13 * len(_short(label.name, 12))
-    return "".join(items)
+        x += width
+    return "".join(items), (row + 1) * LEGEND_ROW + 6
 
 
 def _short(text: str, limit: int = 28) -> str:
