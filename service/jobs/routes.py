@@ -147,6 +147,13 @@ def job_report(job_id: str, request: Request, settings: SettingsDep, sessions: S
     return HTMLResponse(report_html(settings, sessions, job_id=job_id, lang=request_lang(request)))
 
 
+@router.get("/jobs/{job_id}", response_class=HTMLResponse, include_in_schema=False)
+def job_report_page(job_id: str, request: Request, settings: SettingsDep, sessions: SessionsDep) -> HTMLResponse:
+    """The same report at a page's address, where the /jobs page links: a browser signed out gets the sign-in form and
+    an unknown job the error page, in the reader's language, instead of the API's JSON."""
+    return HTMLResponse(report_html(settings, sessions, job_id=job_id, lang=request_lang(request)))
+
+
 @router.get("/jobs", response_class=HTMLResponse, include_in_schema=False)
 def upload_page(request: Request, settings: SettingsDep, reviewer: ReaderDep) -> Response:
     """A small page for reviewers: upload a survey file, watch the progress, download the results."""

@@ -42,7 +42,7 @@ class JobOut(BaseModel):
             links |= {
                 "csv": f"{base}/result?format=csv",
                 "xlsx": f"{base}/result?format=xlsx",
-                "report": f"{base}/report",
+                "report": f"/jobs/{job.public_id}",  # the report page (also at {base}/report for API clients)
             }
         return cls(
             id=job.public_id,

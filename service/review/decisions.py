@@ -18,7 +18,16 @@ from service.notify.service import Outbox
 from service.retrieval.approved import ApprovedAnswers
 from service.review import notices, publishing, repository
 from service.review.models import ReviewItem, ReviewStatus
-from service.review.schemas import Assign, Decision, DecisionResult, Edit, ItemState, Relabel
+from service.review.schemas import (
+    Assign,
+    Decision,
+    DecisionResult,
+    Edit,
+    ItemState,
+    Relabel,
+    ReviewProblem,
+    problem,
+)
 from service.triage.classifier import LocalClassifier
 from service.triage.models import Question
 
@@ -92,7 +101,7 @@ def _replay(session: Session, *, reviewer: Reviewer, key: str, request_hash: str
     if stored.request_hash != request_hash:
         raise BadInput(
             f"Idempotency-Key {key!r} was already used for a different decision: send a new key for a new decision",
-            detail={"idempotency_key": key, "item_id": stored.item_id},
+            detail=problem(ReviewProblem.idempotency_key_reused, idempotency_key=key, item_id=stored.item_id),
         )
     return DecisionResult.model_validate(stored.response).model_copy(update={"replayed": True})
 
@@ -102,16 +111,31 @@ def _check(session: Session, item: ReviewItem, decision: Decision, labels: list[
     if item.status not in ALLOWED_FROM[decision.action]:
         raise BadInput(
             f"cannot {decision.action} item {item.id}: it is {item.status}",
-            detail={"status": item.status, "allowed_from": list(ALLOWED_FROM[decision.action])},
+            detail=problem(
+                ReviewProblem.not_allowed_from,
+                status=item.status,
+                allowed_from=list(ALLOWED_FROM[decision.action]),
+                action=decision.action,
+                id=item.id,
+            ),
         )
     if decision.action == "approve":
         answer = repository.answer_of(session, item.question_id)
         if answer is None or answer.mode == "abstain" or not answer.text.strip():
-            raise BadInput(f"item {item.id} has no draft to approve: write the answer and approve it with edit")
+            raise BadInput(
+                f"item {item.id} has no draft to approve: write the answer and approve it with edit",
+                detail=problem(ReviewProblem.no_draft, id=item.id),
+            )
     if isinstance(decision, Relabel) and decision.root_cause is not None and decision.root_cause not in labels:
-        raise BadInput(f"unknown root cause {decision.root_cause!r}: use one of {', '.join(labels)}")
+        raise BadInput(
+            f"unknown root cause {decision.root_cause!r}: use one of {', '.join(labels)}",
+            detail=problem(ReviewProblem.unknown_root_cause, root_cause=decision.root_cause, labels=labels),
+        )
     if isinstance(decision, Assign) and decision.assignee and decision.assignee not in active_names(session):
-        raise BadInput(f"cannot assign to {decision.assignee!r}: there is no active reviewer of that name")
+        raise BadInput(
+            f"cannot assign to {decision.assignee!r}: there is no active reviewer of that name",
+            detail=problem(ReviewProblem.unknown_assignee, assignee=decision.assignee),
+        )
 
 
 def _stale(run: _Run, sessions: sessionmaker[Session], item: ReviewItem) -> StaleDecision:
@@ -335,7 +359,7 @@ def _remember(
     except IntegrityError as exc:
         raise Conflict(
             f"Idempotency-Key {key!r} is in use by another request of yours: retry in a moment",
-            detail={"idempotency_key": key},
+            detail=problem(ReviewProblem.idempotency_key_busy, idempotency_key=key),
         ) from exc
 
 

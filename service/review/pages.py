@@ -31,7 +31,7 @@ from service.notify.service import Outbox
 from service.retrieval.deps import KnowledgeDep
 from service.review import decisions, phrasings, repository, service
 from service.review.grouping import QuestionSpace
-from service.review.schemas import Decision, ItemQuery, PhrasingIn
+from service.review.schemas import BLANK, Decision, ItemQuery, PhrasingIn, ReviewProblem
 from service.triage.deps import TriageDep
 from service.web.i18n import TEXTS, request_lang
 from service.web.pages import local_time, render_page
@@ -47,6 +47,8 @@ ASSETS = {
 _MAX_FORM_BYTES = 64 * 1024
 _LIST_KEYS = ("status", "root_cause", "source", "department", "mode")
 _decision = TypeAdapter(Decision)
+# The queue filters as the filter form labels them (TEXTS keys), to name the ones a query string got wrong.
+_FILTER_LABELS = {"min_confidence": "confidence", "max_confidence": "confidence"}
 SIGNED_IN_PAGES = ("/review", "/dashboard", "/jobs", "/admin/kb")
 
 
@@ -95,24 +97,44 @@ async def sign_in_form(request: Request, _: Exception) -> HTMLResponse:
     return login_page(request)
 
 
-def parse_query(params: dict[str, list[str]]) -> tuple[ItemQuery, str | None]:
-    """The list filters from the query string; blank fields mean "any". Invalid ones are reported, not fatal."""
+def _query_values(params: dict[str, list[str]], dropped: list[str]) -> dict[str, Any]:
     values: dict[str, Any] = {}
     for key, given in params.items():
         kept = [v for v in given if v.strip()]
-        if kept:
+        if kept and key not in dropped:
             values[key] = kept if key in _LIST_KEYS else kept[0]
-    if "status" not in params:
+    if "status" not in params or "status" in dropped:
         values["status"] = ["pending"]  # the queue opens on what still waits for a decision
     if "f" in params and "group" not in params:
         values["group"] = False  # the filter form was sent with its checkbox off
     for ignored in ("lang", "f", "back", "done"):
         values.pop(ignored, None)
-    try:
-        return ItemQuery.model_validate(values), None
-    except ValidationError as exc:
-        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
-        return ItemQuery(status=["pending"]), problems
+    return values
+
+
+def parse_query(params: dict[str, list[str]]) -> tuple[ItemQuery, list[str]]:
+    """The list filters from the query string; blank fields mean "any". Invalid ones (a hand-edited URL) are
+    dropped and returned by name, the others kept: not fatal."""
+    dropped: list[str] = []
+    for _ in range(len(ItemQuery.model_fields)):
+        try:
+            return ItemQuery.model_validate(_query_values(params, dropped)), dropped
+        except ValidationError as exc:
+            bad = [str(e["loc"][0]) for e in exc.errors() if e["loc"] and str(e["loc"][0]) not in dropped]
+            if not bad:
+                break
+            dropped += dict.fromkeys(bad)
+    return ItemQuery(status=["pending"]), dropped or list(ItemQuery.model_fields)
+
+
+def _bad_filters_text(dropped: list[str], *, lang: str) -> str | None:
+    """The notice naming the filters the queue could not use, as the filter form labels them."""
+    if not dropped:
+        return None
+    texts = TEXTS[lang]
+    labels = {name: texts.get(_FILTER_LABELS.get(name, name)) for name in dropped}
+    names = dict.fromkeys(label if isinstance(label, str) else name for name, label in labels.items())
+    return str(texts["bad_filters"]).format(fields=str(texts["list_separator"]).join(names))
 
 
 def _labels(triage: Any, lang: str) -> list[tuple[str, str]]:
@@ -128,13 +150,15 @@ def queue_page(request: Request, session: SessionDep, knowledge: KnowledgeDep, s
     if who is None:
         return login_page(request)
     reviewer, token = who
-    query, problem = parse_query(parse_qs(request.url.query, keep_blank_values=True))
+    query, dropped = parse_query(parse_qs(request.url.query, keep_blank_values=True))
+    problem = _bad_filters_text(dropped, lang=_lang(request))
     page = service.list_items(
         session, query=query, space=QuestionSpace.of(knowledge), threshold=settings.review_group_similarity
     )
     labels = _labels(getattr(request.app.state, "triage", None), _lang(request))
-    back = urlencode([(k, v) for k, v in request.query_params.multi_items() if k != "lang"])
-    base_qs = urlencode([(k, v) for k, v in request.query_params.multi_items() if k not in ("lang", "page")])
+    kept = [(k, v) for k, v in request.query_params.multi_items() if k != "lang" and k not in dropped]
+    back = urlencode(kept)
+    base_qs = urlencode([(k, v) for k, v in kept if k != "page"])
     context = {
         "base_qs": base_qs,
         "reviewer": reviewer,
@@ -306,14 +330,76 @@ def _decision_from(form: dict[str, list[str]], *, lang: str) -> Decision:
             elif name in form:
                 fields[name] = _one(form, name)
         if "root_cause" not in fields and "is_objection" not in fields:
-            raise BadInput(str(TEXTS[lang]["relabel_nothing"]))
+            raise _Worded(str(TEXTS[lang]["relabel_nothing"]))
     if action == "edit" and "reuse_choice" in form:  # the reply form's checkbox (absent when unticked)
         fields["reuse"] = "reuse" in form
     try:
         return _decision.validate_python(fields)
     except ValidationError as exc:
-        problems = "; ".join(f"{'.'.join(map(str, e['loc'][1:])) or 'form'}: {e['msg']}" for e in exc.errors())
-        raise BadInput(problems) from exc
+        raise _Worded(_field_problems(exc, lang=lang)) from exc
+
+
+class _Worded(BadInput):
+    """A refusal the page words itself, in its language (the page's own checks of a form)."""
+
+
+def _blank(error: Any) -> bool:
+    if error["type"] in ("missing", "string_too_short"):
+        return True
+    return error["type"] == "value_error" and str(error.get("ctx", {}).get("error")) == BLANK
+
+
+def _field_problems(exc: ValidationError, *, lang: str) -> str:
+    """What is wrong with a decision form's fields, a sentence per field in the page's language (pydantic says it
+    in English, for the API)."""
+    refusals, names = TEXTS[lang]["refusals"], TEXTS[lang]["fields"]
+    sentences = []
+    for error in exc.errors():
+        field = str(error["loc"][1]) if len(error["loc"]) > 1 else ""
+        if field == "version":
+            sentences.append(str(refusals["form_stale"]))
+        elif field not in names:
+            sentences.append(str(refusals["unknown"]))
+        elif _blank(error):
+            sentences.append(str(refusals["blank"]).format(field=names[field]))
+        elif error["type"] == "string_too_long":
+            limit = error.get("ctx", {}).get("max_length")
+            shown = f"{limit:,}" if isinstance(limit, int) else limit
+            sentences.append(str(refusals["too_long"]).format(field=names[field], max=shown))
+        else:
+            sentences.append(str(refusals["invalid"]).format(field=names[field]))
+    return ("" if lang == "ja" else " ").join(dict.fromkeys(sentences)) or str(refusals["unknown"])
+
+
+def _refusal_text(exc: NemawashiError, *, lang: str, zone: str) -> str:
+    """A refused form's notice in the page's language: the code in the error's detail worded with the values it
+    carries, else a general sentence. Never the error's English message, which is the API's, for programs."""
+    if isinstance(exc, _Worded):
+        return exc.message
+    if isinstance(exc, decisions.StaleDecision):
+        return _stale_text(exc, lang=lang, zone=zone)
+    texts = TEXTS[lang]
+    refusals = texts["refusals"]
+    detail = exc.detail if isinstance(exc.detail, dict) else {}
+    code = detail.get("code")
+    if code not in set(ReviewProblem):
+        return str(refusals["unknown"])
+    values = dict(detail)
+    try:
+        if code == ReviewProblem.not_allowed_from:
+            values["status"] = texts["statuses"].get(detail["status"], detail["status"])
+            values["action"] = texts[detail["action"]]
+        elif code == ReviewProblem.wrong_language:
+            values["answer_lang"] = refusals["langs"].get(detail["answer_lang"], detail["answer_lang"])
+        elif code == ReviewProblem.stale_phrasing:
+            if not detail.get("changed_by"):
+                return str(refusals["stale"])
+            values["who"] = detail["changed_by"]
+            values["version"] = detail["current_version"]
+            values["when"] = local_time(datetime.fromisoformat(str(detail["changed_at"])), ZoneInfo(zone))
+        return str(refusals[code]).format(**values)
+    except (KeyError, TypeError, ValueError):
+        return str(refusals["stale"] if exc.status_code == 409 else refusals["unknown"])
 
 
 def _stale_text(exc: decisions.StaleDecision, *, lang: str, zone: str) -> str:
@@ -322,7 +408,7 @@ def _stale_text(exc: decisions.StaleDecision, *, lang: str, zone: str) -> str:
     try:
         when = local_time(datetime.fromisoformat(str(detail["changed_at"])), ZoneInfo(zone))
     except (KeyError, ValueError):
-        return exc.message
+        return str(TEXTS[lang]["refusals"]["stale"])
     who, version, yours = detail.get("changed_by"), detail.get("current_version"), detail.get("your_version")
     return str(TEXTS[lang]["stale_short"]).format(who=who, when=when, version=version, yours=yours)
 
@@ -332,7 +418,7 @@ def _confirmed_extract(session: Any, *, item_id: int, decision: Decision, lang: 
     try:
         service.check_extract_confirmed(session, item_id=item_id, decision=decision)
     except BadInput as exc:
-        raise BadInput(str(TEXTS[lang]["extract_refused"])) from exc
+        raise _Worded(str(TEXTS[lang]["extract_refused"])) from exc
 
 
 @router.post("/review/items/{item_id}", response_class=HTMLResponse)
@@ -378,7 +464,8 @@ def decide_in_page(
         )
     except NemawashiError as exc:
         session.rollback()
-        return refuse(notice={"kind": "error", "text": exc.message}, status_code=exc.status_code)
+        text = _refusal_text(exc, lang=_lang(request), zone=settings.timezone)
+        return refuse(notice={"kind": "error", "text": text}, status_code=exc.status_code)
     task = None
     if result.retrain and not result.replayed:
         task = BackgroundTask(decisions.retrain_classifier, sessions, classifier=triage.classifier.local)
@@ -421,11 +508,15 @@ def add_phrasing_in_page(
             reviewer=who[0],
         )
         session.commit()
-    except ValidationError:
-        return refuse(notice={"kind": "error", "text": str(TEXTS[lang]["phrasing_invalid"])}, status_code=422)
+    except ValidationError as exc:
+        stale_form = any(e["loc"] and e["loc"][0] == "version" for e in exc.errors())
+        text = TEXTS[lang]["refusals"]["form_stale"] if stale_form else TEXTS[lang]["phrasing_invalid"]
+        return refuse(notice={"kind": "error", "text": str(text)}, status_code=422)
     except NemawashiError as exc:
         session.rollback()
-        return refuse(notice={"kind": "error", "text": exc.message}, status_code=exc.status_code)
+        kind = "conflict" if exc.status_code == 409 else "error"
+        text = _refusal_text(exc, lang=lang, zone=settings.timezone)
+        return refuse(notice={"kind": kind, "text": text}, status_code=exc.status_code)
     target = f"/review/items/{item_id}?{urlencode({'back': back, 'done': 'phrasing'})}"
     return RedirectResponse(target, status_code=303)
 

@@ -8,6 +8,7 @@ question, and editing, rejecting or withdrawing the answer takes it along (attac
 from __future__ import annotations
 
 import uuid
+from datetime import UTC
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
@@ -21,7 +22,7 @@ from service.retrieval.documents import detect_lang
 from service.review import publishing, repository
 from service.review.decisions import item_state
 from service.review.models import ReviewItem, ReviewStatus
-from service.review.schemas import Phrasing, PhrasingResult
+from service.review.schemas import Phrasing, PhrasingResult, ReviewProblem, problem
 from service.triage.models import Question, QuestionSource
 
 log = get_logger("review")
@@ -59,12 +60,12 @@ def add_phrasing(
     if item.answered_by is not None:
         raise BadInput(
             f"item {item.id} was answered with #{item.answered_by}'s decision: add the phrasing on #{item.answered_by}",
-            detail={"answered_by": item.answered_by},
+            detail=problem(ReviewProblem.answered_elsewhere, answered_by=item.answered_by, id=item.id),
         )
     if item.status != ReviewStatus.approved or not item.reuse or not item.final_answer:
         raise BadInput(
             f"item {item.id} has no answer approved for reuse: approve it (for similar questions) first",
-            detail={"status": item.status},
+            detail=problem(ReviewProblem.not_approved_for_reuse, status=item.status, id=item.id),
         )
     question = session.get(Question, item.question_id)
     assert question is not None
@@ -72,10 +73,13 @@ def add_phrasing(
     if lang != question.lang:
         raise BadInput(
             f"write the phrasing in {question.lang}: the approved answer is only reused for questions in its language",
-            detail={"phrasing_lang": lang, "answer_lang": question.lang},
+            detail=problem(ReviewProblem.wrong_language, phrasing_lang=lang, answer_lang=question.lang),
         )
     if any(_same(text, known) for known in [question.text, *(p.text for p in phrasings_of(session, item.id))]):
-        raise BadInput("this phrasing is already matched to the answer", detail={"text": text})
+        raise BadInput(
+            "this phrasing is already matched to the answer",
+            detail=problem(ReviewProblem.duplicate_phrasing, text=text),
+        )
     now = utcnow()
     if item.version != version or not repository.claim(
         session, item_id=item.id, version=version, actor=reviewer.name, at=now
@@ -84,7 +88,14 @@ def add_phrasing(
         raise Conflict(
             f"item {item.id} changed since version {version} (it is now version {item.version}): reload it and add "
             "the phrasing again",
-            detail={"id": item.id, "your_version": version, "current_version": item.version},
+            detail=problem(
+                ReviewProblem.stale_phrasing,
+                id=item.id,
+                your_version=version,
+                current_version=item.version,
+                changed_by=item.updated_by,
+                changed_at=item.updated_at.replace(tzinfo=item.updated_at.tzinfo or UTC).isoformat(),
+            ),
         )
     repository.reload(session, item)
     asked = Question(public_id=str(uuid.uuid4()), text=text, lang=lang, source=QuestionSource.review)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import date
+from enum import StrEnum
 from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, Field, model_validator
@@ -15,6 +16,29 @@ from service.triage.schemas import Citation, Source
 
 Status = ReviewStatus
 Sort = Literal["priority", "lowest_confidence", "most_asked", "newest", "oldest"]
+
+
+class ReviewProblem(StrEnum):
+    """Why a decision or a phrasing was refused, as the `code` in the error's `detail`: the API's `error` stays
+    English for programs, and the item page words each code in its language (service/web/i18n.py, refusals) from
+    the values the detail carries."""
+
+    not_allowed_from = "not_allowed_from"  # the action cannot start from the item's status
+    no_draft = "no_draft"
+    unknown_root_cause = "unknown_root_cause"
+    unknown_assignee = "unknown_assignee"
+    idempotency_key_reused = "idempotency_key_reused"
+    idempotency_key_busy = "idempotency_key_busy"
+    answered_elsewhere = "answered_elsewhere"  # a phrasing belongs on the item whose decision answered this one
+    not_approved_for_reuse = "not_approved_for_reuse"
+    wrong_language = "wrong_language"
+    duplicate_phrasing = "duplicate_phrasing"
+    stale_phrasing = "stale_phrasing"
+
+
+def problem(code: ReviewProblem, **values: object) -> dict[str, object]:
+    """An error's `detail`: the refusal's code and the values its message quotes."""
+    return {"code": code.value, **values}
 
 
 class ItemQuery(BaseModel):
@@ -190,10 +214,13 @@ class ItemDetail(BaseModel):
     )
 
 
+BLANK = "must not be blank"  # the pages tell a blank field by it (and word it per field)
+
+
 def _stripped(value: str) -> str:
     value = value.strip()
     if not value:
-        raise ValueError("must not be blank")
+        raise ValueError(BLANK)
     return value
 
 

@@ -191,6 +191,39 @@ TEXTS: dict[str, dict[str, Any]] = {
         "stale_short": "{who} さんが {when} に変更しました"
         "（現在のバージョン {version}、あなたの決定はバージョン {yours} に対するものです）。"
         "再読み込みしてから決定し直してください。",
+        # Why the item page refused a form: by the code in the error's detail (service/review/schemas.py
+        # ReviewProblem), or by the form field it could not take. "unknown": anything else.
+        "refusals": {
+            "not_allowed_from": "この項目は「{status}」のため、「{action}」はできません。"
+            "ページを再読み込みして、現在の状態を確認してください。",
+            "no_draft": "この項目には承認できる下書きがありません。回答を書いて「編集して承認」で承認してください。",
+            "unknown_root_cause": "根本原因「{root_cause}」は分類にありません。一覧から選んでください。",
+            "unknown_assignee": "「{assignee}」という有効なレビュー担当者はいません。一覧から選んでください。",
+            "idempotency_key_reused": "このフォームはすでに別の決定の送信に使われています。"
+            "ページを再読み込みしてから決定し直してください。",
+            "idempotency_key_busy": "同じフォームの送信を処理しています。"
+            "少し待ってからページを再読み込みしてください。",
+            "answered_elsewhere": "この項目は #{answered_by} の決定にあわせて回答されています。"
+            "言い換えは #{answered_by} の項目で追加してください。",
+            "not_approved_for_reuse": "この項目には、同様の質問にも使う承認済みの回答がありません。"
+            "先に回答を承認してください（同様の質問への回答としても公開する設定で）。",
+            "wrong_language": "言い換えは{answer_lang}で書いてください"
+            "（承認済みの回答は同じ言語の質問にだけ使われます）。",
+            "duplicate_phrasing": "この言い換えはすでに登録されています（元の質問か、登録済みの言い換えと同じです）。",
+            "stale_phrasing": "この項目は {who} さんが {when} に先に変更しました（現在のバージョン {version}）。"
+            "再読み込みしてから、もう一度追加してください。",
+            "stale": "この項目は先に変更されました。ページを再読み込みしてから、もう一度操作してください。",
+            "blank": "{field}を入力してください。",
+            "too_long": "{field}は {max} 文字以内で入力してください。",
+            "invalid": "{field}の値が正しくありません。入力し直してください。",
+            "form_stale": "フォームが古くなっています。ページを再読み込みしてください。",
+            "unknown": "この操作を受け付けられませんでした。ページを再読み込みしてもう一度試し、"
+            "続くときは管理者に連絡してください。",
+            "langs": {"ja": "日本語", "en": "英語"},
+        },
+        "bad_filters": "絞り込み条件（{fields}）が正しくないため、その条件を外して表示しています。",
+        "per_page": "1ページの件数",
+        "list_separator": "、",
         "jobs": {
             "title": "アンケート一括分類",
             "heading": "アンケートのコメントを分類する",
@@ -204,8 +237,8 @@ TEXTS: dict[str, dict[str, Any]] = {
             "errors": "、エラー {n} 行",
             "statuses": {"queued": "待機中", "running": "分類中", "done": "完了", "failed": "失敗"},
             "report": "レポート",
-            "csv": "CSV",
-            "xlsx": "XLSX",
+            "csv": "CSV（システム連携用・列名は英語）",
+            "xlsx": "Excel（XLSX）",
             "failed_note": "分類を完了できませんでした。もう一度アップロードし、続くときは管理者に連絡してください。",
             "list_separator": "、",
             # Why an upload was refused, by the code in the error's detail (service/jobs/problems.py).
@@ -691,6 +724,37 @@ TEXTS: dict[str, dict[str, Any]] = {
         "stale_short": "{who} changed this item at {when} "
         "(it is now version {version}; your decision was made on version "
         "{yours}): reload it and decide again.",
+        "refusals": {
+            "not_allowed_from": "This item is “{status}”, so “{action}” is not possible: "
+            "reload the page to see where it stands.",
+            "no_draft": "This item has no draft to approve: write the answer and approve it with “Edit and approve”.",
+            "unknown_root_cause": "There is no root cause “{root_cause}”: choose one from the list.",
+            "unknown_assignee": "There is no active reviewer called “{assignee}”: choose one from the list.",
+            "idempotency_key_reused": "This form was already used for a different decision: "
+            "reload the page and decide again.",
+            "idempotency_key_busy": "The same form is still being processed: wait a moment, then reload the page.",
+            "answered_elsewhere": "This item was answered with #{answered_by}'s decision: "
+            "add the phrasing on #{answered_by}.",
+            "not_approved_for_reuse": "This item has no answer approved for similar questions: approve the answer "
+            "first (published for similar questions too).",
+            "wrong_language": "Write the phrasing in {answer_lang}: the approved answer is only reused for questions "
+            "in its language.",
+            "duplicate_phrasing": "This phrasing is already listed (it is the original question or a phrasing added "
+            "before).",
+            "stale_phrasing": "{who} changed this item at {when} (it is now version {version}): "
+            "reload it and add the phrasing again.",
+            "stale": "This item was changed meanwhile: reload the page and try again.",
+            "blank": "Write the {field}.",
+            "too_long": "The {field} may be at most {max} characters long.",
+            "invalid": "The {field} could not be used: enter it again.",
+            "form_stale": "The form is out of date: reload the page.",
+            "unknown": "This could not be done: reload the page and try again, and tell an administrator if it "
+            "keeps happening.",
+            "langs": {"ja": "Japanese", "en": "English"},
+        },
+        "bad_filters": "The filters ({fields}) could not be used, so the list is shown without them.",
+        "per_page": "Items per page",
+        "list_separator": ", ",
         "jobs": {
             "title": "Survey upload",
             "heading": "Classify survey comments",
@@ -704,8 +768,8 @@ TEXTS: dict[str, dict[str, Any]] = {
             "errors": ", {n} rows with errors",
             "statuses": {"queued": "queued", "running": "running", "done": "done", "failed": "failed"},
             "report": "Report",
-            "csv": "CSV",
-            "xlsx": "XLSX",
+            "csv": "CSV (for other systems: machine column names)",
+            "xlsx": "Excel (XLSX)",
             "failed_note": "{message}",
             "list_separator": ", ",
             "problems": {

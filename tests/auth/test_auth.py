@@ -133,13 +133,15 @@ def test_an_asker_is_named_by_the_sso_header_only_when_it_comes_from_a_trusted_p
 def test_reports_bulk_jobs_and_their_pages_need_a_reviewer_token(review: ReviewApp) -> None:
     with session_scope(review.sessions) as session:
         add_item(session, "秘密の質問：ボーナスは減りますか？")
-    pages = ("/v1/reports/objections", "/dashboard", "/dashboard/plan-feedback", "/jobs", "/v1/jobs/some-job")
+    pages = ("/v1/reports/objections", "/dashboard", "/dashboard/plan-feedback", "/jobs", "/jobs/some-job")
+    pages += ("/v1/jobs/some-job",)
     for path in (*pages, "/v1/jobs/some-job/result"):
         refused = review.client.get(path)
         assert refused.status_code == 401 and "秘密の質問" not in refused.text, path
     survey = {"file": ("survey.csv", "id,comment\n1,秘密の質問\n".encode(), "text/csv")}
     assert review.client.post("/v1/jobs/classify", files=survey).status_code == 401
     assert 'name="token"' in review.client.get("/jobs").text  # a browser gets the sign-in form
+    assert 'name="token"' in review.client.get("/jobs/some-job").text  # the job report page too
     reviewer = review.user("sato")
     report = review.client.get("/v1/reports/objections", headers=reviewer)
     assert report.status_code == 200 and report.json()["empty"] is False

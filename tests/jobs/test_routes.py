@@ -122,6 +122,11 @@ def test_an_uploaded_survey_is_classified_and_its_results_and_report_are_downloa
 
     report = client.get(f"/v1/jobs/{job['id']}/report")
     assert report.headers["content-type"].startswith("text/html") and report.text.count("<svg") == 2
+    # /jobs links to the report at a page's address: the same report, and a browser's unknown job is an error page.
+    done = client.get(f"/v1/jobs/{job['id']}").json()
+    assert done["links"]["report"] == f"/jobs/{job['id']}" and client.get(done["links"]["report"]).text == report.text
+    missing = client.get("/jobs/no-such-job", headers={"accept": "text/html"})
+    assert missing.status_code == 404 and 'id="site-header"' in missing.text and "no job with id" not in missing.text
     # One language in the report, tooltips included, and no job id among the words a reader sees.
     assert "雇用・キャリアへの不安: " in report.text and "Job and career fear" not in report.text
     assert " / " not in visible_text(report.text) and str(job["id"]) not in visible_text(report.text)

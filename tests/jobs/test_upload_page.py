@@ -76,7 +76,8 @@ def send(page: Page, name: str, content: bytes) -> str:
         ("old.xls", b"\xd0\xcf\x11\xe0" + b"\x00" * 600, "古い Excel 形式"),
         ("binary.csv", b"\x00\x01\x02" * 100, "テキストのファイルではありません"),
         ("big.csv", b"id,comment\n" + b"1," + b"x" * (1024 * 1024 + 10) + b"\n", "上限（1 MB）"),
-        ("bigger.csv", b"id,comment\n" + b"1," + b"x" * (2 * 1024 * 1024) + b"\n", "ファイルが大きすぎます"),
+        # Refused by the body limit before the route reads it: the same words, with the limit.
+        ("bigger.csv", b"id,comment\n" + b"1," + b"x" * (2 * 1024 * 1024) + b"\n", "上限（1 MB）"),
     ],
 )
 def test_a_refused_file_is_explained_in_japanese_on_the_japanese_page(

@@ -174,6 +174,8 @@ def test_shortcuts_approve_reject_relabel_and_move_and_a_change_by_someone_else_
     notice = page.locator("#stale-notice")
     expect(notice).to_be_visible(timeout=15_000)
     expect(notice).to_contain_text("suzuki")
+    # The time as every page writes it: the configured zone (Asia/Tokyo here), minutes, the zone's name.
+    assert re.search(r"\d{4}-\d\d-\d\d \d\d:\d\d JST", notice.inner_text()), notice.inner_text()
     page.keyboard.press("a")  # an excerpt draft: the first a asks for confirmation, the second confirms
     page.keyboard.press("a")  # decided on the old version: refused, and the page says who changed it
     expect(page.locator("#notice")).to_contain_text("suzuki")

@@ -117,6 +117,16 @@
     form.requestSubmit();
   }
 
+  // "2026-12-02 18:11 JST", as the server writes every time on the pages (zone from NEMAWASHI_TIMEZONE).
+  function localTime(iso, zone, label) {
+    var parts = {};
+    new Intl.DateTimeFormat("en-US", { timeZone: zone || undefined, year: "numeric", month: "2-digit", day: "2-digit",
+      hour: "2-digit", minute: "2-digit", hourCycle: "h23" })
+      .formatToParts(new Date(iso)).forEach(function (p) { parts[p.type] = p.value; });
+    var text = parts.year + "-" + parts.month + "-" + parts.day + " " + parts.hour + ":" + parts.minute;
+    return label ? text + " " + label : text;
+  }
+
   // Someone else may decide the item while it is open: poll its version and say who changed it.
   function watchForChanges() {
     var item = document.getElementById("item");
@@ -129,9 +139,7 @@
         .then(function (response) { return response.ok ? response.json() : null; })
         .then(function (state) {
           if (!state || state.version === version) return;
-          var zone = notice.dataset.tz || undefined;
-          var when = new Date(state.updated_at).toLocaleString(document.documentElement.lang || undefined,
-            { timeZone: zone, timeZoneName: "short" });
+          var when = localTime(state.updated_at, notice.dataset.tz, notice.dataset.tzLabel);
           notice.querySelector(".rv-stale-text").textContent = notice.dataset.template
             .replace("{who}", state.updated_by || "?").replace("{when}", when).replace("{version}", state.version);
           notice.hidden = false;
