@@ -40,7 +40,7 @@ from service.triage.faq import base_id
 from service.triage.followup import standalone_question
 from service.triage.models import QuestionSource
 from service.triage.schemas import AskResponse, Turn
-from service.triage.service import Triage, ask
+from service.triage.service import Triage, ask, clearly_off_topic
 
 LLMChoice = Literal["mock", "live", "none"]  # live: the configured provider (NEMAWASHI_LLM_PROVIDER)
 Progress = Callable[[str, int, int], None]
@@ -202,7 +202,13 @@ def run_followups(env: Environment, cases: list[FollowUpCase], rec: Recorder, pr
         gold = set(case.doc_ids)
         history = [Turn(question=case.previous)]
         searched = standalone_question(
-            case.followup, history, lang=case.lang, llm=env.triage.llm, prompt=env.triage.rewrite_prompt, usage=Usage()
+            case.followup,
+            history,
+            lang=case.lang,
+            llm=env.triage.llm,
+            prompt=env.triage.rewrite_prompt,
+            usage=Usage(),
+            off_topic=lambda alone: clearly_off_topic(env.triage, alone),
         )
         ranks = {}
         for kind, text in (

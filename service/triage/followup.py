@@ -6,6 +6,7 @@ reassignment is searched as both); with an LLM, prompts/rewrite.md turns it into
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -27,12 +28,17 @@ _JA_SHORT = 10  # characters, like 「上限はあるの？」
 _EN_SHORT = 5  # words
 
 
+def refers_back(text: str, lang: str) -> bool:
+    """Whether a question points at the previous turn in words: それ/その/あれ, it/that/they, "and…"/"what about…"."""
+    if lang == "ja":
+        return bool(_JA_REFERENCE.search(text))
+    return bool(_EN_REFERENCE.search(text) or _EN_OPENERS.match(text))
+
+
 def depends_on_previous(text: str, lang: str) -> bool:
     """Whether a question leans on the previous turn: short, or with それ/その/あれ/it/that/they."""
-    if lang == "ja":
-        return len(text) <= _JA_SHORT or bool(_JA_REFERENCE.search(text))
-    words = text.split()
-    return len(words) <= _EN_SHORT or bool(_EN_REFERENCE.search(text) or _EN_OPENERS.match(text))
+    short = len(text) <= _JA_SHORT if lang == "ja" else len(text.split()) <= _EN_SHORT
+    return short or refers_back(text, lang)
 
 
 def joined_question(text: str, history: list[Turn]) -> str:
@@ -41,10 +47,22 @@ def joined_question(text: str, history: list[Turn]) -> str:
 
 
 def standalone_question(
-    text: str, history: list[Turn], *, lang: str, llm: ChatModel | None, prompt: Prompt | None, usage: Usage
+    text: str,
+    history: list[Turn],
+    *,
+    lang: str,
+    llm: ChatModel | None,
+    prompt: Prompt | None,
+    usage: Usage,
+    off_topic: Callable[[str], bool] | None = None,
 ) -> str | None:
-    """The follow-up as a question that stands alone, or None when it does not depend on the history."""
+    """The follow-up as a question that stands alone, or None when it does not depend on the history.
+
+    off_topic, when given, says whether a question on its own is clearly about something else: a short question that
+    does not refer back (「今日の天気は？」 after a question about the FAQ) is then a new topic, not a follow-up."""
     if not history or not depends_on_previous(text, lang):
+        return None
+    if off_topic is not None and not refers_back(text, lang) and off_topic(text):
         return None
     if llm is None or prompt is None:
         return joined_question(text, history)

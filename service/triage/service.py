@@ -76,6 +76,24 @@ class Draft:
     reused: str | None = None  # the approved answer's id, when one was served
 
 
+def clearly_off_topic(triage: Triage, text: str) -> bool:
+    """Whether a question on its own is well outside the knowledge base: the scope gate scores it at least
+    new_topic_margin below its threshold. Asked only of short questions in a conversation that do not refer back."""
+    if triage.scope is None:
+        return False
+    vector = triage.knowledge.store.embedder.embed_query(expanded_query(triage.knowledge, text))
+    hits = search_passages(
+        triage.knowledge,
+        query=text,
+        k=triage.settings.ask_k,
+        options=SearchOptions.from_settings(triage.settings),
+        query_vector=vector,
+    )
+    title = triage.faq.title_similarity(vector) if triage.faq else 0.0
+    rule = triage.scope.rule
+    return triage.scope.decide(vector, faq=title, hits=hits).score < rule.threshold - rule.new_topic_margin
+
+
 def ask_events(
     triage: Triage,
     sessions: sessionmaker[Session],
@@ -96,7 +114,13 @@ def ask_events(
     usage = Usage.within(triage.settings.ask_deadline_s)
     # A follow-up that leans on the previous turn is searched as a standalone question; the typed text is kept.
     standalone = standalone_question(
-        text, list(history)[-MAX_TURNS:], lang=lang, llm=triage.llm, prompt=triage.rewrite_prompt, usage=usage
+        text,
+        list(history)[-MAX_TURNS:],
+        lang=lang,
+        llm=triage.llm,
+        prompt=triage.rewrite_prompt,
+        usage=usage,
+        off_topic=lambda alone: clearly_off_topic(triage, alone),
     )
     searched = standalone or text
     outgoing = redact(searched) if triage.settings.redact_for_llm else searched

@@ -114,6 +114,19 @@ def test_a_follow_up_is_searched_with_the_previous_question_and_both_forms_are_s
     assert alone["standalone_question"] is None
 
 
+def test_a_short_question_on_another_topic_is_not_joined_to_the_previous_one(client: TestClient) -> None:
+    """「今日の天気は？」 right after an FAQ question is a new topic: it was searched with the previous question and
+    answered with that question's FAQ answer. A short follow-up that leans on the previous turn is still joined."""
+    conversation = "conv-new-topic-1"
+    question = "異動を断ったら評価に影響しますか？"
+    first = ask(client, question, conversation_id=conversation)
+    history = [{"id": first["id"], "question": question, "answer": first["answer"]}]
+    weather = ask(client, "今日の天気は？", conversation_id=conversation, history=history)
+    assert weather["standalone_question"] is None and weather["mode"] == "abstain"
+    follow = ask(client, "上限はあるの？", conversation_id=conversation, history=history)
+    assert question in str(follow["standalone_question"])
+
+
 @pytest.mark.parametrize(
     ("extra", "field"),
     [
