@@ -116,7 +116,28 @@ def rule_suggestions(section: CauseSection) -> list[Suggestion]:
 
 
 def _missing_faq(section: CauseSection) -> list[Suggestion]:
-    return [_missing_one(group) for group in section.missing[:PER_CAUSE]]
+    if section.cause.id != "other":
+        return [_missing_one(group) for group in section.missing[:PER_CAUSE]]
+    # Root cause "other" and sent on: questions about something else (「今日の天気は？」, a printer) that the
+    # project's FAQ should not answer. One pointer to the general help desks instead of an FAQ entry for each.
+    answered_badly = [g for g in section.missing if not g.abstained]
+    sent_on = [g for g in section.missing if g.abstained]
+    found = [_missing_one(group) for group in answered_badly[:PER_CAUSE]]
+    if sent_on:
+        n = sum(g.abstained for g in sent_on)
+        example = sent_on[0].representative
+        found.append(
+            Suggestion(
+                ja=f"プロジェクトと関係のない質問が{n}件、担当チームに引き継がれました（例：「{example}」）。"
+                "社内の総合窓口（人事・情報システム・総務）の案内を説明資料や FAQ の冒頭に載せてください。",
+                en=f"{n} question(s) unrelated to the project were sent to the team (e.g. “{example}”): point staff "
+                "to the general help desks (HR, IT, facilities) in the briefing material or at the top of the FAQ.",
+                basis=f"{n} abstained with root cause other",
+                basis_ja=f"根本原因「その他」で回答保留 {n} 件",
+                by="rules",
+            )
+        )
+    return found
 
 
 def _missing_one(group: QuestionGroup) -> Suggestion:

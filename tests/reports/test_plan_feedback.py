@@ -157,6 +157,19 @@ def test_rule_based_suggestions_name_the_missing_faq_and_the_rising_trend(sessio
     assert all(s.by == "rules" for section in report.sections for s in section.suggestions)
 
 
+def test_off_topic_questions_sent_on_get_a_help_desk_pointer_not_an_faq_entry_each(
+    sessions: sessionmaker[Session],
+) -> None:
+    with session_scope(sessions) as session:
+        seed_rollout(session)
+        for text in ("今日の天気は？", "今日の天気は？", "3階の複合機が紙詰まりしています"):
+            add_question(session, text, cause="other", mode="abstain", objection=False)
+    other = next(s for s in build(sessions).sections if s.cause.id == "other")
+    texts = [s.ja for s in other.suggestions]
+    assert not any("FAQ がありません" in t for t in texts), texts  # never "add 「今日の天気は？」 to the FAQ"
+    assert any(t.startswith("プロジェクトと関係のない質問が3件、担当チームに引き継がれました") for t in texts), texts
+
+
 def test_questions_without_a_department_are_reported_as_unknown_and_never_get_a_briefing(
     sessions: sessionmaker[Session], tmp_path: Path
 ) -> None:
