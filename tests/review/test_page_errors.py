@@ -105,7 +105,7 @@ def test_a_refused_decision_and_a_blank_field_are_worded_in_the_page_language(re
     blank = post("ja", pending, action="edit", answer="   ")
     assert blank == "回答を入力してください。"  # not "answer: Value error, must not be blank"
     assert post("ja", pending, action="reject", reason="") == "理由を入力してください。"
-    too_long = post("ja", pending, action="edit", answer="x" * 8001)
+    too_long = post("ja", pending, action="edit", answer="あ" * 8001)  # 72 KB urlencoded: still read, then named
     assert too_long == "回答は 8,000 文字以内で入力してください。"
     withdraw = post("ja", pending, action="withdraw", reason="古い")
     assert withdraw.startswith("この項目は「未対応」のため、「承認を取り消す」はできません")  # not "cannot withdraw…"
