@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import re
 from zoneinfo import ZoneInfo
 
@@ -72,7 +73,11 @@ def test_the_item_page_shows_the_draft_beside_its_cited_passages_and_the_audit_t
     draft_at, passages_at = page.index('id="draft-text"'), page.index('id="passages-h"')
     assert draft_at < passages_at
     first = detail["citations"][0]
-    assert first["passage"] and first["passage"][:30] in page and f'href="{first["url"]}"' in page
+    assert first["passage"] and f'href="{first["url"]}"' in page
+    passages = page[passages_at : page.index("</section>", passages_at)]
+    # The passage as formatted text: its headings are headings, never 「## …」 markers.
+    last_line = first["passage"].strip().splitlines()[-1].strip()
+    assert html.escape(last_line, quote=False)[:20] in passages and not re.search(r"(^|>)\s*#{1,6} ", passages, re.M)
     assert detail["classification"]["rationale"] in page
     audit = page[page.index('id="audit"') :]
     assert (
