@@ -18,6 +18,7 @@ from service.retrieval import kb_files, repository, service, uploads
 from service.retrieval.models import KbFile
 from service.retrieval.schemas import ChunkOut, IngestReport, KbDocumentOut, KbOverview, SkippedFile, UploadOut
 from service.retrieval.service import SearchOptions
+from service.retrieval.source_problems import SourceProblem, problem, reason_text
 from service.retrieval.sources import CONVERTERS, MB
 from service.web.pages import render_page
 
@@ -67,6 +68,7 @@ def admin_page(
         "docs": repository.list_documents(session),
         "uploads": uploads.upload_names(session),
         "skipped": kb_files.list_skipped(session),
+        "reason_text": reason_text,  # a stored English reason in the page's language
         "q": q,
         "hits": hits,
         "limit_mb": f"{indexing.limits.max_file_bytes / MB:g}",
@@ -155,10 +157,10 @@ async def upload_file(
     declared = request.headers.get("content-length", "")
     if declared.isdigit() and int(declared) > limit + 64 * 1024:
         too_big = f"the file is larger than the {limit / MB:g} MB limit (NEMAWASHI_KB_MAX_FILE_MB)"
-        raise BadInput(too_big, status_code=413)
+        raise BadInput(too_big, detail=problem(SourceProblem.too_large, limit_mb=f"{limit / MB:g}"), status_code=413)
     upload = (await request.form(max_files=1, max_fields=10)).get("file")
     if not isinstance(upload, UploadFile):
-        raise BadInput("send the knowledge file as the multipart field `file`")
+        raise BadInput("send the knowledge file as the multipart field `file`", detail=problem(SourceProblem.no_file))
     raw = await upload.read(limit + 1)
     row = await run_in_threadpool(  # converting a large Office file takes a while: not on the event loop
         uploads.store_upload,

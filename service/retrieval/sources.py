@@ -2,7 +2,8 @@
 
 Every format becomes the same thing: a Markdown body plus whatever metadata the file itself declares (front
 matter, a document title, an FAQ or risk row's type). documents.py fills in the rest with visible defaults.
-A file that cannot be read raises ValueError with a reason a person can act on; ingestion skips it.
+A file that cannot be read raises ValueError with a reason a person can act on; ingestion skips it. It is a
+SourceError (source_problems.py) with a code and the values the reason quotes, for the admin page's wording.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import frontmatter
 import yaml
 
 from service.config import Settings
+from service.retrieval.source_problems import SourceError, SourceProblem
 
 MB = 1024 * 1024
 
@@ -57,7 +59,12 @@ def decode_text(raw: bytes) -> str:
     try:
         return raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
-        raise ValueError(f"not UTF-8 text ({exc.reason} at byte {exc.start}); save it as UTF-8") from exc
+        raise SourceError(
+            SourceProblem.not_utf8,
+            f"not UTF-8 text ({exc.reason} at byte {exc.start}); save it as UTF-8",
+            reason=exc.reason,
+            byte=exc.start,
+        ) from exc
 
 
 def markdown_parts(raw: bytes, name: str, limits: SourceLimits) -> list[Part]:
@@ -66,10 +73,13 @@ def markdown_parts(raw: bytes, name: str, limits: SourceLimits) -> list[Part]:
     try:
         post = frontmatter.loads(text)
     except yaml.YAMLError as exc:
-        raise ValueError(f"front matter is not valid YAML: {str(exc).splitlines()[0]}") from exc
+        error = str(exc).splitlines()[0]
+        raise SourceError(
+            SourceProblem.bad_front_matter, f"front matter is not valid YAML: {error}", error=error
+        ) from exc
     meta: dict[str, Any] = dict(post.metadata)
     if text.lstrip().startswith("---") and not post.content.strip():
-        raise ValueError("the document has no text after its front matter")
+        raise SourceError(SourceProblem.no_text_after_front_matter, "the document has no text after its front matter")
     return [Part(post.content.strip(), meta)]
 
 
@@ -212,19 +222,29 @@ def check_zip(raw: bytes, kind: str, limits: SourceLimits) -> None:
         with zipfile.ZipFile(io.BytesIO(raw)) as archive:
             members = archive.infolist()
     except (zipfile.BadZipFile, ValueError) as exc:
-        raise ValueError(f"not a readable {kind} file (damaged, or not really {kind}): {exc}") from exc
+        message = f"not a readable {kind} file (damaged, or not really {kind}): {exc}"
+        raise SourceError(SourceProblem.unreadable_zip, message, kind=kind, error=str(exc)) from exc
     unpacked = sum(m.file_size for m in members)
     if unpacked > limits.max_unpacked_bytes or len(members) > 10_000:
-        raise ValueError(
-            f"the {kind} file would unpack to {unpacked / MB:,.0f} MB in {len(members):,} parts; the limit is "
-            f"{limits.max_unpacked_bytes / MB:,.0f} MB (NEMAWASHI_KB_MAX_UNPACKED_MB): possibly a decompression bomb"
+        unpacked_mb, limit_mb = f"{unpacked / MB:,.0f}", f"{limits.max_unpacked_bytes / MB:,.0f}"
+        raise SourceError(
+            SourceProblem.zip_too_large,
+            f"the {kind} file would unpack to {unpacked_mb} MB in {len(members):,} parts; the limit is "
+            f"{limit_mb} MB (NEMAWASHI_KB_MAX_UNPACKED_MB): possibly a decompression bomb",
+            kind=kind,
+            unpacked_mb=unpacked_mb,
+            parts=f"{len(members):,}",
+            limit_mb=limit_mb,
         )
 
 
-def _unreadable(kind: str, exc: Exception) -> ValueError:
+def _unreadable(kind: str, exc: Exception) -> SourceError:
     detail = str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
     fix = "export it again from the original" if kind == ".pdf" else "open it in Office and save it again"
-    return ValueError(f"cannot read this {kind} file ({detail}); {fix}, then ingest again")
+    code = SourceProblem.unreadable_pdf if kind == ".pdf" else SourceProblem.unreadable_office
+    return SourceError(
+        code, f"cannot read this {kind} file ({detail}); {fix}, then ingest again", kind=kind, error=detail
+    )
 
 
 def _heading_level(style_name: str) -> int | None:
@@ -323,8 +343,10 @@ def pptx_parts(raw: bytes, name: str, limits: SourceLimits) -> list[Part]:
             section += ["", f"{labels['notes']}: {notes}"]
         sections.append("\n".join(section))
     if not sections:
-        raise ValueError(
-            f"no text on any of its {len(slides)} slides (only pictures?); add the text to the slides or the notes"
+        raise SourceError(
+            SourceProblem.no_slide_text,
+            f"no text on any of its {len(slides)} slides (only pictures?); add the text to the slides or the notes",
+            slides=len(slides),
         )
     first_title = next((t for _, t, _, _ in slides if t), "")
     title = deck_title or first_title or name.rsplit(".", 1)[0]  # "スライド N" is no title
@@ -343,7 +365,10 @@ def pdf_parts(raw: bytes, name: str, limits: SourceLimits) -> list[Part]:
             except Exception:
                 opened = False
             if not opened:
-                raise ValueError("the PDF is password-protected; save a copy without a password and ingest that")
+                raise SourceError(
+                    SourceProblem.pdf_password,
+                    "the PDF is password-protected; save a copy without a password and ingest that",
+                )
         pages = [(n, (page.extract_text() or "").strip()) for n, page in enumerate(reader.pages, start=1)]
         meta_title = ((reader.metadata.title if reader.metadata else None) or "").strip()
     except ValueError:
@@ -352,9 +377,11 @@ def pdf_parts(raw: bytes, name: str, limits: SourceLimits) -> list[Part]:
         raise _unreadable(".pdf", exc) from exc
     sections = [f"## p. {n}\n{text}" for n, text in pages if text]
     if not sections:
-        raise ValueError(
+        raise SourceError(
+            SourceProblem.no_pdf_text,
             f"the PDF has no text layer on any of its {len(pages)} pages (a scan?); "
-            "export it from the original document, or run OCR on it first"
+            "export it from the original document, or run OCR on it first",
+            pages=len(pages),
         )
     title = meta_title or name.rsplit(".", 1)[0]  # its generated "p. N" headings are no title
     return [Part("\n\n".join(sections), {"title": title}, keep_sections=True)]
@@ -382,22 +409,26 @@ def _sheet_rows(sheet: Any, budget: list[int], limits: SourceLimits) -> list[tup
     """(row number, cell texts) of one sheet, counting cells against the workbook's budget."""
     declared = (sheet.max_row or 0) * (sheet.max_column or 0)
     if declared > limits.max_cells:
-        raise ValueError(_too_many_cells(sheet.title, declared, limits))
+        raise _too_many_cells(sheet.title, declared, limits)
     rows = []
     for number, values in enumerate(sheet.iter_rows(values_only=True), start=1):
         budget[0] += len(values)
         if budget[0] > limits.max_cells:
-            raise ValueError(_too_many_cells(sheet.title, budget[0], limits))
+            raise _too_many_cells(sheet.title, budget[0], limits)
         cells = [_cell_text(v) for v in values]
         if any(cells):
             rows.append((number, cells))
     return rows
 
 
-def _too_many_cells(sheet: str, cells: int, limits: SourceLimits) -> str:
-    return (
+def _too_many_cells(sheet: str, cells: int, limits: SourceLimits) -> SourceError:
+    return SourceError(
+        SourceProblem.too_many_cells,
         f"sheet {sheet!r} has more than {limits.max_cells:,} cells ({cells:,}); the limit is "
-        f"{limits.max_cells:,} (NEMAWASHI_KB_MAX_CELLS): keep the FAQ or risk register in a workbook of its own"
+        f"{limits.max_cells:,} (NEMAWASHI_KB_MAX_CELLS): keep the FAQ or risk register in a workbook of its own",
+        sheet=sheet,
+        limit=f"{limits.max_cells:,}",
+        cells=f"{cells:,}",
     )
 
 
@@ -500,10 +531,13 @@ def convert(raw: bytes, name: str, limits: SourceLimits) -> list[Part]:
     converter = CONVERTERS.get(suffix)
     if converter is None:
         if suffix in LEGACY:
-            raise ValueError(f"{suffix} is the old Office format; save it as {LEGACY[suffix]} and ingest again")
+            message = f"{suffix} is the old Office format; save it as {LEGACY[suffix]} and ingest again"
+            raise SourceError(SourceProblem.old_office_format, message, suffix=suffix, modern=LEGACY[suffix])
         supported = ", ".join(sorted(CONVERTERS))
-        raise ValueError(f"unsupported file type {suffix or '(no extension)'!r}; supported: {supported}")
+        message = f"unsupported file type {suffix or '(no extension)'!r}; supported: {supported}"
+        code = SourceProblem.unsupported_type if suffix else SourceProblem.no_extension
+        raise SourceError(code, message, **({"suffix": suffix} if suffix else {}), supported=supported)
     parts = [p for p in converter(raw, name, limits) if p.body.strip()]
     if not parts:
-        raise ValueError("the file has no text to index")
+        raise SourceError(SourceProblem.no_text, "the file has no text to index")
     return parts

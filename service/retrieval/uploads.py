@@ -21,6 +21,7 @@ from service.retrieval.ingest import embed_and_store, embedder_input, index_hash
 from service.retrieval.models import KbDocument, KbFile, UploadStatus
 from service.retrieval.schemas import IngestReport
 from service.retrieval.service import KnowledgeIndex
+from service.retrieval.source_problems import SourceProblem, error_problem, problem
 from service.retrieval.sources import SourceLimits
 from service.retrieval.store import StoredChunk
 
@@ -44,15 +45,16 @@ class Indexing:
 
 
 def check_upload(session: Session, *, name: str, raw: bytes, limits: SourceLimits) -> list[Document]:
-    """The documents an upload would add, or BadInput with the reason it is refused (nothing is stored then)."""
+    """The documents an upload would add, or BadInput with the reason it is refused (nothing is stored then); the
+    error's detail has the reason's code and values (source_problems.py), for the admin page's wording."""
     reason = too_large(len(raw), limits)
     if reason:
-        raise BadInput(reason, detail={"name": name}, status_code=413)
+        raise BadInput(reason, detail={"name": name, **error_problem(ValueError(reason))}, status_code=413)
     path = Path(kb_files.UPLOADS) / name
     try:
         docs = parse_bytes(raw, path, modified=datetime.now(UTC).date(), limits=limits)
     except ValueError as exc:
-        raise BadInput(str(exc), detail={"name": name}) from exc
+        raise BadInput(str(exc), detail={"name": name, **error_problem(exc)}) from exc
     taken = session.execute(
         select(KbDocument.doc_id, KbDocument.path).where(
             KbDocument.doc_id.in_([d.doc_id for d in docs]), KbDocument.path != path.as_posix()
@@ -60,13 +62,19 @@ def check_upload(session: Session, *, name: str, raw: bytes, limits: SourceLimit
     ).all()
     if taken:
         doc_id, other = taken[0]
-        raise BadInput(f"duplicate id {doc_id!r} (also in {other}): change its id or delete that file first")
+        raise BadInput(
+            f"duplicate id {doc_id!r} (also in {other}): change its id or delete that file first",
+            detail=problem(SourceProblem.duplicate_id, doc_id=doc_id, other=other),
+        )
     return docs
 
 
 def store_upload(session: Session, *, filename: str, raw: bytes, uploaded_by: str, limits: SourceLimits) -> KbFile:
     """Check an upload and keep its original in the database, queued for indexing."""
-    name = kb_files.clean_file_name(filename)
+    try:
+        name = kb_files.clean_file_name(filename)
+    except BadInput as exc:  # the same error, with the code the admin page words it by
+        raise BadInput(exc.message, detail=problem(SourceProblem.bad_file_name, name=filename)) from exc
     check_upload(session, name=name, raw=raw, limits=limits)
     row = kb_files.put_file(session, name=name, raw=raw, uploaded_by=uploaded_by)
     log.info("kb.upload", name=name, size=len(raw), by=uploaded_by)

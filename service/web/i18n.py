@@ -545,6 +545,45 @@ TEXTS: dict[str, dict[str, Any]] = {
             "tokens": "{n} トークン",
             "no_chunks": "この文書にはインデックスされたチャンクがありません。",
             "back": "ナレッジ管理に戻る",
+            "from_review": "レビューで承認（#{n}）",
+            "failed_note": "取り込めませんでした。"
+            "理由はページを再読み込みすると「スキップしたファイル」に表示されます。",
+            # Why a file was skipped or an upload refused, by code (service/retrieval/source_problems.py).
+            "problems": {
+                "not_utf8": "UTF-8 のテキストではありません。UTF-8 で保存し直してください。",
+                "bad_front_matter": "先頭の設定部分（front matter）が YAML として正しくありません。"
+                "--- で囲んだ部分の書き方を確認してください。",
+                "bad_metadata": "先頭の設定部分（front matter）に正しくない値があります。"
+                "id・type・lang などの値を確認してください。",
+                "no_text_after_front_matter": "先頭の設定部分（front matter）の後に本文がありません。"
+                "本文を書き足してください。",
+                "unreadable_zip": "{kind} のファイルとして読み込めません"
+                "（壊れているか、中身が {kind} ではありません）。元のアプリで開いて保存し直してください。",
+                "zip_too_large": "{kind} のファイルを展開すると {unpacked_mb} MB になり、"
+                "上限の {limit_mb} MB を超えます。ファイルを分割してください。",
+                "unreadable_office": "この {kind} ファイルを読み込めません（壊れている可能性があります）。"
+                "Office で開いて保存し直してから取り込んでください。",
+                "unreadable_pdf": "この PDF ファイルを読み込めません（壊れている可能性があります）。"
+                "元の文書から PDF を書き出し直してから取り込んでください。",
+                "pdf_password": "PDF にパスワードがかかっています。"
+                "パスワードなしで保存したコピーを取り込んでください。",
+                "no_slide_text": "{slides} 枚のスライドのどれにもテキストがありません（画像だけですか？）。"
+                "スライドかノートに文章を入れてください。",
+                "no_pdf_text": "PDF の {pages} ページのどれにもテキストがありません（スキャンした画像ですか？）。"
+                "元の文書から PDF を書き出すか、OCR をかけてから取り込んでください。",
+                "too_many_cells": "シート「{sheet}」のセルが多すぎます（{cells} セル、上限は {limit} セル）。"
+                "FAQ やリスク一覧は別のブックに分けてください。",
+                "old_office_format": "{suffix} は古い Office 形式です。{modern} で保存し直してから取り込んでください。",
+                "unsupported_type": "対応していない種類のファイルです（{suffix}）。対応形式：{supported}",
+                "no_extension": "拡張子がないため、ファイルの種類がわかりません。対応形式：{supported}",
+                "no_text": "ファイルに取り込めるテキストがありません。",
+                "too_large": "ファイルが大きすぎます（上限は {limit_mb} MB）。分割してから取り込んでください。",
+                "duplicate_id": "文書 ID「{doc_id}」が別のファイル（{other}）と重複しています。"
+                "ID を変えるか、そのファイルを先に削除してください。",
+                "bad_file_name": "このファイル名は使えません。ファイル名を変えてからアップロードしてください。",
+                "no_file": "ファイルを選んでからアップロードしてください。",
+                "unknown": "このファイルは取り込めませんでした。内容を確認し、続くときは管理者に連絡してください。",
+            },
         },
     },
     "en": {
@@ -1059,6 +1098,35 @@ TEXTS: dict[str, dict[str, Any]] = {
             "tokens": "{n} tokens",
             "no_chunks": "This document has no indexed chunks.",
             "back": "Back to the knowledge admin",
+            "from_review": "Approved in review (#{n})",
+            "failed_note": "{message}",
+            # Why a file was skipped or an upload refused, by code (service/retrieval/source_problems.py); the
+            # English page shows the API's reason itself, these are its fallback.
+            "problems": {
+                "not_utf8": "Not UTF-8 text; save it as UTF-8.",
+                "bad_front_matter": "The front matter is not valid YAML.",
+                "bad_metadata": "A front matter value is not valid: check id, type, lang and the others.",
+                "no_text_after_front_matter": "The document has no text after its front matter.",
+                "unreadable_zip": "Not a readable {kind} file (damaged, or not really {kind}).",
+                "zip_too_large": "The {kind} file would unpack to {unpacked_mb} MB; the limit is {limit_mb} MB.",
+                "unreadable_office": "Cannot read this {kind} file; open it in Office and save it again, then ingest "
+                "again.",
+                "unreadable_pdf": "Cannot read this PDF file; export it again from the original, then ingest again.",
+                "pdf_password": "The PDF is password-protected; save a copy without a password and ingest that.",
+                "no_slide_text": "No text on any of its {slides} slides; add the text to the slides or the notes.",
+                "no_pdf_text": "The PDF has no text layer on any of its {pages} pages; export it from the original "
+                "document, or run OCR on it first.",
+                "too_many_cells": "Sheet {sheet} has more than {limit} cells ({cells}).",
+                "old_office_format": "{suffix} is the old Office format; save it as {modern} and ingest again.",
+                "unsupported_type": "Unsupported file type {suffix}; supported: {supported}",
+                "no_extension": "The file has no extension; supported: {supported}",
+                "no_text": "The file has no text to index.",
+                "too_large": "The file is larger than the {limit_mb} MB limit: split it.",
+                "duplicate_id": "Duplicate id {doc_id} (also in {other}): change its id or delete that file first.",
+                "bad_file_name": "Not a usable file name.",
+                "no_file": "Choose a file, then upload it.",
+                "unknown": "The file could not be indexed.",
+            },
         },
     },
 }

@@ -123,8 +123,10 @@ def test_reindex_keeps_uploads_and_lists_skipped_files_with_their_reasons(site: 
     assert "uploads-memo" in documents(site) and "uploads-memo" not in report["removed"]
     listed = site.client.get("/v1/kb/documents", headers=site.as_reviewer()).json()["skipped"]
     assert listed[0]["path"] == "old.doc" and "save it as .docx" in listed[0]["reason"]
-    page = site.client.get("/admin/kb", headers=site.as_reviewer()).text
+    page = site.client.get("/admin/kb", params={"lang": "en"}, headers=site.as_reviewer()).text
     assert "old.doc" in page and "save it as .docx" in page
+    page = site.client.get("/admin/kb", params={"lang": "ja"}, headers=site.as_reviewer()).text
+    assert "old.doc" in page and ".docx で保存し直して" in page and "save it as" not in page
 
 
 def test_an_uploaded_docx_is_indexed_by_a_fresh_process_and_exported_as_a_file(

@@ -61,3 +61,32 @@ def test_an_admin_uploads_a_japanese_file_sees_it_indexed_and_finds_it_by_hit_te
         assert page.locator(".chunk pre").first.inner_text().startswith("在宅勤務の申請手順\n")
     finally:
         context.close()
+
+
+@pytest.mark.parametrize(
+    ("lang", "shown", "not_shown"),
+    [
+        ("ja", ".ppt は古い Office 形式です。.pptx で保存し直してから取り込んでください。", "old Office format"),
+        ("en", ".ppt is the old Office format; save it as .pptx and ingest again", "古い Office 形式"),
+    ],
+)
+def test_an_upload_refused_through_the_page_is_explained_in_the_pages_language(
+    browser: Browser, kb_server: tuple[str, str], tmp_path: Path, lang: str, shown: str, not_shown: str
+) -> None:
+    url, token = kb_server
+    old = tmp_path / "議事録.ppt"
+    old.write_bytes(b"\xd0\xcf\x11\xe0")
+    context = browser.new_context(locale="ja-JP")
+    try:
+        page = context.new_page()
+        page.goto(f"{url}/admin/kb?lang={lang}")
+        page.fill("input[name=token]", token)
+        page.click("#login button[type=submit]")
+        page.wait_for_selector("#kb-upload")
+        page.set_input_files("#kb-upload input[type=file]", str(old))
+        page.click("#kb-upload button[type=submit]")
+        page.wait_for_selector("#kb-status[data-state=refused]", timeout=30_000)
+        text = page.locator("#kb-status").inner_text()
+        assert text == shown and not_shown not in text
+    finally:
+        context.close()
