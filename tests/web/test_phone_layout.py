@@ -107,6 +107,9 @@ def test_on_a_phone_the_audit_log_never_breaks_a_time_a_name_or_a_version(phone:
     for column in (1, 2, 5):  # when, who, version
         _one_line(phone, f"#audit tbody tr[data-actor] td:nth-child({column})")
     _one_line(phone, "#audit thead th")
+    # No keyboard on a phone: the buttons carry no shortcut letter (「a · 承認」 reads as 「承認」).
+    keys = phone.locator(".rv-key")
+    assert keys.count() > 0 and not any(keys.nth(i).is_visible() for i in range(keys.count()))
 
 
 @pytest.mark.parametrize("path", ["/dashboard", "/dashboard/plan-feedback"])
@@ -140,3 +143,5 @@ def test_on_a_desktop_the_queue_is_still_a_table(desktop: Page, phone_site: Site
     assert desktop.locator("#queue thead th").first.is_visible()
     assert {b["display"] for b in _boxes(desktop, "#queue tr.rv-row")} == {"table-row"}
     _one_line(desktop, "#queue thead th")
+    _open(desktop, phone_site, f"/review/items/{phone_site.item}")
+    assert desktop.locator("#prev-item .rv-key, #next-item .rv-key, .rv-primary .rv-key").first.is_visible()
