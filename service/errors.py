@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, Field
@@ -19,6 +20,14 @@ if TYPE_CHECKING:  # FastAPI is imported where the handlers are installed: the C
     ErrorPage = Callable[[Request, int], Response | None]  # a browser's error as a page, or None: not a page request
 
 log = get_logger("errors")
+
+
+def problem(code: StrEnum, **values: object) -> dict[str, object]:
+    """An error's `detail` that a page words in its reader's language: the problem's code and the values its English
+    message quotes (FileProblem in jobs/, ReviewProblem in review/, SourceProblem in retrieval/)."""
+    return {"code": code.value, **values}
+
+
 TOO_LARGE = (
     "a number in the request is too large for an id or a version: no such item exists / "
     "リクエストの数値が大きすぎます（該当する項目はありません）"

@@ -9,8 +9,8 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass, fields
 from typing import TYPE_CHECKING, Any
 
-from service.errors import BadInput
-from service.jobs.problems import FileProblem, problem
+from service.errors import BadInput, problem
+from service.jobs.problems import FileProblem
 from service.jobs.readers import Source, read_text
 from service.web.i18n import TEXTS
 

@@ -17,9 +17,9 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from service.config import Settings
 from service.db import session_scope
-from service.errors import Conflict, NemawashiError
+from service.errors import Conflict, NemawashiError, problem
 from service.jobs.models import Job
-from service.jobs.problems import FileProblem, problem
+from service.jobs.problems import FileProblem
 from service.jobs.report import render_report, report_labels
 from service.jobs.repository import store_file
 from service.jobs.results import Labels, summarize, write_result

@@ -30,8 +30,3 @@ class FileProblem(StrEnum):
     ambiguous_column = "ambiguous_column"
     no_text_column = "no_text_column"
     ambiguous_text_column = "ambiguous_text_column"
-
-
-def problem(code: FileProblem, **values: object) -> dict[str, object]:
-    """An error's `detail`: the problem's code and the values its message quotes (numbers, column names)."""
-    return {"code": code.value, **values}

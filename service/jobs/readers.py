@@ -19,8 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from service.errors import BadInput, NemawashiError
-from service.jobs.problems import FileProblem, problem
+from service.errors import BadInput, NemawashiError, problem
+from service.jobs.problems import FileProblem
 from service.text import strip_unsafe
 
 Format = Literal["csv", "tsv", "xlsx", "jsonl"]

@@ -14,9 +14,9 @@ from starlette.datastructures import UploadFile
 
 from service.auth.deps import ReaderDep, signed_in_reviewer
 from service.deps import SessionDep, SessionsDep, SettingsDep
-from service.errors import BadInput, error_responses
+from service.errors import BadInput, error_responses, problem
 from service.jobs.delivery import job_events, refuse_oversized, report_html, result_file, submit_upload
-from service.jobs.problems import FileProblem, problem
+from service.jobs.problems import FileProblem
 from service.jobs.runner import JobRunner, start_job_runner, stop_job_runner
 from service.jobs.schemas import JobOut
 from service.jobs.service import JobOptions, get_job

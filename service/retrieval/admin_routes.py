@@ -13,12 +13,12 @@ from starlette.datastructures import UploadFile
 from service.auth.deps import COOKIE_NAME, ReaderDep, SignedInAdminDep
 from service.auth.service import csrf_token
 from service.deps import SessionDep, SessionsDep, SettingsDep
-from service.errors import BadInput, error_responses
+from service.errors import BadInput, error_responses, problem
 from service.retrieval import kb_files, repository, service, uploads
 from service.retrieval.models import KbFile
 from service.retrieval.schemas import ChunkOut, IngestReport, KbDocumentOut, KbOverview, SkippedFile, UploadOut
 from service.retrieval.service import SearchOptions
-from service.retrieval.source_problems import SourceProblem, problem, reason_text
+from service.retrieval.source_problems import SourceProblem, reason_text
 from service.retrieval.sources import CONVERTERS, MB
 from service.web.pages import render_page
 

@@ -14,6 +14,8 @@ import re
 from collections.abc import Mapping
 from enum import StrEnum
 
+from service.errors import problem
+
 
 class SourceProblem(StrEnum):
     """Why a knowledge file was skipped or an upload refused; each has a message in both page languages."""
@@ -48,11 +50,6 @@ class SourceError(ValueError):
         super().__init__(message)
         self.code = code
         self.values = values
-
-
-def problem(code: SourceProblem, **values: object) -> dict[str, object]:
-    """An error's `detail`: the problem's code and the values its message quotes."""
-    return {"code": code.value, **values}
 
 
 _QUOTED = r"'.*'|\".*\""

@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from service.config import Settings
 from service.db import session_scope
-from service.errors import BadInput, NotFound
+from service.errors import BadInput, NotFound, problem
 from service.logging import get_logger
 from service.retrieval import kb_files, repository
 from service.retrieval.documents import Document, parse_bytes, too_large
@@ -21,7 +21,7 @@ from service.retrieval.ingest import embed_and_store, embedder_input, index_hash
 from service.retrieval.models import KbDocument, KbFile, UploadStatus
 from service.retrieval.schemas import IngestReport
 from service.retrieval.service import KnowledgeIndex
-from service.retrieval.source_problems import SourceProblem, error_problem, problem
+from service.retrieval.source_problems import SourceProblem, error_problem
 from service.retrieval.sources import SourceLimits
 from service.retrieval.store import StoredChunk
 

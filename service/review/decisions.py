@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from service.auth.service import Reviewer, active_names
 from service.db import session_scope, utcnow
-from service.errors import BadInput, Conflict
+from service.errors import BadInput, Conflict, problem
 from service.logging import get_logger
 from service.notify.service import Outbox
 from service.retrieval.approved import ApprovedAnswers
@@ -26,7 +26,6 @@ from service.review.schemas import (
     ItemState,
     Relabel,
     ReviewProblem,
-    problem,
 )
 from service.triage.classifier import LocalClassifier
 from service.triage.models import Question

@@ -15,14 +15,14 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from service.auth.service import Reviewer
 from service.db import utcnow
-from service.errors import BadInput, Conflict
+from service.errors import BadInput, Conflict, problem
 from service.logging import get_logger
 from service.retrieval.approved import ApprovedAnswers
 from service.retrieval.documents import detect_lang
 from service.review import publishing, repository
 from service.review.decisions import item_state
 from service.review.models import ReviewItem, ReviewStatus
-from service.review.schemas import Phrasing, PhrasingResult, ReviewProblem, problem
+from service.review.schemas import Phrasing, PhrasingResult, ReviewProblem
 from service.triage.models import Question, QuestionSource
 
 log = get_logger("review")

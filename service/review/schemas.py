@@ -36,11 +36,6 @@ class ReviewProblem(StrEnum):
     stale_phrasing = "stale_phrasing"
 
 
-def problem(code: ReviewProblem, **values: object) -> dict[str, object]:
-    """An error's `detail`: the refusal's code and the values its message quotes."""
-    return {"code": code.value, **values}
-
-
 class ItemQuery(BaseModel):
     """Filters, sort and page of a queue listing (the API's query parameters and the /review filter form)."""
 
