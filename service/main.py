@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse, RedirectResponse
+from sqlalchemy.exc import OperationalError
 
 from service import __version__
 from service.auth import routes as auth_routes
@@ -89,9 +90,13 @@ def _prepare_index(app: FastAPI, settings: Settings) -> None:
         app.state.periodic = catch_up_tasks(app.state.sessionmaker, triage, settings, loaded_at=loaded_at)
         readiness.ready, readiness.reason = True, ""
         log.info("index.ready", chunks=len(knowledge.chunks))
-        with session_scope(app.state.sessionmaker) as session:
-            if not active_names(session):
-                log.info("review.no_reviewers", hint="`nemawashi users add NAME --role admin` prints a /review token")
+        try:  # a hint only: a database that went away since start-up is /readyz's business, not this thread's
+            with session_scope(app.state.sessionmaker) as session:
+                if not active_names(session):
+                    hint = "`nemawashi users add NAME --role admin` prints a /review token"
+                    log.info("review.no_reviewers", hint=hint)
+        except OperationalError as exc:
+            log.warning("review.reviewers_unknown", error=type(exc.orig).__name__)
     except NemawashiError as exc:
         readiness.reason = exc.message
         log.error("index.not_ready", reason=exc.message)
