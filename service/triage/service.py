@@ -21,6 +21,7 @@ from service.privacy import redact
 from service.retrieval.approved import ApprovedAnswers
 from service.retrieval.documents import detect_lang
 from service.retrieval.paraphrase import agreement
+from service.retrieval.schemas import Hit
 from service.retrieval.service import KnowledgeIndex, SearchOptions, clean_query, expanded_query, search_passages
 from service.sealing import seal
 from service.triage.cascade import RootCauseClassifier, review_call
@@ -43,7 +44,7 @@ from service.triage.links import followup_url, new_followup_token
 from service.triage.models import Answer, ClassificationRow, Feedback, Question, QuestionSource
 from service.triage.queue import ReviewQueue
 from service.triage.schemas import MAX_TURNS, AskResponse, Citation, Flag, RelatedQuestion, RootCause, Turn, UsageOut
-from service.triage.scope import ScopeGate
+from service.triage.scope import ScopeDecision, ScopeGate
 
 log = get_logger("triage")
 REUSE_CANDIDATES = 8  # approved phrasings checked per question, closest first
@@ -89,9 +90,14 @@ def clearly_off_topic(triage: Triage, text: str) -> bool:
         options=SearchOptions.from_settings(triage.settings),
         query_vector=vector,
     )
-    title = triage.faq.title_similarity(vector) if triage.faq else 0.0
     rule = triage.scope.rule
-    return triage.scope.decide(vector, faq=title, hits=hits).score < rule.threshold - rule.new_topic_margin
+    return _scope_decision(triage, triage.scope, vector, hits).score < rule.threshold - rule.new_topic_margin
+
+
+def _scope_decision(triage: Triage, scope: ScopeGate, vector: np.ndarray, hits: list[Hit]) -> ScopeDecision:
+    """The scope gate's verdict on a question's vector and its passages (the FAQ weighed by its entries' titles)."""
+    title = triage.faq.title_similarity(vector) if triage.faq else 0.0
+    return scope.decide(vector, faq=title, hits=hits)
 
 
 def ask_events(
@@ -147,8 +153,7 @@ def ask_events(
     if reuse:
         supported = True
     elif triage.scope is not None:
-        title = triage.faq.title_similarity(vector) if triage.faq else 0.0
-        supported = triage.scope.decide(vector, faq=title, hits=hits).in_scope
+        supported = _scope_decision(triage, triage.scope, vector, hits).in_scope
     else:
         supported = any((h.dense_score or 0) >= triage.settings.abstain_below for h in hits)
     if approved and reuse:
