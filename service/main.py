@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -9,7 +10,7 @@ from dataclasses import dataclass, field
 
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse, RedirectResponse
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import OperationalError, SQLAlchemyError
 
 from service import __version__
 from service.auth import routes as auth_routes
@@ -43,6 +44,7 @@ from service.web.security import install_web_security
 
 log = get_logger("main")
 LOADER_WAIT_S = 1.0  # how long a stop waits for the index loader (indexing, training) before leaving it behind
+LOADER_RETRY_S = (1.0, 2.0, 5.0, 10.0, 30.0)  # waits between loading attempts while the database is unreachable
 
 
 @dataclass
@@ -56,50 +58,69 @@ class Readiness:
 
 
 def _prepare_index(app: FastAPI, settings: Settings) -> None:
-    """Index knowledge/ on first start, then load BM25; runs beside the server so /healthz answers at once."""
+    """Index knowledge/ on first start, then load BM25; runs beside the server so /healthz answers at once.
+
+    A database that cannot be reached meanwhile (restarted, a network cut) is waited for: /readyz says so and the
+    loading starts again, until it succeeds or the process stops. A problem a person must fix (a broken knowledge
+    file, an index built by another embedder) is reported once."""
+    readiness: Readiness = app.state.readiness
+    for attempt in itertools.count():
+        try:
+            _load_index(app, settings)
+            return
+        except NemawashiError as exc:
+            readiness.reason = exc.message
+            log.error("index.not_ready", reason=exc.message)
+            return
+        except (SQLAlchemyError, ConnectionError) as exc:
+            wait = LOADER_RETRY_S[min(attempt, len(LOADER_RETRY_S) - 1)]
+            cause = type(getattr(exc, "orig", None) or exc).__name__
+            readiness.reason = f"waiting for the database ({cause}); loading again in {wait:g} s"
+            log.warning("index.waiting", cause=cause, attempt=attempt + 1, retry_in_s=wait)
+            if readiness.stopping.wait(wait):
+                return
+
+
+def _load_index(app: FastAPI, settings: Settings) -> None:
     knowledge: KnowledgeIndex = app.state.knowledge
     readiness: Readiness = app.state.readiness
-    try:
-        if not knowledge.store.exists():
-            log.info("index.first_start", knowledge_dir=str(settings.knowledge_dir))
-            with session_scope(app.state.sessionmaker) as session:
-                ingest_knowledge(
-                    session,
-                    knowledge.store,
-                    knowledge_dir=settings.knowledge_dir,
-                    max_tokens=settings.chunk_max_tokens,
-                    limits=SourceLimits.from_settings(settings),
-                )
-        else:  # uploads another process took, or one this process stopped indexing, are indexed here too
-            with session_scope(app.state.sessionmaker) as session:
-                catch_up_uploads(
-                    session,
-                    knowledge.store,
-                    max_tokens=settings.chunk_max_tokens,
-                    limits=SourceLimits.from_settings(settings),
-                )
-        if readiness.stopping.is_set():
-            return
-        loaded_at = knowledge_mark(app.state.sessionmaker)  # before loading: a later change is reloaded by the sync
-        knowledge.refresh()
-        triage = build_triage(settings, app.state.clients)
-        sync_classifier(app.state.sessionmaker, classifier=triage.classifier.local)  # relabels survive restarts
-        if readiness.stopping.is_set():
-            return
-        app.state.triage = triage
-        app.state.periodic = catch_up_tasks(app.state.sessionmaker, triage, settings, loaded_at=loaded_at)
-        readiness.ready, readiness.reason = True, ""
-        log.info("index.ready", chunks=len(knowledge.chunks))
-        try:  # a hint only: a database that went away since start-up is /readyz's business, not this thread's
-            with session_scope(app.state.sessionmaker) as session:
-                if not active_names(session):
-                    hint = "`nemawashi users add NAME --role admin` prints a /review token"
-                    log.info("review.no_reviewers", hint=hint)
-        except OperationalError as exc:
-            log.warning("review.reviewers_unknown", error=type(exc.orig).__name__)
-    except NemawashiError as exc:
-        readiness.reason = exc.message
-        log.error("index.not_ready", reason=exc.message)
+    if not knowledge.store.exists():
+        log.info("index.first_start", knowledge_dir=str(settings.knowledge_dir))
+        with session_scope(app.state.sessionmaker) as session:
+            ingest_knowledge(
+                session,
+                knowledge.store,
+                knowledge_dir=settings.knowledge_dir,
+                max_tokens=settings.chunk_max_tokens,
+                limits=SourceLimits.from_settings(settings),
+            )
+    else:  # uploads another process took, or one this process stopped indexing, are indexed here too
+        with session_scope(app.state.sessionmaker) as session:
+            catch_up_uploads(
+                session,
+                knowledge.store,
+                max_tokens=settings.chunk_max_tokens,
+                limits=SourceLimits.from_settings(settings),
+            )
+    if readiness.stopping.is_set():
+        return
+    loaded_at = knowledge_mark(app.state.sessionmaker)  # before loading: a later change is reloaded by the sync
+    knowledge.refresh()
+    triage = build_triage(settings, app.state.clients)
+    sync_classifier(app.state.sessionmaker, classifier=triage.classifier.local)  # relabels survive restarts
+    if readiness.stopping.is_set():
+        return
+    app.state.triage = triage
+    app.state.periodic = catch_up_tasks(app.state.sessionmaker, triage, settings, loaded_at=loaded_at)
+    readiness.ready, readiness.reason = True, ""
+    log.info("index.ready", chunks=len(knowledge.chunks))
+    try:  # a hint only: a database that went away since start-up is /readyz's business, not this thread's
+        with session_scope(app.state.sessionmaker) as session:
+            if not active_names(session):
+                hint = "`nemawashi users add NAME --role admin` prints a /review token"
+                log.info("review.no_reviewers", hint=hint)
+    except OperationalError as exc:
+        log.warning("review.reviewers_unknown", error=type(exc.orig).__name__)
 
 
 @asynccontextmanager

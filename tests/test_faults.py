@@ -5,10 +5,14 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
+from typing import Any
 
+import pytest
 from fastapi.testclient import TestClient
 
+from service import main
 from service.config import Settings
 from service.main import create_app
 from tests.conftest import make_settings
@@ -47,3 +51,35 @@ def test_serve_with_a_wrong_database_url_says_so_in_one_message(tmp_path: Path) 
     assert "NEMAWASHI_DATABASE_URL" in result.stderr
     assert "Traceback" not in result.stderr
     assert len(result.stderr.strip().splitlines()) <= 4
+
+
+def test_a_database_gone_while_the_index_loads_is_waited_for_and_the_service_becomes_ready(
+    indexed_settings: Settings, postgres_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    relay = Relay(5432)
+    relay.start()
+    settings = make_settings(
+        indexed_settings.data_dir,
+        database_url=postgres_url.replace("127.0.0.1:5432", f"127.0.0.1:{relay.port}"),
+    )
+    catch_up = main.catch_up_uploads
+
+    def cut_first(*args: Any, **kwargs: Any) -> Any:
+        if not cut:  # the database goes away just as the loader starts (a restart of PostgreSQL)
+            cut.append(True)
+            relay.stop()
+        return catch_up(*args, **kwargs)
+
+    cut: list[bool] = []
+    monkeypatch.setattr(main, "LOADER_RETRY_S", (0.2,))
+    monkeypatch.setattr(main, "catch_up_uploads", cut_first)
+    with TestClient(create_app(settings)) as client:
+        deadline = time.monotonic() + 60
+        while "waiting for the database" not in (reason := client.get("/readyz").json()["reason"]):
+            assert time.monotonic() < deadline, reason
+            time.sleep(0.05)
+        assert client.get("/readyz").status_code == 503
+        relay.start()  # the database is back: the next attempt loads the index
+        assert wait_ready(client, seconds=120)["status"] == "ready"
+        assert client.post("/v1/search", json={"query": "引き継ぎ"}).status_code == 200
+    relay.stop()
