@@ -58,12 +58,21 @@ def signed_in_reviewer(request: Request, session: SessionDep, _bearer: BearerDep
     it. (_bearer is read by signed_in too; declaring it shows the scheme in /docs.)"""
     who = signed_in(request, session)
     if who is None:
-        refused = Unauthorized if request.url.path.startswith("/v1/") else SignInRequired
+        refused = SignInRequired if _opened_in_a_browser(request) else Unauthorized
         raise refused("this is for reviewers: send `Authorization: Bearer <token>` or sign in at /review")
     return who[0]
 
 
 ReaderDep = Annotated[Reviewer, Depends(signed_in_reviewer)]
+
+
+def _opened_in_a_browser(request: Request) -> bool:
+    """A page, or an API address a person opened from a page (a job's XLSX download, the dashboard's JSON link): a
+    GET that asks for HTML first. Those get the sign-in form, which comes back to the address; API clients get 401."""
+    if not request.url.path.startswith("/v1/"):
+        return True
+    accept = request.headers.get("accept", "")
+    return request.method == "GET" and accept.split(",")[0].strip().startswith("text/html")
 
 
 async def _sent_csrf(request: Request) -> str:

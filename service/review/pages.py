@@ -50,7 +50,7 @@ _LIST_KEYS = ("status", "root_cause", "source", "department", "mode")
 _decision = TypeAdapter(Decision)
 # The queue filters as the filter form labels them (TEXTS keys), to name the ones a query string got wrong.
 _FILTER_LABELS = {"min_confidence": "confidence", "max_confidence": "confidence"}
-SIGNED_IN_PAGES = ("/review", "/dashboard", "/jobs", "/admin/kb")
+SIGNED_IN_PAGES = ("/review", "/dashboard", "/jobs", "/admin/kb", "/v1/jobs/", "/v1/reports/")
 
 
 async def form_fields(request: Request) -> dict[str, list[str]]:

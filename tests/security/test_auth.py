@@ -123,3 +123,21 @@ def test_the_secure_flag_follows_the_setting_or_in_auto_the_scheme(tmp_path: Pat
     assert (cookie_secure(request(scheme="http"), auto), cookie_secure(request(scheme="https"), auto)) == (False, True)
     assert cookie_secure(request(scheme="http"), on) is True  # behind a proxy that ends TLS
     assert cookie_secure(request(scheme="https"), off) is False
+
+
+BROWSER = {"Accept": "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"}
+
+
+def test_a_download_link_opened_signed_out_shows_the_sign_in_form_that_comes_back_to_it(app: ReviewApp) -> None:
+    app.client.cookies.clear()
+    download = "/v1/jobs/j-none/result?format=xlsx"
+    page = app.client.get(download, headers=BROWSER)
+    assert page.status_code == 401 and page.headers["content-type"].startswith("text/html")
+    assert 'name="token"' in page.text and f'value="{download}"'.replace("&", "&amp;") in page.text
+    api = app.client.get(download, headers={"Accept": "application/json"})  # an API client still gets JSON
+    assert api.status_code == 401 and api.headers["content-type"].startswith("application/json")
+    assert app.client.get(download).status_code == 401  # no Accept: an API client too
+    token = app.user("mori")["Authorization"].removeprefix("Bearer ")
+    signed = app.client.post("/review/login", data={"token": token, "next": download}, follow_redirects=False)
+    assert signed.status_code == 303 and signed.headers["location"] == download
+    assert app.client.get(download, headers=BROWSER).status_code == 404  # signed in: the job itself is looked up
