@@ -112,7 +112,8 @@ def _scaled(probabilities: np.ndarray, index: int, factor: float) -> np.ndarray:
     """The probabilities with label index's multiplied by factor, all renormalised to sum 1."""
     scaled: np.ndarray = probabilities.copy()
     scaled[index] *= factor
-    return scaled / scaled.sum()
+    normalised: np.ndarray = scaled / scaled.sum()
+    return normalised
 
 
 def _towards(probabilities: np.ndarray, index: int, floor: float) -> np.ndarray:
