@@ -80,7 +80,8 @@ def _page(request: Request, name: str, context: dict[str, Any], status_code: int
 
 
 def _safe_next(target: str) -> str:
-    """Only a page for reviewers (the UI, the dashboard, bulk jobs): never another site (an open redirect)."""
+    """Only a page for reviewers (the UI, the dashboard, bulk jobs) or a download opened from one (a job's result,
+    the dashboard's JSON): never another site (an open redirect)."""
     local = target.startswith(SIGNED_IN_PAGES) and not target.startswith("//") and "\\" not in target
     return target if local else "/review"
 
