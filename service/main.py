@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 
+import httpx
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse, RedirectResponse
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
@@ -44,7 +45,8 @@ from service.web.security import install_web_security
 
 log = get_logger("main")
 LOADER_WAIT_S = 1.0  # how long a stop waits for the index loader (indexing, training) before leaving it behind
-LOADER_RETRY_S = (1.0, 2.0, 5.0, 10.0, 30.0)  # waits between loading attempts while the database is unreachable
+# waits between loading attempts while the database or the Chroma server is unreachable
+LOADER_RETRY_S = (1.0, 2.0, 5.0, 10.0, 30.0)
 
 
 @dataclass
@@ -60,9 +62,9 @@ class Readiness:
 def _prepare_index(app: FastAPI, settings: Settings) -> None:
     """Index knowledge/ on first start, then load BM25; runs beside the server so /healthz answers at once.
 
-    A database that cannot be reached meanwhile (restarted, a network cut) is waited for: /readyz says so and the
-    loading starts again, until it succeeds or the process stops. A problem a person must fix (a broken knowledge
-    file, an index built by another embedder) is reported once."""
+    A database or Chroma server that cannot be reached meanwhile (restarted, a network cut) is waited for: /readyz
+    says so and the loading starts again, until it succeeds or the process stops. A problem a person must fix (a
+    broken knowledge file, an index built by another embedder) is reported once."""
     readiness: Readiness = app.state.readiness
     for attempt in itertools.count():
         try:
@@ -72,11 +74,13 @@ def _prepare_index(app: FastAPI, settings: Settings) -> None:
             readiness.reason = exc.message
             log.error("index.not_ready", reason=exc.message)
             return
-        except (SQLAlchemyError, ConnectionError) as exc:
+        except (SQLAlchemyError, ConnectionError, httpx.TransportError) as exc:
+            # The Chroma server's client raises httpx's errors (ConnectError, ReadTimeout) when it cannot be reached.
+            what = "the vector store" if isinstance(exc, httpx.TransportError) else "the database"
             wait = LOADER_RETRY_S[min(attempt, len(LOADER_RETRY_S) - 1)]
             cause = type(getattr(exc, "orig", None) or exc).__name__
-            readiness.reason = f"waiting for the database ({cause}); loading again in {wait:g} s"
-            log.warning("index.waiting", cause=cause, attempt=attempt + 1, retry_in_s=wait)
+            readiness.reason = f"waiting for {what} ({cause}); loading again in {wait:g} s"
+            log.warning("index.waiting", waiting_for=what, cause=cause, attempt=attempt + 1, retry_in_s=wait)
             if readiness.stopping.wait(wait):
                 return
 

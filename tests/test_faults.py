@@ -16,6 +16,7 @@ from service import main
 from service.config import Settings
 from service.main import create_app
 from tests.conftest import make_settings
+from tests.fakes import HashedNgramEmbedder
 from tests.test_api import wait_ready
 from tests.web.conftest import Relay
 
@@ -82,4 +83,34 @@ def test_a_database_gone_while_the_index_loads_is_waited_for_and_the_service_bec
         relay.start()  # the database is back: the next attempt loads the index
         assert wait_ready(client, seconds=120)["status"] == "ready"
         assert client.post("/v1/search", json={"query": "引き継ぎ"}).status_code == 200
+    relay.stop()
+
+
+@pytest.mark.chroma_server
+def test_a_chroma_server_gone_while_the_index_loads_is_waited_for_and_the_service_becomes_ready(
+    tmp_path: Path, chroma_server: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    relay = Relay(int(chroma_server.rsplit(":", 1)[1]))  # the Chroma server reached through a relay we can cut
+    relay.start()
+    settings = make_settings(tmp_path, chroma_url=relay.url, collection="loader-outage")
+    load = main._load_index
+
+    def cut_first(*args: Any, **kwargs: Any) -> Any:
+        if not cut:  # the Chroma server goes away just as the loader starts (a restart, a network cut)
+            cut.append(True)
+            relay.stop()
+        return load(*args, **kwargs)
+
+    cut: list[bool] = []
+    monkeypatch.setattr(main, "LOADER_RETRY_S", (0.2,))
+    monkeypatch.setattr(main, "_load_index", cut_first)
+    with TestClient(create_app(settings, embedder=HashedNgramEmbedder())) as client:
+        deadline = time.monotonic() + 60
+        while "waiting for the vector store" not in (reason := client.get("/readyz").json()["reason"]):
+            assert time.monotonic() < deadline, reason
+            time.sleep(0.05)
+        assert client.get("/readyz").status_code == 503
+        relay.start()  # the server is back: the next attempt indexes the knowledge base and loads it
+        assert wait_ready(client, seconds=120)["status"] == "ready"
+        assert client.post("/v1/search", json={"query": "引き継ぎ"}).json()["hits"]
     relay.stop()
