@@ -48,6 +48,7 @@ def serve(
     import uvicorn
 
     from service.bootstrap import open_database
+    from service.retrieval.store import make_chroma_client
 
     settings = get_settings()
     if workers > 1 and not settings.chroma_url:
@@ -58,8 +59,10 @@ def serve(
             "Chromaサーバーを起動してNEMAWASHI_CHROMA_URLを設定してください"
         )
         raise typer.Exit(code=2)
-    try:
-        open_database(settings).dispose()  # one line naming the setting, not a traceback from inside uvicorn
+    try:  # one line naming the setting, not a traceback from inside uvicorn
+        open_database(settings).dispose()
+        if settings.chroma_url:
+            make_chroma_client(settings)
     except NemawashiError as exc:
         raise _fail(exc) from exc
     host, port = host or settings.host, port or settings.port

@@ -76,6 +76,12 @@ class DatabaseUnavailable(NemawashiError):
     status_code = 503
 
 
+class VectorStoreUnavailable(NemawashiError):
+    """The Chroma server cannot be reached (down, wrong URL): a 503 the client may retry."""
+
+    status_code = 503
+
+
 class Unauthorized(NemawashiError):
     """No valid credentials: a missing, unknown or revoked token."""
 

@@ -54,6 +54,17 @@ def test_serve_with_a_wrong_database_url_says_so_in_one_message(tmp_path: Path) 
     assert len(result.stderr.strip().splitlines()) <= 4
 
 
+@pytest.mark.parametrize("command", [["serve"], ["ingest"]])
+def test_a_chroma_server_that_does_not_answer_is_named_in_one_message(tmp_path: Path, command: list[str]) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("NEMAWASHI_", "OPENAI_"))}
+    env |= {"NEMAWASHI_DATA_DIR": str(tmp_path), "NEMAWASHI_CHROMA_URL": "http://127.0.0.1:1"}
+    result = subprocess.run([NEMAWASHI, *command], capture_output=True, text=True, env=env, timeout=120, check=False)
+    assert result.returncode == 2
+    assert "NEMAWASHI_CHROMA_URL" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert len(result.stderr.strip().splitlines()) <= 6
+
+
 def test_a_database_gone_while_the_index_loads_is_waited_for_and_the_service_becomes_ready(
     indexed_settings: Settings, postgres_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -16,23 +16,31 @@ from chromadb.config import Settings as ChromaSettings
 from chromadb.errors import NotFoundError
 
 from service.config import Settings
-from service.errors import NotReady
+from service.errors import NotReady, VectorStoreUnavailable
 from service.retrieval.embeddings import Embedder, Vectors
 
 REBUILD_HINT = "run `nemawashi ingest --rebuild` to re-index with the current embedder"
 
 
 def make_chroma_client(settings: Settings) -> ClientAPI:
-    """HttpClient when NEMAWASHI_CHROMA_URL is set, else a PersistentClient in the data dir. Telemetry off."""
+    """HttpClient when NEMAWASHI_CHROMA_URL is set, else a PersistentClient in the data dir. Telemetry off.
+
+    VectorStoreUnavailable naming the setting when the Chroma server does not answer (the client connects at once)."""
     chroma_settings = ChromaSettings(anonymized_telemetry=False)
     if settings.chroma_url:
         url = urlparse(settings.chroma_url)
-        return chromadb.HttpClient(
-            host=url.hostname or "127.0.0.1",
-            port=url.port or (443 if url.scheme == "https" else 8000),
-            ssl=url.scheme == "https",
-            settings=chroma_settings,
-        )
+        try:
+            return chromadb.HttpClient(
+                host=url.hostname or "127.0.0.1",
+                port=url.port or (443 if url.scheme == "https" else 8000),
+                ssl=url.scheme == "https",
+                settings=chroma_settings,
+            )
+        except ValueError as exc:  # chromadb's "Could not connect to a Chroma server. Are you sure it is running?"
+            raise VectorStoreUnavailable(
+                f"cannot reach the Chroma server at {settings.chroma_url} (NEMAWASHI_CHROMA_URL): {exc} / "
+                "Chromaサーバーに接続できません（NEMAWASHI_CHROMA_URL を確認してください）"
+            ) from exc
     settings.chroma_path.mkdir(parents=True, exist_ok=True)
     return chromadb.PersistentClient(path=str(settings.chroma_path), settings=chroma_settings)
 
