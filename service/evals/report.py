@@ -57,7 +57,13 @@ def print_table(report: dict[str, Any], console: Console) -> None:
     for path in HEADLINE:
         values = [lookup(report["metrics"][split][group], path) for split, group in columns]
         table.add_row(path, *("–" if v is None else f"{v:.3f}" for v in values))
-    Console(stderr=console.stderr, width=max(console.width, 120)).print(table)
+    wide = Console(stderr=console.stderr, width=max(console.width, 120))
+    wide.print(table)
+    if cv := report.get("cross_validation"):
+        wide.print(
+            f"local classifier, 5-fold cross-validation over the taxonomy's {cv['n']} examples: "
+            f"accuracy {cv['accuracy']:.3f} · macro-F1 {cv['macro_f1']:.3f}"
+        )
     timing = report["timing"]
     console.print(
         f"asks {timing['asks']} · p50 {timing['p50_ms']} ms · p95 {timing['p95_ms']} ms · "

@@ -178,6 +178,12 @@ def test_the_html_report_has_the_confusion_matrix_and_every_item(base: Settings,
     report = run_suite(base, llm="none", datasets=write_datasets(tmp_path / "datasets"))
     html = write_reports(report, tmp_path / "out" / "report.json").read_text(encoding="utf-8")
     assert "Confusion matrix" in html and all(str(o["id"]) in html for o in OBJECTIONS)
+    # The second yardstick: the local classifier on its own taxonomy examples, each held out once.
+    taxonomy = yaml.safe_load((PROJECT_ROOT / "knowledge" / "taxonomy.yaml").read_text(encoding="utf-8"))
+    examples = sum(len(label["examples"][lang]) for label in taxonomy["labels"] for lang in ("ja", "en"))
+    cv = report["cross_validation"]
+    assert cv["n"] == examples and 0.5 < cv["accuracy"] < 1.0
+    assert f"cross-validation over the taxonomy's {examples} examples" in html
     assert json.loads((tmp_path / "out" / "report.json").read_text(encoding="utf-8"))["meta"]["llm"] == "none"
 
 

