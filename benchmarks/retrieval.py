@@ -35,6 +35,7 @@ from service.retrieval.chunking import split_sentences  # noqa: E402
 from service.retrieval.evaluation import load_cases, score_retrieval  # noqa: E402
 from service.retrieval.ingest import ingest_knowledge  # noqa: E402
 from service.retrieval.service import KnowledgeIndex, SearchOptions, expanded_query, search_passages  # noqa: E402
+from service.triage.faq import FaqIndex, load_faq  # noqa: E402
 
 # (label, method, fusion): hybrid is measured with both fusions; the service default is "weighted".
 VARIANTS = (
@@ -56,6 +57,13 @@ def build_index(data_dir: Path) -> tuple[KnowledgeIndex, float]:
         )
     seconds = time.perf_counter() - started
     clients.knowledge.refresh()
+    # As the service searches: the FAQ entries' questions are the search's question keys (dense and hybrid).
+    clients.knowledge.question_keys = FaqIndex(
+        load_faq(ROOT / "knowledge"),
+        clients.knowledge.store.embedder,
+        expand=clients.knowledge.synonyms.expand,
+        cache_dir=data_dir / "cache",
+    )
     return clients.knowledge, seconds
 
 

@@ -45,6 +45,13 @@ def test_search_puts_the_layoff_faq_first_for_a_slangy_japanese_question(client:
     assert first["url"] == f"/kb/{first['doc_id']}?passage={n}#passage"  # the page opens at the passage
 
 
+def test_search_uses_the_faqs_questions_as_keys(client: TestClient) -> None:
+    """The FAQ index the answers use is the search's question keys (tests/retrieval/test_search_quality.py: what
+    a close key does to the hits)."""
+    app = client.app
+    assert app.state.knowledge.question_keys is app.state.triage.faq  # type: ignore[attr-defined]
+
+
 def test_search_filters_by_type_and_language(client: TestClient) -> None:
     hits = client.post(
         "/v1/search", json={"query": "情報漏えいが心配", "k": 5, "types": ["risk"], "lang": "en"}

@@ -29,10 +29,12 @@ def build_answering(
     sessions: sessionmaker[Session] | None = None,
 ) -> tuple[FaqIndex, ScopeGate]:
     """FAQ entries from knowledge/ (and the uploaded files, given the database) and the off-topic bank, embedded
-    once (cached on disk in the data dir); in_scope, what else the scope gate learns as in scope."""
+    once (cached on disk in the data dir); in_scope, what else the scope gate learns as in scope. The FAQ's questions
+    become the search's question keys too (a close one gives its entry a place among the first three hits)."""
     embedder, expand = knowledge.store.embedder, knowledge.synonyms.expand
     cache_dir = settings.data_dir / "cache"
     faq = FaqIndex(load_faq_entries(settings, sessions), embedder, expand=expand, cache_dir=cache_dir)
+    knowledge.question_keys = faq
     questions = [entry.question for entry in faq.entries]
     scope = build_scope_gate(
         settings.knowledge_dir,

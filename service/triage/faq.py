@@ -115,6 +115,15 @@ class FaqIndex:
             best[base] = max(best.get(base, -1.0), float(score))
         return best
 
+    def closest_document(self, vector: Vectors, *, lang: str) -> tuple[str, float] | None:
+        """The entry closest to a question (by its title and other phrasings) as a document in lang where it
+        exists, with that similarity: the search's question keys (service.retrieval.service.QuestionKeys)."""
+        scores = self.similarities(vector)
+        if not scores:
+            return None
+        base, similarity = max(scores.items(), key=lambda item: item[1])
+        return self.entry(base, lang).doc_id, similarity
+
     def title_similarity(self, vector: Vectors) -> float:
         """The best similarity to an entry's own question (its title), without the alternates: what the scope gate
         weighs, as it was tuned on (the casual alternates sit closer to everyday off-topic questions)."""
@@ -139,7 +148,8 @@ def retrieval_lead(hits: Sequence[Hit], base: str) -> float:
     entry base (either language); 0 when the search put something else first. Scores are the fused ones."""
     if not hits or base_id(hits[0].doc_id) != base:
         return 0.0
-    runner_up = next((h.score for h in hits[1:] if base_id(h.doc_id) != base), 0.0)
+    # The best other score, not the next one: a question key may have placed a lower-scored entry third.
+    runner_up = max((h.score for h in hits[1:] if base_id(h.doc_id) != base), default=0.0)
     return hits[0].score - runner_up
 
 
