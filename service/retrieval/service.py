@@ -230,17 +230,26 @@ def search_passages(
     chunks = index.chunks  # a refresh by another thread swaps it whole: an id it no longer has is left out
     ranked = [c for c in sorted(fused, key=lambda c: (-fused[c], -dense.get(c, -1.0), c)) if c in chunks][:k]
     if vector is not None and index.question_keys is not None and (types is None or "faq" in types):
-        ranked = _keyed(ranked, index.question_keys, vector, chunks, lang=lang or detect_lang(query), k=k)
+        ranked = _keyed(ranked, index.question_keys, vector, chunks, lang=lang, asked=detect_lang(query), k=k)
     return [_hit(chunks[c], rank, fused.get(c, 0.0), dense.get(c), lexical.get(c)) for rank, c in enumerate(ranked, 1)]
 
 
 def _keyed(
-    ranked: list[str], keys: QuestionKeys, vector: Vectors, chunks: dict[str, StoredChunk], *, lang: str, k: int
+    ranked: list[str],
+    keys: QuestionKeys,
+    vector: Vectors,
+    chunks: dict[str, StoredChunk],
+    *,
+    lang: str | None,
+    asked: str,
+    k: int,
 ) -> list[str]:
     """ranked with the document of the closest curated question among the first KEY_PLACE, when it is close enough
-    (its first chunk: an FAQ entry is one chunk)."""
-    found = keys.closest_document(vector, lang=lang)
+    (its first chunk: an FAQ entry is one chunk): in the language searched (lang), else the one asked in."""
+    found = keys.closest_document(vector, lang=lang or asked)
     if found is None or found[1] < KEY_MIN_SIMILARITY or (chunk_id := f"{found[0]}#0") not in chunks:
+        return ranked
+    if lang and chunks[chunk_id].meta.get("lang") != lang:  # the entry has no version in the language searched
         return ranked
     if any(chunks[c].meta.get("doc_id") == found[0] for c in ranked[:KEY_PLACE]):
         return ranked

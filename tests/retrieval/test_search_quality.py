@@ -66,5 +66,8 @@ def test_a_document_whose_curated_question_is_close_gets_a_place_among_the_first
         assert [h.doc_id for h in search_passages(knowledge, query=question, k=5)] == plain
         knowledge.question_keys = _Keys(keyed, 0.95)
         assert keyed not in [h.doc_id for h in search_passages(knowledge, query=question, k=5, types=["plan"])]
+        # Nor a document in another language than the one searched.
+        english = search_passages(knowledge, query=question, k=5, lang="en")
+        assert english and all(h.lang == "en" for h in english)
     finally:
         knowledge.question_keys = None
