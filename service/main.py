@@ -57,6 +57,9 @@ class Readiness:
     ready: bool = False
     reason: str = "loading the knowledge index"
     stopping: threading.Event = field(default_factory=threading.Event)
+    # The first indexing began and has not finished (an outage cut it): the next attempt indexes the folder again,
+    # embedding only what the index lacks, instead of taking the half-built index for a whole one.
+    first_indexing: bool = False
 
 
 def _prepare_index(app: FastAPI, settings: Settings) -> None:
@@ -88,8 +91,9 @@ def _prepare_index(app: FastAPI, settings: Settings) -> None:
 def _load_index(app: FastAPI, settings: Settings) -> None:
     knowledge: KnowledgeIndex = app.state.knowledge
     readiness: Readiness = app.state.readiness
-    if not knowledge.store.exists():
+    if readiness.first_indexing or not knowledge.store.exists():
         log.info("index.first_start", knowledge_dir=str(settings.knowledge_dir))
+        readiness.first_indexing = True
         with session_scope(app.state.sessionmaker) as session:
             ingest_knowledge(
                 session,
@@ -98,6 +102,7 @@ def _load_index(app: FastAPI, settings: Settings) -> None:
                 max_tokens=settings.chunk_max_tokens,
                 limits=SourceLimits.from_settings(settings),
             )
+        readiness.first_indexing = False
     else:  # uploads another process took, or one this process stopped indexing, are indexed here too
         with session_scope(app.state.sessionmaker) as session:
             catch_up_uploads(
@@ -149,8 +154,9 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         for task in app.state.periodic:
             task.stop()
         loader.join(timeout=LOADER_WAIT_S)
-        if loader.is_alive():  # still indexing or training: a stop must not wait for it (the process ends now, and
-            # a first indexing cut short resumes at the next start); it still uses the clients, so they stay open
+        if loader.is_alive():  # still indexing or training: a stop must not wait for it (the process ends now; a
+            # first indexing cut short is finished by `nemawashi ingest`, which `make run` runs before serving: a
+            # restart alone sees the collection and indexes only uploads); it still uses the clients, so they stay open
             log.warning("index.loading_abandoned", reason="stopping")
         else:
             clients.close()

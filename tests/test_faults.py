@@ -15,6 +15,9 @@ from fastapi.testclient import TestClient
 from service import main
 from service.config import Settings
 from service.main import create_app
+from service.retrieval import ingest as ingest_module
+from service.retrieval.chunking import chunk_document
+from service.retrieval.documents import load_documents
 from tests.conftest import make_settings
 from tests.fakes import HashedNgramEmbedder
 from tests.test_api import wait_ready
@@ -124,4 +127,35 @@ def test_a_chroma_server_gone_while_the_index_loads_is_waited_for_and_the_servic
         relay.start()  # the server is back: the next attempt indexes the knowledge base and loads it
         assert wait_ready(client, seconds=120)["status"] == "ready"
         assert client.post("/v1/search", json={"query": "引き継ぎ"}).json()["hits"]
+    relay.stop()
+
+
+@pytest.mark.chroma_server
+def test_a_first_indexing_cut_by_an_outage_is_finished_when_the_store_is_back(
+    tmp_path: Path, chroma_server: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    relay = Relay(int(chroma_server.rsplit(":", 1)[1]))
+    relay.start()
+    settings = make_settings(tmp_path, chroma_url=relay.url, collection="first-indexing-outage")
+    documents = load_documents(settings.knowledge_dir).documents
+    expected = sum(len(chunk_document(doc, max_tokens=settings.chunk_max_tokens)) for doc in documents)
+    embed = ingest_module.embed_and_store
+
+    def cut_halfway(store: Any, docs: list[Any], **kwargs: Any) -> Any:
+        if not cut and len(docs) > 1:  # half of the first indexing is stored, then the server goes away
+            cut.append(True)
+            embed(store, docs[: len(docs) // 2], **kwargs)
+            relay.stop()
+        return embed(store, docs, **kwargs)
+
+    cut: list[bool] = []
+    monkeypatch.setattr(main, "LOADER_RETRY_S", (0.2,))
+    monkeypatch.setattr(ingest_module, "embed_and_store", cut_halfway)
+    with TestClient(create_app(settings, embedder=HashedNgramEmbedder())) as client:
+        deadline = time.monotonic() + 60
+        while "waiting for the vector store" not in (reason := client.get("/readyz").json()["reason"]):
+            assert time.monotonic() < deadline, reason
+            time.sleep(0.05)
+        relay.start()
+        assert wait_ready(client, seconds=120)["chunks"] == expected  # the whole knowledge base, not the half
     relay.stop()
