@@ -71,10 +71,11 @@ class KnowledgeIndex:
     langs: npt.NDArray[np.str_] = field(default_factory=lambda: np.array([], dtype=str))
     alone: npt.NDArray[np.bool_] = field(default_factory=lambda: np.array([], dtype=bool))
     max_query_tokens: int = 512  # a query is cut to this before it is embedded (Settings.max_embed_tokens)
-    question_keys: QuestionKeys | None = None  # set with the FAQ index (service/triage/answering.py)
 
     def __post_init__(self) -> None:
-        self._swap = threading.Lock()  # not a field: FastAPI and pydantic look at this class's fields
+        # Not fields: FastAPI and pydantic (the LangChain components) look at this class's fields.
+        self._swap = threading.Lock()
+        self.question_keys: QuestionKeys | None = None  # set with the FAQ index (service/triage/answering.py)
 
     def refresh(self) -> None:
         """Reload chunks from the vector store and rebuild BM25 (after ingestion). Built aside and swapped in at once,
