@@ -26,6 +26,14 @@ from tests.web.conftest import Relay
 NEMAWASHI = str(Path(sys.executable).parent / "nemawashi")
 
 
+def wait_for_reason(client: TestClient, words: str, seconds: float = 60) -> None:
+    """Until /readyz gives a reason with these words (it answers 503 meanwhile)."""
+    deadline = time.monotonic() + seconds
+    while words not in (reason := client.get("/readyz").json()["reason"]):
+        assert time.monotonic() < deadline, reason
+        time.sleep(0.05)
+
+
 def test_a_database_outage_makes_readyz_and_requests_say_503_with_a_reason(
     indexed_settings: Settings, postgres_url: str
 ) -> None:
@@ -89,10 +97,7 @@ def test_a_database_gone_while_the_index_loads_is_waited_for_and_the_service_bec
     monkeypatch.setattr(main, "LOADER_RETRY_S", (0.2,))
     monkeypatch.setattr(main, "catch_up_uploads", cut_first)
     with TestClient(create_app(settings)) as client:
-        deadline = time.monotonic() + 60
-        while "waiting for the database" not in (reason := client.get("/readyz").json()["reason"]):
-            assert time.monotonic() < deadline, reason
-            time.sleep(0.05)
+        wait_for_reason(client, "waiting for the database")
         assert client.get("/readyz").status_code == 503
         relay.start()  # the database is back: the next attempt loads the index
         assert wait_ready(client, seconds=120)["status"] == "ready"
@@ -119,10 +124,7 @@ def test_a_chroma_server_gone_while_the_index_loads_is_waited_for_and_the_servic
     monkeypatch.setattr(main, "LOADER_RETRY_S", (0.2,))
     monkeypatch.setattr(main, "_load_index", cut_first)
     with TestClient(create_app(settings, embedder=HashedNgramEmbedder())) as client:
-        deadline = time.monotonic() + 60
-        while "waiting for the vector store" not in (reason := client.get("/readyz").json()["reason"]):
-            assert time.monotonic() < deadline, reason
-            time.sleep(0.05)
+        wait_for_reason(client, "waiting for the vector store")
         assert client.get("/readyz").status_code == 503
         relay.start()  # the server is back: the next attempt indexes the knowledge base and loads it
         assert wait_ready(client, seconds=120)["status"] == "ready"
@@ -152,10 +154,7 @@ def test_a_first_indexing_cut_by_an_outage_is_finished_when_the_store_is_back(
     monkeypatch.setattr(main, "LOADER_RETRY_S", (0.2,))
     monkeypatch.setattr(ingest_module, "embed_and_store", cut_halfway)
     with TestClient(create_app(settings, embedder=HashedNgramEmbedder())) as client:
-        deadline = time.monotonic() + 60
-        while "waiting for the vector store" not in (reason := client.get("/readyz").json()["reason"]):
-            assert time.monotonic() < deadline, reason
-            time.sleep(0.05)
+        wait_for_reason(client, "waiting for the vector store")
         relay.start()
         assert wait_ready(client, seconds=120)["chunks"] == expected  # the whole knowledge base, not the half
     relay.stop()
